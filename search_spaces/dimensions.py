@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 Choice = int | float
 Architecture = dict[str, Choice]
@@ -20,7 +20,7 @@ class SpaceError(ValueError):
     """An architecture or a space definition is invalid (unknown dimension, bad choice ...)."""
 
 
-class DimensionKind(str, Enum):
+class DimensionKind(StrEnum):
     """What a dimension prunes; strategies may treat every kind alike."""
 
     WIDTH = "width"  # channels or neurons, as a count
@@ -50,7 +50,8 @@ class Dimension:
             return self.choices.index(value)
         except ValueError:
             raise SpaceError(
-                f"{value!r} is not a choice of dimension {self.name!r}; choices: {list(self.choices)}"
+                f"{value!r} is not a choice of dimension {self.name!r}; "
+                f"choices: {list(self.choices)}"
             ) from None
 
     @property

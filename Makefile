@@ -1,0 +1,42 @@
+# Quick start: `make demo` (venv, install, a real search on digits) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+NASPRUNE := $(BIN)/nasprune
+DEMO_LATENCY_MS ?= 0.05
+
+.PHONY: install demo test test-slow test-all lint typecheck bench clean
+
+install: $(VENV)/.installed
+
+# torch is pinned and installed first: an unpinned torch would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c constraints.txt torch
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: install
+	$(NASPRUNE) run examples/mlp-digits.yaml --resume-if-exists
+	$(NASPRUNE) best digits-mlp --max-latency-ms $(DEMO_LATENCY_MS)
+
+test: install
+	$(BIN)/pytest -q
+
+test-slow: install
+	$(BIN)/pytest -q -m slow
+
+test-all: install
+	$(BIN)/pytest -q -m ''
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy nasprune search_spaces strategies storage
+
+bench: install
+	$(BIN)/python benchmarks/bench_search.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

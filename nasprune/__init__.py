@@ -1,0 +1,36 @@
+"""nasprune: find the best subnetwork of a neural network under hardware constraints.
+
+The public API is imported lazily so that ``import nasprune`` (and ``nasprune --help``) stays
+fast: torch, optuna and NNI load when a function that needs them is first called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API = {
+    "run": "nasprune.api",
+    "resume": "nasprune.api",
+    "best": "nasprune.api",
+    "pareto": "nasprune.api",
+    "status": "nasprune.api",
+    "compare": "nasprune.api",
+    "export": "nasprune.exporter",
+    "load_subnet": "nasprune.exporter",
+    "load_config": "nasprune.config",
+    "SearchConfig": "nasprune.config",
+}
+
+__all__ = sorted(_API) + ["NasPruneError", "__version__"]
+
+from nasprune.errors import NasPruneError  # noqa: E402  (light: no heavy imports)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'nasprune' has no attribute {name!r}")

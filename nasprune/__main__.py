@@ -1,0 +1,3 @@
+from nasprune.cli import main
+
+main()

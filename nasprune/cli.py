@@ -1,0 +1,373 @@
+"""The `nasprune` command line. Heavy libraries load inside commands, so `--help` is instant."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from nasprune.api import SearchSummary
+    from storage import TrialRecord
+
+app = typer.Typer(
+    help="Find the best subnetwork of a neural network under hardware constraints.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage", help="SQLAlchemy URL [default: $NASPRUNE_STORAGE or sqlite:///nasprune.db]"
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    from nasprune.errors import NasPruneError
+
+    kinds: list[type[BaseException]] = [NasPruneError]
+    for module, name in (
+        ("storage", "StoreError"),
+        ("search_spaces", "SpaceError"),
+        ("strategies", "StrategyError"),
+    ):
+        if module in sys.modules:
+            kinds.append(getattr(sys.modules[module], name))
+    return isinstance(exc, tuple(kinds))
+
+
+@contextmanager
+def _interruptible(name: str) -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(f"interrupted; `nasprune resume {name}` carries on from here")
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML or TOML search config.")],
+    storage: StorageOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    resume_if_exists: Annotated[
+        bool, typer.Option(help="Resume a search of the same name and config instead of failing.")
+    ] = False,
+) -> None:
+    """Launch a new search from a config file."""
+    from nasprune import api
+    from nasprune.config import load_config
+    from nasprune.progress import RichObserver
+
+    cfg = load_config(config)
+    with _interruptible(cfg.name), RichObserver(err, enabled=not quiet) as observer:
+        result = api.run(cfg, storage=storage, observer=observer, resume_if_exists=resume_if_exists)
+    _print_result(result)
+
+
+@app.command()
+def resume(
+    name: Annotated[str, typer.Argument(help="The search to continue.")],
+    storage: StorageOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Continue an interrupted search to its total budget."""
+    from nasprune import api
+    from nasprune.progress import RichObserver
+
+    with _interruptible(name), RichObserver(err, enabled=not quiet) as observer:
+        result = api.resume(name, storage=storage, observer=observer)
+    _print_result(result)
+
+
+def _print_result(result: Any) -> None:
+    why = {
+        "budget": "budget reached",
+        "time": "time limit reached; resume to go on",
+        "exhausted": "the strategy proposes nothing new",
+    }[result.stopped_because]
+    out.print(
+        f"search {result.name}: {result.completed}/{result.budget} trials complete "
+        f"({result.new_trials} new, {why}); supernet "
+        f"{'reused' if result.reused_supernet else 'trained'}"
+    )
+    if result.best is not None:
+        out.print(_trial_table([result.best], title="best trial within the constraints"))
+
+
+@app.command()
+def status(
+    name: Annotated[str | None, typer.Argument(help="One search; all if omitted.")] = None,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the searches in the store and how far each has got."""
+    from nasprune import api
+
+    summaries = api.status(name, storage=storage)
+    if as_json:
+        out.print_json(json.dumps([s.as_json() for s in summaries]))
+        return
+    if not summaries:
+        out.print("no searches in this store")
+        return
+    out.print(_summary_table(summaries))
+
+
+@app.command()
+def best(
+    name: Annotated[str, typer.Argument(help="The search.")],
+    max_latency_ms: Annotated[
+        float | None, typer.Option(help="Latency limit (median, ms).")
+    ] = None,
+    max_params: Annotated[int | None, typer.Option(help="Parameter limit.")] = None,
+    max_macs: Annotated[int | None, typer.Option(help="MAC limit.")] = None,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The most accurate completed subnetwork within the limits."""
+    from nasprune import api
+
+    trial = api.best(
+        name,
+        max_latency_ms=max_latency_ms,
+        max_params=max_params,
+        max_macs=max_macs,
+        storage=storage,
+    )
+    if as_json:
+        out.print_json(
+            json.dumps({"search": name, "trial": None if trial is None else api.trial_json(trial)})
+        )
+    elif trial is not None:
+        out.print(
+            _trial_table(
+                [trial], title=f"best trial of {name}", reference=_reference(name, storage)
+            )
+        )
+    if trial is None:
+        if not as_json:
+            err.print(f"no complete trial of {name!r} satisfies the limits")
+        raise typer.Exit(1)
+
+
+@app.command()
+def pareto(
+    name: Annotated[str, typer.Argument(help="The search.")],
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The Pareto front of a search on its objectives."""
+    from nasprune import api
+
+    front = api.pareto(name, storage=storage)
+    if as_json:
+        out.print_json(json.dumps({"search": name, "trials": [api.trial_json(t) for t in front]}))
+    else:
+        out.print(_trial_table(front, title=f"Pareto front of {name}"))
+
+
+@app.command()
+def compare(
+    names: Annotated[list[str], typer.Argument(help="Two or more searches.")],
+    max_latency_ms: Annotated[
+        list[float] | None, typer.Option(help="Latency limits to compare under (repeatable).")
+    ] = None,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare searches side by side: best result under latency limits, evaluations, time."""
+    from nasprune import api
+
+    limits = max_latency_ms or []
+    rows = api.compare(names, max_latency_ms=limits, storage=storage)
+    if as_json:
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        **row.summary.as_json(),
+                        "metric": row.metric,
+                        "best_under_ms": {str(k): v for k, v in row.best_under.items()},
+                    }
+                    for row in rows
+                ]
+            )
+        )
+        return
+    table = Table(title="comparison")
+    for column in (
+        ["search", "strategy", "complete", "best"]
+        + [f"best ≤{x:g} ms" for x in limits]
+        + ["wall s"]
+    ):
+        table.add_column(column, justify="left" if column in ("search", "strategy") else "right")
+    for row in rows:
+        s = row.summary
+        best_value = None if s.best is None else getattr(s.best, row.metric)
+        table.add_row(
+            s.name,
+            s.strategy,
+            f"{s.complete}/{s.budget}",
+            _num(best_value),
+            *[_num(row.best_under[x]) for x in limits],
+            _num(s.wall_s, 1),
+        )
+    out.print(table)
+
+
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="The search.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write (.pt).")],
+    trial: Annotated[int | None, typer.Option(help="Trial number to export.")] = None,
+    max_latency_ms: Annotated[
+        float | None, typer.Option(help="Export the best under this.")
+    ] = None,
+    storage: StorageOpt = None,
+) -> None:
+    """Write a subnetwork as a standalone model: weights plus its architecture JSON."""
+    from nasprune.exporter import export as do_export
+
+    done = do_export(name, output, trial=trial, max_latency_ms=max_latency_ms, storage=storage)
+    out.print(
+        f"wrote {done.path}: trial {done.trial.number}, {done.params:,} parameters, "
+        f"validation accuracy {done.accuracy:.4f} (stored {_num(done.trial.accuracy)})"
+    )
+
+
+@app.command()
+def spaces() -> None:
+    """List the registered search spaces."""
+    from search_spaces import list_spaces
+
+    _list_table("search spaces", list_spaces())
+
+
+@app.command()
+def strategies() -> None:
+    """List the registered search strategies."""
+    from strategies import list_strategies
+
+    _list_table("strategies", list_strategies())
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON schema of the search config."""
+    from nasprune.config import json_schema
+
+    out.print_json(json.dumps(json_schema()))
+
+
+def _list_table(title: str, entries: dict[str, str]) -> None:
+    table = Table(title=title)
+    table.add_column("name")
+    table.add_column("description")
+    for key, text in sorted(entries.items()):
+        table.add_row(key, text)
+    out.print(table)
+
+
+def _num(value: float | int | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}f}"
+
+
+def _reference(name: str, storage: str | None) -> dict[str, float] | None:
+    from nasprune import api
+
+    return api.reference(name, storage=storage)
+
+
+def _trial_table(
+    trials: list[TrialRecord], title: str, reference: dict[str, float] | None = None
+) -> Table:
+    table = Table(title=title)
+    for column in ("trial", "accuracy", "latency ms", "p90 ms", "params", "MACs", "architecture"):
+        table.add_column(column, justify="left" if column == "architecture" else "right")
+    for t in trials:
+        accuracy, params = _num(t.accuracy), _num(t.params)
+        if reference and t.accuracy is not None and reference.get("accuracy") is not None:
+            accuracy += f" ({100 * (t.accuracy - reference['accuracy']):+.1f} pts)"
+        if reference and t.params is not None and reference.get("params"):
+            params += f" ({100 * t.params / reference['params']:.0f}%)"
+        arch = json.dumps(t.arch, separators=(",", ":"))
+        table.add_row(
+            str(t.number),
+            accuracy,
+            _num(t.latency_ms, 3),
+            _num(t.latency_p90_ms, 3),
+            params,
+            _num(t.macs),
+            arch,
+        )
+    if reference:
+        table.caption = (
+            f"dense (largest) model: accuracy {_num(reference.get('accuracy'))}, "
+            f"{_num(reference.get('latency_ms'), 3)} ms, {_num(reference.get('params'))} params"
+        )
+    return table
+
+
+def _summary_table(summaries: list[SearchSummary]) -> Table:
+    table = Table(title="searches")
+    for column in (
+        "search",
+        "status",
+        "strategy",
+        "space",
+        "complete",
+        "failed",
+        "infeasible",
+        "best",
+    ):
+        table.add_column(column)
+    for s in summaries:
+        table.add_row(
+            s.name,
+            s.status,
+            s.strategy,
+            s.space,
+            f"{s.complete}/{s.budget}",
+            str(s.failed),
+            str(s.infeasible),
+            _num(None if s.best is None else s.best.accuracy),
+        )
+    return table
+
+
+def main() -> None:
+    """Console entry point: a user's mistake is one line on stderr and exit status 2."""
+    try:
+        app()
+    except Exception as exc:
+        if _is_user_error(exc):
+            _fail_main(str(exc))
+        raise
+
+
+def _fail_main(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    sys.exit(2)

@@ -1,0 +1,174 @@
+"""The search config: YAML or TOML on disk, validated by pydantic.
+
+Every field has a default explained in one comment, so the smallest valid config is a name.
+``nasprune schema`` prints the JSON schema of :class:`SearchConfig`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nasprune.errors import ConfigError
+
+DEFAULT_STORAGE = "sqlite:///nasprune.db"
+STORAGE_ENV = "NASPRUNE_STORAGE"
+METRICS = ("accuracy", "loss", "latency_ms", "params", "macs")
+CONSTRAINT_METRICS = ("latency_ms", "params", "macs")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SpaceConfig(_Model):
+    name: str = "builtin.mlp"  # a registered space: `nasprune spaces` lists them
+    params: dict[str, Any] = Field(default_factory=dict)  # the space's own keyword arguments
+
+
+class DataConfig(_Model):
+    builtin: Literal["digits", "synthetic"] | None = "digits"  # bundled data, nothing downloads
+    entry_point: str | None = None  # "module:function" returning (train, val) datasets or loaders
+    batch_size: int = Field(64, gt=0)  # for supernet training and evaluation
+    params: dict[str, Any] = Field(default_factory=dict)  # e.g. synthetic: num_samples, noise
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if self.entry_point is not None:
+            if not re.fullmatch(r"[\w.]+:[\w.]+", self.entry_point):
+                raise ValueError(
+                    f"entry_point must look like 'module:function', got {self.entry_point!r}"
+                )
+            self.builtin = None
+        elif self.builtin is None:
+            raise ValueError("give either builtin (digits | synthetic) or entry_point")
+        return self
+
+
+class SupernetConfig(_Model):
+    epochs: int = Field(30, ge=0)  # sandwich-rule epochs; 0 evaluates the random init
+    lr: float = Field(0.01, gt=0)  # Adam learning rate
+    weight_decay: float = Field(0.0, ge=0)
+    random_subnets: int = Field(2, ge=0)  # random subnets per step, besides largest and smallest
+    distill: bool = True  # smaller subnets learn from the largest one's soft labels
+    checkpoint_dir: str = ".nasprune/checkpoints"  # where trained supernets are kept and reused
+
+
+class EvaluationConfig(_Model):
+    bn_calibration_batches: int = Field(4, ge=0)  # train batches to recompute BN stats per subnet
+
+
+class Objective(_Model):
+    metric: Literal["accuracy", "loss", "latency_ms", "params", "macs"]
+    direction: Literal["maximize", "minimize"]
+
+
+class Limit(_Model):
+    max: float = Field(gt=0)  # the metric must be <= max
+
+
+class LatencyConfig(_Model):
+    device: str = "cpu"  # a latency backend: cpu or cuda
+    threads: int = Field(1, gt=0)  # torch intra-op threads while measuring
+    batch_size: int = Field(1, gt=0)
+    warmup: int = Field(10, ge=0)  # untimed runs first
+    repeats: int = Field(30, gt=0)  # timed runs; median and p90 are stored
+
+
+class StrategyConfig(_Model):
+    name: str = "optuna.tpe"  # a registered strategy: `nasprune strategies` lists them
+    params: dict[str, Any] = Field(default_factory=dict)  # passed to the strategy
+
+
+class BudgetConfig(_Model):
+    trials: int = Field(50, gt=0)  # evaluated trials in total, across resumes
+    time: float | None = Field(None, gt=0)  # seconds for one invocation; resume carries on
+
+
+class SearchConfig(_Model):
+    """A whole search: what to prune, on which data, how to choose, how much to spend."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # the search's id in the store
+    seed: int = 0  # seeds supernet training, data split and strategy
+    storage: str | None = None  # SQLAlchemy URL; --storage and NASPRUNE_STORAGE override it
+    space: SpaceConfig = Field(default_factory=SpaceConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    supernet: SupernetConfig = Field(default_factory=SupernetConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    objectives: list[Objective] = Field(
+        default_factory=lambda: [Objective(metric="accuracy", direction="maximize")], min_length=1
+    )
+    constraints: dict[Literal["latency_ms", "params", "macs"], Limit] = Field(default_factory=dict)
+    latency: LatencyConfig = Field(default_factory=LatencyConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+
+    @field_validator("objectives")
+    @classmethod
+    def _distinct_objectives(cls, value: list[Objective]) -> list[Objective]:
+        metrics = [o.metric for o in value]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"objectives repeat a metric: {metrics}")
+        return value
+
+    def config_hash(self) -> str:
+        """sha256 of the config as canonical JSON, storage excluded (it says where, not what)."""
+        text = json.dumps(self.model_dump(mode="json", exclude={"storage"}), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _format_validation(source: str, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{source}: {where}: {first['msg']}{more}"
+
+
+def parse_config(data: Any, source: str = "config") -> SearchConfig:
+    """Validate a mapping into a :class:`SearchConfig`, with a one-line error."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, got {type(data).__name__}"
+        )
+    try:
+        return SearchConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(source, exc)) from None
+
+
+def load_config(path: str | Path) -> SearchConfig:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {detail}"
+        ) from None
+    return parse_config(data, source=str(path))
+
+
+def resolve_storage(cli_value: str | None = None, config: SearchConfig | None = None) -> str:
+    """The storage URL: --storage, then NASPRUNE_STORAGE, then the config, then the default."""
+    return (
+        cli_value
+        or os.environ.get(STORAGE_ENV)
+        or (config.storage if config is not None else None)
+        or DEFAULT_STORAGE
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    return SearchConfig.model_json_schema()

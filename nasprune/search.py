@@ -1,0 +1,414 @@
+"""The search loop: ask, screen, evaluate, measure, tell, commit; and resume by replay.
+
+A strategy keeps no state that the store cannot rebuild. Resuming builds a fresh strategy with
+the same seed and replays the stored trials through it in order (ask, then tell the stored
+result), so the continuation asks exactly what an uninterrupted run would have asked. A trial
+that a killed process left running is marked failed as *interrupted*; replay stops at its
+architecture and the resumed loop evaluates that architecture again first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from nasprune.config import SearchConfig
+from nasprune.data import Loaders, make_loaders
+from nasprune.errors import SearchError
+from nasprune.evaluate import accuracy_and_loss, calibration_batches, recalibrate_bn
+from nasprune.latency import LatencyBackend, create_backend
+from nasprune.training import load_or_train
+from search_spaces import Architecture, SearchSpace, arch_hash, create_space
+from storage import SearchRecord, SearchStatus, Store, TrialRecord, TrialState
+from strategies import Strategy, create_strategy
+
+INTERRUPTED = "interrupted"  # error prefix of a trial whose process died; its arch is retried
+DUPLICATE_PATIENCE = 20  # re-proposals in a row before the loop picks an unseen arch itself
+ENUMERATION_LIMIT = 1_000_000  # spaces up to this size are enumerated to find what is left
+Values = list[float] | None
+
+
+class Observer(Protocol):
+    """What the loop reports to a progress display (the CLI's rich bar, or nothing)."""
+
+    def supernet_epoch(self, epoch: int, epochs: int, loss: float) -> None: ...
+    def trial_done(
+        self, trial: TrialRecord, completed: int, budget: int, best: float | None
+    ) -> None: ...
+
+
+class _Silent:
+    def supernet_epoch(self, epoch: int, epochs: int, loss: float) -> None:
+        pass
+
+    def trial_done(
+        self, trial: TrialRecord, completed: int, budget: int, best: float | None
+    ) -> None:
+        pass
+
+
+@dataclass
+class SearchResult:
+    """How one invocation of run or resume ended."""
+
+    name: str
+    status: SearchStatus
+    completed: int  # complete trials in the search, this invocation and earlier ones
+    budget: int
+    new_trials: int  # trials this invocation created
+    reused_supernet: bool
+    stopped_because: str  # "budget", "time", "exhausted"
+    best: TrialRecord | None = None
+
+
+@dataclass
+class _Session:
+    """Everything one invocation needs, built before the loop starts."""
+
+    config: SearchConfig
+    store: Store
+    search: SearchRecord
+    space: SearchSpace
+    backend: LatencyBackend
+    loaders: Loaders
+    calibration: list[torch.Tensor]
+    supernet: nn.Module = field(default_factory=nn.Module)
+    strategy: Strategy | None = None
+    known: dict[str, Values] = field(
+        default_factory=dict
+    )  # arch hash -> what the strategy was told
+
+
+def prepare(config: SearchConfig) -> tuple[SearchSpace, LatencyBackend, Loaders]:
+    """Resolve every name in the config, so that a bad one fails before any row is written."""
+    space = create_space(config.space.name, **config.space.params)
+    backend = create_backend(config.latency)
+    # Validates the strategy name and params now; the loop builds its own fresh instance.
+    create_strategy(
+        config.strategy.name,
+        space.dimensions(),
+        _directions(config),
+        config.seed,
+        **config.strategy.params,
+    ).close()
+    loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
+    return space, backend, loaders
+
+
+def execute(
+    config: SearchConfig,
+    store: Store,
+    search: SearchRecord,
+    parts: tuple[SearchSpace, LatencyBackend, Loaders],
+    observer: Observer | None = None,
+) -> SearchResult:
+    """Run ``search`` until its budget, its time limit or the space is spent."""
+    observer = observer or _Silent()
+    space, backend, loaders = parts
+    session = _Session(
+        config,
+        store,
+        search,
+        space,
+        backend,
+        loaders,
+        calibration_batches(
+            loaders.train, config.evaluation.bn_calibration_batches, config.data.batch_size
+        ),
+    )
+    store.set_search_status(search.search_id, SearchStatus.RUNNING)
+    epochs = config.supernet.epochs
+    session.supernet, reused = load_or_train(
+        space,
+        loaders.train,
+        config,
+        store,
+        on_epoch=lambda epoch, loss: observer.supernet_epoch(epoch, epochs, loss),
+    )
+    _record_reference(session)
+    session.strategy = create_strategy(
+        config.strategy.name,
+        space.dimensions(),
+        _directions(config),
+        config.seed,
+        **config.strategy.params,
+    )
+    try:
+        pending = _replay(session)
+        stopped, new = _loop(session, pending, observer)
+    finally:
+        session.strategy.close()
+    completed = store.count_trials(search.search_id, [TrialState.COMPLETE])
+    status = SearchStatus.RUNNING if stopped == "time" else SearchStatus.COMPLETED
+    store.set_search_status(search.search_id, status)
+    return SearchResult(
+        search.name,
+        status,
+        completed,
+        config.budget.trials,
+        new,
+        reused,
+        stopped,
+        best=_best(session),
+    )
+
+
+def _directions(config: SearchConfig) -> list[str]:
+    return [o.direction for o in config.objectives]
+
+
+def _told_values(config: SearchConfig, trial: TrialRecord) -> Values:
+    """What the strategy learns from a finished trial: objective values, or None if it failed,
+    was screened out, or broke a measured constraint."""
+    if trial.state != TrialState.COMPLETE:
+        return None
+    for metric, limit in config.constraints.items():
+        value = getattr(trial, metric)
+        if value is not None and value > limit.max:
+            return None
+    return [float(getattr(trial, o.metric)) for o in config.objectives]
+
+
+def _next_new(session: _Session) -> tuple[Architecture, bool]:
+    """The next architecture this search has not evaluated, and whether the strategy proposed it.
+
+    Re-proposals are told their stored result again and cost nothing. After
+    ``DUPLICATE_PATIENCE`` of them in a row (TPE on a small space converges on its favourite)
+    the loop picks an unseen architecture itself, from a generator seeded by the search's seed
+    and history, so that replay takes the same path.
+    """
+    assert session.strategy is not None
+    for _ in range(DUPLICATE_PATIENCE):
+        arch = session.space.validate(session.strategy.ask())
+        key = arch_hash(arch)
+        if key not in session.known:
+            return arch, True
+        session.strategy.tell(arch, session.known[key])
+    return _unseen(session), False
+
+
+def _unseen(session: _Session) -> Architecture:
+    """A seeded random architecture that is not in ``session.known``."""
+    space = session.space
+    rng = random.Random(f"{session.config.seed}:{len(session.known)}")
+    for _ in range(1000):
+        arch = space.sample(rng)
+        if arch_hash(arch) not in session.known:
+            return arch
+    if space.size() <= ENUMERATION_LIMIT:
+        names = [d.name for d in space.dimensions()]
+        unseen = [
+            arch
+            for values in itertools.product(*(d.choices for d in space.dimensions()))
+            if arch_hash(arch := dict(zip(names, values, strict=True))) not in session.known
+        ]
+        if unseen:
+            return rng.choice(unseen)
+    raise _Exhausted()
+
+
+class _Exhausted(Exception):
+    """The strategy proposes nothing new (the space is small or the strategy has converged)."""
+
+
+def _replay(session: _Session) -> tuple[Architecture, bool] | None:
+    """Rebuild the strategy from the stored trials; return an interrupted arch to retry first."""
+    assert session.strategy is not None
+    pending: tuple[Architecture, bool] | None = None
+    asked: Architecture | None
+    for trial in session.store.trials(session.search.search_id):
+        if pending is not None:  # the retry of an interrupted trial, asked once already
+            (asked, proposed), pending = pending, None
+        else:
+            asked, proposed = _replay_ask(session, trial)
+        if trial.state == TrialState.FAILED and (trial.error or "").startswith(INTERRUPTED):
+            pending = (trial.arch, proposed)
+            continue
+        values = _told_values(session.config, trial)
+        if asked is not None:
+            _inform(session.strategy, asked, proposed, values)
+        session.known[trial.arch_hash] = values
+    return pending
+
+
+def _inform(strategy: Strategy, arch: Architecture, proposed: bool, values: Values) -> None:
+    """Tell the strategy the result of what it proposed, or let it observe what it did not."""
+    if proposed:
+        strategy.tell(arch, values)
+    else:
+        strategy.observe(arch, values)
+
+
+def _replay_ask(session: _Session, trial: TrialRecord) -> tuple[Architecture | None, bool]:
+    """Ask as the original run did (and whether the strategy proposed it); None, after noting
+    it, if the strategy now asks otherwise, which happens only when its code changed."""
+    assert session.strategy is not None
+    try:
+        asked, proposed = _next_new(session)
+    except _Exhausted:
+        asked, proposed = None, False
+    if asked is not None and arch_hash(asked) == trial.arch_hash:
+        return asked, proposed
+    if asked is not None and proposed:
+        session.strategy.tell(asked, None)
+    session.store.add_event(
+        session.search.search_id,
+        "replay",
+        f"trial {trial.number}: the strategy now asks a different architecture",
+    )
+    return None, False
+
+
+def _loop(
+    session: _Session, pending: tuple[Architecture, bool] | None, observer: Observer
+) -> tuple[str, int]:
+    config, store, search = session.config, session.store, session.search
+    started, new = time.monotonic(), 0
+    completed = store.count_trials(search.search_id, [TrialState.COMPLETE])
+    failures = 0
+    best = _best_value(session)
+    while completed < config.budget.trials:
+        if config.budget.time is not None and time.monotonic() - started >= config.budget.time:
+            return "time", new
+        if len(session.known) >= session.space.size():
+            return "exhausted", new
+        try:
+            arch, proposed = pending if pending is not None else _next_new(session)
+        except _Exhausted:
+            return "exhausted", new
+        pending = None
+        trial = _run_trial(session, arch)
+        new += 1
+        values = _told_values(config, trial)
+        assert session.strategy is not None
+        _inform(session.strategy, arch, proposed, values)
+        session.known[trial.arch_hash] = values
+        if trial.state == TrialState.COMPLETE:
+            completed += 1
+            best = _best_value(session)
+        elif trial.state == TrialState.FAILED:
+            failures += 1
+            if failures > max(3, config.budget.trials // 10):
+                store.set_search_status(search.search_id, SearchStatus.FAILED)
+                raise SearchError(
+                    f"search {search.name!r}: {failures} trials failed; last: {trial.error}"
+                )
+        observer.trial_done(trial, completed, config.budget.trials, best)
+    return "budget", new
+
+
+def _run_trial(session: _Session, arch: Architecture) -> TrialRecord:
+    """Claim a trial, evaluate it, and commit its result; a crash of the evaluation is recorded
+    as a failed trial, an interrupt as an interrupted one (and re-raised)."""
+    store = session.store
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    trial = store.create_trial(session.search.search_id, arch, arch_hash(arch), worker)
+    try:
+        state, metrics = _evaluate(session, trial)
+    except KeyboardInterrupt:
+        store.finish_trial(trial.trial_id, TrialState.FAILED, error=f"{INTERRUPTED}: keyboard")
+        raise
+    except Exception as exc:  # an evaluation that crashes is a failed trial, not a dead search
+        return store.finish_trial(
+            trial.trial_id, TrialState.FAILED, error=f"{type(exc).__name__}: {exc}"
+        )
+    return store.finish_trial(trial.trial_id, state, metrics)
+
+
+def _evaluate(session: _Session, trial: TrialRecord) -> tuple[TrialState, dict[str, Any]]:
+    """Screen on exact params and MACs, then accuracy with inherited weights, then latency."""
+    space, config, arch = session.space, session.config, trial.arch
+    metrics: dict[str, Any] = {"params": space.num_params(arch), "macs": space.macs(arch)}
+    violated = [
+        m
+        for m in ("params", "macs")
+        if m in config.constraints and metrics[m] > config.constraints[m].max
+    ]
+    if violated:
+        metrics["violated"] = ",".join(violated)
+        return TrialState.INFEASIBLE, metrics
+    metrics.update(_measure(session, arch, lambda: session.store.heartbeat(trial.trial_id)))
+    return TrialState.COMPLETE, metrics
+
+
+def _measure(
+    session: _Session, arch: Architecture, heartbeat: Callable[[], None]
+) -> dict[str, float]:
+    """Accuracy and loss of the activated subnet after BN recalibration, then the latency of
+    its extracted, physically smaller module."""
+    space = session.space
+    space.activate(session.supernet, arch)
+    recalibrate_bn(session.supernet, session.calibration)
+    accuracy, loss = accuracy_and_loss(session.supernet, session.loaders.val)
+    heartbeat()
+    subnet = space.extract(session.supernet, arch)
+    median, p90 = _latency(session, subnet, arch_hash(arch))
+    return {"accuracy": accuracy, "loss": loss, "latency_ms": median, "latency_p90_ms": p90}
+
+
+def _record_reference(session: _Session) -> None:
+    """Evaluate the dense (largest) subnet once per search, as the yardstick `best` shows."""
+    search_id = session.search.search_id
+    if any(e.kind == "reference" for e in session.store.events(search_id)):
+        return
+    largest = session.space.largest()
+    metrics = _measure(session, largest, lambda: None)
+    metrics.update(params=session.space.num_params(largest), macs=session.space.macs(largest))
+    session.store.add_event(search_id, "reference", json.dumps(metrics))
+
+
+def _latency(session: _Session, subnet: nn.Module, key: str) -> tuple[float, float]:
+    """Measured latency of a subnet, reused from the store when this device measured it."""
+    settings, shape = session.config.latency, session.space.input_shape
+    device = session.backend.fingerprint()
+    stored = session.store.get_latency(device, key, settings.batch_size, shape, settings.threads)
+    if stored is not None:
+        return stored.median_ms, stored.p90_ms
+    measured = session.backend.measure(subnet, shape)
+    session.store.put_latency(
+        device,
+        key,
+        settings.batch_size,
+        shape,
+        settings.threads,
+        measured.median_ms,
+        measured.p90_ms,
+        settings.repeats,
+    )
+    return measured.median_ms, measured.p90_ms
+
+
+def _primary(config: SearchConfig) -> tuple[str, str]:
+    first = config.objectives[0]
+    return first.metric, first.direction
+
+
+def limits_of(config: SearchConfig) -> dict[str, Any]:
+    names = {"latency_ms": "max_latency_ms", "params": "max_params", "macs": "max_macs"}
+    return {names[m]: limit.max for m, limit in config.constraints.items()}
+
+
+def _best(session: _Session) -> TrialRecord | None:
+    metric, direction = _primary(session.config)
+    return session.store.best_trial(
+        session.search.search_id, metric, direction, **limits_of(session.config)
+    )
+
+
+def _best_value(session: _Session) -> float | None:
+    best = _best(session)
+    return None if best is None else getattr(best, _primary(session.config)[0])
+
+
+def objectives_of(config: SearchConfig) -> Sequence[tuple[str, str]]:
+    return [(o.metric, o.direction) for o in config.objectives]

@@ -1,0 +1,206 @@
+"""The one abstract base of a search space."""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from search_spaces.dimensions import (
+    Architecture,
+    Dimension,
+    SpaceError,
+    arch_hash,
+    canonical_json,
+    validate_arch,
+)
+from search_spaces.elastic import slice_like
+
+_CACHE_SIZE = 4096  # cached (params, macs) entries per space before the cache is cleared
+
+
+class SearchSpace(abc.ABC):
+    """A set of named dimensions over one weight-sharing supernet.
+
+    Lifecycle:
+
+    1. A space is built from its own keyword parameters, usually by
+       ``create_space(name, **params)``. ``space.params`` keeps them as a JSON-able dict, so
+       ``create_space(space.name, **space.params)`` rebuilds an equal space.
+    2. ``build_supernet()`` makes a fresh supernet with random weights (the caller seeds torch).
+       It holds the largest configuration of every elastic module.
+    3. ``activate(supernet, arch)`` selects one architecture *inside* the supernet: it sets the
+       active sub-configuration of every elastic module in place. Nothing is copied, so the
+       active sub-network shares the supernet's parameters and batch-norm buffers (training it
+       trains the supernet). Activation is state on the supernet: it is **not thread-safe**;
+       give each thread or process its own supernet.
+    4. ``extract(supernet, arch)`` returns a standalone, physically smaller module built from
+       plain ``nn.Linear`` / ``nn.Conv2d`` / ``nn.BatchNorm*d`` layers, holding copies of the
+       active weights and running statistics. In eval mode its outputs equal those of the
+       supernet activated with ``arch`` (to 1e-5). Extraction does not change the supernet.
+       ``build_subnet(arch)`` is the same module with random weights.
+
+    A space is immutable after construction: its params, dimensions, input shape and number
+    of classes never change, which is why ``num_params`` and ``macs`` may be cached per
+    architecture. An architecture is plain JSON (``{dimension name: choice}``), validated by
+    :meth:`validate`; every method that takes one validates it and raises :class:`SpaceError`.
+
+    Subclasses implement :meth:`dimensions`, :meth:`build_supernet`, :meth:`activate` and
+    :meth:`build_subnet`. The default :meth:`extract` copies, for every entry of the
+    sub-network's ``state_dict``, the entry of the same name in the supernet sliced by
+    :func:`search_spaces.elastic.slice_like`; a space whose sub-network is named differently
+    from its supernet overrides it.
+    """
+
+    name: ClassVar[str]  # the registry name, e.g. "builtin.mlp"
+    description: ClassVar[str]  # one line, shown by list_spaces()
+
+    def __init__(
+        self, *, params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
+    ) -> None:
+        try:
+            self.params: dict[str, Any] = json.loads(json.dumps(dict(params)))
+        except TypeError as exc:
+            raise SpaceError(f"parameters of {self.name!r} must be JSON-able: {exc}") from None
+        self.input_shape: tuple[int, ...] = tuple(int(n) for n in input_shape)
+        self.num_classes = int(num_classes)
+        self._cost_cache: dict[tuple[str, str], int] = {}
+
+    # ---- primitives -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def dimensions(self) -> list[Dimension]:
+        """The dimensions, in a fixed order (the order of :meth:`encode`)."""
+
+    @abc.abstractmethod
+    def build_supernet(self) -> nn.Module:
+        """A new supernet with random weights, every elastic module at its largest."""
+
+    @abc.abstractmethod
+    def activate(self, supernet: nn.Module, arch: Mapping[str, Any]) -> None:
+        """Set the active sub-configuration of every elastic module of ``supernet``, in place."""
+
+    @abc.abstractmethod
+    def build_subnet(self, arch: Mapping[str, Any]) -> nn.Module:
+        """A standalone module of plain layers sized for ``arch``, with random weights."""
+
+    # ---- helpers built on the primitives -----------------------------------------------------
+
+    def extract(self, supernet: nn.Module, arch: Mapping[str, Any]) -> nn.Module:
+        """A standalone copy of ``arch``'s weights and batch-norm statistics from ``supernet``."""
+        arch = self.validate(arch)
+        with torch.device("meta"):  # no random init, no draw from torch's global generator
+            subnet = self.build_subnet(arch)
+        reference = next(supernet.parameters())  # the subnet lives where the supernet lives
+        subnet.to_empty(device=reference.device).to(dtype=reference.dtype)
+        full = supernet.state_dict()
+        state = {}
+        for key, value in subnet.state_dict().items():
+            if key not in full:
+                raise SpaceError(f"{self.name}: the supernet has no entry {key!r} to extract")
+            state[key] = slice_like(full[key], value.shape)
+        subnet.load_state_dict(state)
+        return subnet.train(supernet.training)
+
+    def validate(self, arch: Mapping[str, Any]) -> Architecture:
+        """A clean copy of ``arch``; raises :class:`SpaceError` naming what is wrong."""
+        return validate_arch(self.dimensions(), arch)
+
+    def sample(self, rng: random.Random) -> Architecture:
+        """A uniformly random architecture, drawn from ``rng`` only."""
+        return {d.name: rng.choice(d.choices) for d in self.dimensions()}
+
+    def largest(self) -> Architecture:
+        return {d.name: d.largest for d in self.dimensions()}
+
+    def smallest(self) -> Architecture:
+        return {d.name: d.smallest for d in self.dimensions()}
+
+    def encode(self, arch: Mapping[str, Any]) -> list[int]:
+        """The index of each choice, in the order of :meth:`dimensions`."""
+        arch = self.validate(arch)
+        return [d.index(arch[d.name]) for d in self.dimensions()]
+
+    def decode(self, indices: Sequence[int]) -> Architecture:
+        """The architecture whose choice indices are ``indices`` (inverse of :meth:`encode`)."""
+        dims = self.dimensions()
+        if len(indices) != len(dims):
+            raise SpaceError(f"{self.name} needs {len(dims)} indices, got {len(indices)}")
+        arch: Architecture = {}
+        for dim, i in zip(dims, indices, strict=True):
+            if not 0 <= i < len(dim.choices):
+                raise SpaceError(f"index {i} out of range for dimension {dim.name!r}")
+            arch[dim.name] = dim.choices[i]
+        return arch
+
+    def size(self) -> int:
+        """The number of architectures (distinct choice combinations)."""
+        return math.prod(len(d.choices) for d in self.dimensions())
+
+    def num_params(self, arch: Mapping[str, Any]) -> int:
+        """The exact number of parameters of ``build_subnet(arch)`` (cached)."""
+        return self._cached("params", arch, _count_params)
+
+    def macs(self, arch: Mapping[str, Any]) -> int:
+        """Multiply-accumulates of one eval-mode forward pass of a batch of one (cached)."""
+        return self._cached("macs", arch, lambda net: _count_macs(net, self.input_shape))
+
+    def _cached(self, what: str, arch: Mapping[str, Any], count: Callable[[nn.Module], int]) -> int:
+        key = (what, arch_hash(self.validate(arch)))
+        if key not in self._cost_cache:
+            if len(self._cost_cache) >= _CACHE_SIZE:
+                self._cost_cache.clear()
+            with torch.device("meta"):  # shapes only: no memory, no random draws
+                net = self.build_subnet(arch)
+            self._cost_cache[key] = int(count(net))
+        return self._cost_cache[key]
+
+    # ---- identity ----------------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.params == self.params  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.name, canonical_json(self.params)))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+
+def _count_params(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def _count_macs(net: nn.Module, input_shape: tuple[int, ...]) -> int:
+    net.eval()
+    x = torch.zeros((1, *input_shape), device="meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(x)
+    return counter.get_total_flops() // 2
+
+
+def int_choices(param: str, values: object, *, odd: bool = False) -> list[int]:
+    """``values`` as a non-empty, strictly ascending list of positive ints (odd if asked)."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
+        raise SpaceError(f"{param} must be a non-empty list of integers, got {values!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise SpaceError(f"{param} must hold positive integers, got {list(values)}")
+    if any(a >= b for a, b in zip(values, values[1:], strict=False)):
+        raise SpaceError(f"{param} must be strictly ascending, got {list(values)}")
+    if odd and any(v % 2 == 0 for v in values):
+        raise SpaceError(f"{param} must hold odd kernel sizes, got {list(values)}")
+    return list(values)
+
+
+def positive_int(param: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise SpaceError(f"{param} must be a positive integer, got {value!r}")
+    return value

@@ -1,0 +1,191 @@
+"""``builtin.cnn``: a small residual CNN with elastic channels, depth and kernel per stage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from search_spaces.base import SearchSpace, int_choices, positive_int
+from search_spaces.dimensions import Dimension, DimensionKind, SpaceError
+from search_spaces.elastic import ElasticBatchNorm2d, ElasticConv2d, ElasticLinear, expect
+from search_spaces.registry import register_space
+
+# Choices of each stage, smallest first. Stage 1 has stride 1, every later stage stride 2.
+DEFAULT_STAGES: tuple[dict[str, list[int]], ...] = (
+    {"channels": [8, 12, 16], "depth": [1, 2, 3], "kernel": [3, 5]},
+    {"channels": [16, 24, 32], "depth": [1, 2, 3], "kernel": [3, 5]},
+)
+_STAGE_KEYS = ("channels", "depth", "kernel")
+_KINDS = {
+    "channels": DimensionKind.WIDTH,
+    "depth": DimensionKind.DEPTH,
+    "kernel": DimensionKind.KERNEL,
+}
+
+
+class ConvBlock(nn.Module):
+    """Conv -> BatchNorm2d -> ReLU, plus the input when ``residual``."""
+
+    def __init__(self, conv: nn.Conv2d, norm: nn.BatchNorm2d, residual: bool) -> None:
+        super().__init__()
+        self.conv = conv
+        self.norm = norm
+        self.residual = residual
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.relu(self.norm(self.conv(x)))
+        return x + y if self.residual else y
+
+
+class Stage(nn.Module):
+    """A first block that may change channels and stride, then residual blocks.
+
+    Only the first ``depth`` blocks run.
+    """
+
+    def __init__(self, blocks: Sequence[ConvBlock]) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.depth = len(blocks)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for block in self.blocks[: self.depth]:
+            x = block(x)
+        return x
+
+
+class CNN(nn.Module):
+    """Stages, global average pooling, a linear classifier (supernet and sub-network alike)."""
+
+    def __init__(self, stages: Sequence[Stage], classifier: nn.Linear) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.classifier = classifier
+
+    def forward(self, x: Tensor) -> Tensor:
+        for stage in self.stages:
+            x = stage(x)
+        return self.classifier(x.mean(dim=(2, 3)))
+
+
+@register_space
+class CNNSpace(SearchSpace):
+    """A residual CNN on images of shape ``(N, in_channels, image_size, image_size)``.
+
+    Example::
+
+        space = create_space("builtin.cnn")
+        arch = space.smallest() | {"stage2.kernel": 5}
+        supernet = space.build_supernet()
+        space.activate(supernet, arch)
+        small = space.extract(supernet, arch)
+
+    Dimensions per stage ``s`` (1-based): ``stage{s}.channels``, ``stage{s}.depth``,
+    ``stage{s}.kernel``. All blocks of a stage share its channels and kernel.
+    """
+
+    name = "builtin.cnn"
+    description = "Residual CNN on small images (digits: 1x8x8): elastic channels, depth, kernel"
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 8,
+        num_classes: int = 10,
+        stages: Sequence[Mapping[str, Sequence[int]]] | None = None,
+    ) -> None:
+        positive_int("in_channels", in_channels)
+        positive_int("image_size", image_size)
+        positive_int("num_classes", num_classes)
+        if stages is None:
+            stages = DEFAULT_STAGES
+        if isinstance(stages, str | Mapping) or not isinstance(stages, Sequence) or not stages:
+            raise SpaceError(f"stages must be a non-empty list of stage mappings, got {stages!r}")
+        self.in_channels = in_channels
+        self.stages = [_check_stage(i, s) for i, s in enumerate(stages, 1)]
+        super().__init__(
+            params={
+                "in_channels": in_channels,
+                "image_size": image_size,
+                "num_classes": num_classes,
+                "stages": self.stages,
+            },
+            input_shape=(in_channels, image_size, image_size),
+            num_classes=num_classes,
+        )
+
+    def dimensions(self) -> list[Dimension]:
+        return [
+            Dimension(f"stage{i}.{key}", _KINDS[key], tuple(stage[key]))
+            for i, stage in enumerate(self.stages, 1)
+            for key in _STAGE_KEYS
+        ]
+
+    def build_supernet(self) -> CNN:
+        stages = []
+        c_in = self.in_channels
+        for i, spec in enumerate(self.stages):
+            c, k = spec["channels"][-1], spec["kernel"][-1]
+            blocks = [
+                ConvBlock(
+                    ElasticConv2d(c_in if b == 0 else c, c, k, stride=_stride(i, b)),
+                    ElasticBatchNorm2d(c),
+                    residual=b > 0,
+                )
+                for b in range(spec["depth"][-1])
+            ]
+            stages.append(Stage(blocks))
+            c_in = c
+        return CNN(stages, ElasticLinear(c_in, self.num_classes))
+
+    def activate(self, supernet: nn.Module, arch: Mapping[str, Any]) -> None:
+        arch = self.validate(arch)
+        net = expect(supernet, CNN)
+        c_in = self.in_channels
+        for i, module in enumerate(net.stages, 1):
+            stage = expect(module, Stage)
+            c, depth, k = (int(arch[f"stage{i}.{key}"]) for key in _STAGE_KEYS)
+            stage.depth = depth
+            for b, child in enumerate(stage.blocks[:depth]):
+                block = expect(child, ConvBlock)
+                expect(block.conv, ElasticConv2d).set_active(c_in if b == 0 else c, c, k)
+                expect(block.norm, ElasticBatchNorm2d).set_active(c)
+            c_in = c
+        expect(net.classifier, ElasticLinear).set_active(in_features=c_in)
+
+    def build_subnet(self, arch: Mapping[str, Any]) -> CNN:
+        arch = self.validate(arch)
+        stages = []
+        c_in = self.in_channels
+        for i in range(len(self.stages)):
+            c, depth, k = (int(arch[f"stage{i + 1}.{key}"]) for key in _STAGE_KEYS)
+            blocks = [
+                ConvBlock(
+                    nn.Conv2d(c_in if b == 0 else c, c, k, _stride(i, b), k // 2, bias=False),
+                    nn.BatchNorm2d(c),
+                    residual=b > 0,
+                )
+                for b in range(depth)
+            ]
+            stages.append(Stage(blocks))
+            c_in = c
+        return CNN(stages, nn.Linear(c_in, self.num_classes))
+
+
+def _stride(stage: int, block: int) -> int:
+    """Stage 1 keeps the resolution; the first block of every later stage halves it."""
+    return 2 if stage > 0 and block == 0 else 1
+
+
+def _check_stage(number: int, stage: Mapping[str, Sequence[int]]) -> dict[str, list[int]]:
+    if not isinstance(stage, Mapping) or set(stage) != set(_STAGE_KEYS):
+        raise SpaceError(
+            f"stage {number} must be a mapping with keys {list(_STAGE_KEYS)}, got {stage!r}"
+        )
+    return {
+        key: int_choices(f"stage {number} {key}", stage[key], odd=key == "kernel")
+        for key in _STAGE_KEYS
+    }

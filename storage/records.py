@@ -1,0 +1,126 @@
+"""Lifecycle enums and the immutable records the store returns.
+
+Records are plain frozen dataclasses, detached from any database session, with JSON columns
+decoded (``config``, ``versions``, ``arch``, ``metrics``) and datetimes timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+# Metrics that have their own indexed column in ``trials``; any other metric goes to JSON.
+COLUMN_METRICS: tuple[str, ...] = (
+    "accuracy",
+    "loss",
+    "latency_ms",
+    "latency_p90_ms",
+    "params",
+    "macs",
+)
+INT_METRICS: frozenset[str] = frozenset({"params", "macs"})
+
+
+class SearchStatus(StrEnum):
+    """Where a search is in its life: created, then running, then completed or failed."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    def is_finished(self) -> bool:
+        return self in (SearchStatus.COMPLETED, SearchStatus.FAILED)
+
+
+class TrialState(StrEnum):
+    """A trial is running until it is finished as complete, failed or infeasible."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    INFEASIBLE = "infeasible"  # rejected by a constraint before (or instead of) evaluation
+
+    def is_finished(self) -> bool:
+        return self is not TrialState.RUNNING
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    search_id: int
+    name: str
+    status: SearchStatus
+    config: dict[str, Any]
+    config_hash: str
+    space: str
+    strategy: str
+    budget_trials: int
+    versions: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    trial_id: int
+    search_id: int
+    number: int
+    arch: dict[str, Any]
+    arch_hash: str
+    state: TrialState
+    accuracy: float | None
+    loss: float | None
+    latency_ms: float | None
+    latency_p90_ms: float | None
+    params: int | None
+    macs: int | None
+    metrics: dict[str, Any]  # metrics without a column of their own
+    error: str | None
+    worker: str
+    started_at: datetime
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+
+    def all_metrics(self) -> dict[str, Any]:
+        """Column metrics that are set, merged with the extra metrics."""
+        values = {name: getattr(self, name) for name in COLUMN_METRICS}
+        merged = {name: value for name, value in values.items() if value is not None}
+        merged.update(self.metrics)
+        return merged
+
+
+@dataclass(frozen=True)
+class LatencyRecord:
+    measurement_id: int
+    device: str
+    arch_hash: str
+    batch_size: int
+    input_shape: tuple[int, ...]
+    threads: int
+    median_ms: float
+    p90_ms: float
+    repeats: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    checkpoint_id: int
+    key: str
+    space: str
+    path: str
+    sha256: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    event_id: int
+    search_id: int
+    kind: str
+    message: str
+    created_at: datetime

@@ -1,0 +1,458 @@
+"""The store: every search, trial, latency measurement, checkpoint and event of nasprune."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.engine import create_store_engine, one_line, safe_url, upgrade_to_head
+from storage.errors import DuplicateSearchError, SearchNotFoundError, StoreError
+from storage.models import (
+    EventModel,
+    LatencyMeasurementModel,
+    SearchModel,
+    SupernetCheckpointModel,
+    TrialModel,
+    utcnow,
+)
+from storage.queries import (
+    best_trial_query,
+    latency_query,
+    pareto_front_query,
+    shape_json,
+    split_metrics,
+    trial_filter,
+)
+from storage.records import (
+    CheckpointRecord,
+    EventRecord,
+    LatencyRecord,
+    SearchRecord,
+    SearchStatus,
+    TrialRecord,
+    TrialState,
+)
+
+_T = TypeVar("_T")
+_CONFLICT_RETRIES = 50  # concurrent writers that race for the same unique key retry this often
+
+
+class _ConflictError(StoreError):
+    """A unique constraint was violated: another writer got there first."""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+class Store:
+    """Durable storage for searches and their trials, behind one SQLAlchemy URL.
+
+    Contract:
+
+    * Opening a store connects and migrates the database to the head revision
+      (``SCHEMA_VERSION``); a database already at head is not modified. Anything that goes
+      wrong (bad URL, unknown dialect, missing directory, unreachable server, a file that is
+      not a database) raises :class:`StoreError` with a one-line message naming the URL.
+    * Every method runs in its own transaction and returns frozen records detached from the
+      database; no session or lazy attribute escapes.
+    * Thread safety: use one Store per process; it may be shared by threads, each call
+      opening its own session from the engine's pool. Many processes (workers on many
+      machines, for PostgreSQL) may open the same URL at once: trial numbers stay unique
+      and consecutive within a search, and cache writes are idempotent.
+    * Trials go ``running`` -> ``complete | failed | infeasible`` once; finishing a trial
+      twice raises StoreError. Datetimes are UTC.
+
+    Example::
+
+        store = Store("sqlite:///nasprune.db")
+        search = store.create_search("s1", config, config_hash, "builtin.resnet",
+                                     "random", 100, {"nasprune": "0.1.0"})
+        trial = store.create_trial(search.search_id, arch, arch_hash, worker="host:1")
+        store.finish_trial(trial.trial_id, TrialState.COMPLETE, {"accuracy": 0.9})
+        best = store.best_trial(search.search_id, max_latency_ms=3.0)
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = create_store_engine(url)
+        try:
+            upgrade_to_head(self._engine, url)
+        except BaseException:
+            self._engine.dispose()
+            raise
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"Store({safe_url(self.url)!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every pooled connection; the store must not be used afterwards."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A session that commits on success, rolls back on error, and raises StoreError."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise _ConflictError(f"{safe_url(self.url)}: {one_line(exc)}") from exc
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StoreError(f"store {safe_url(self.url)}: {one_line(exc)}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def _write_retrying(self, work: Callable[[Session], _T], what: str) -> _T:
+        """Run ``work`` in a session; retry when a concurrent writer took the unique key."""
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with self._session() as session:
+                    return work(session)
+            except _ConflictError:
+                time.sleep(random.uniform(0.0, 0.005 * (attempt + 1)))
+        raise StoreError(
+            f"could not {what} in {safe_url(self.url)}: "
+            f"{_CONFLICT_RETRIES} write conflicts in a row with other writers"
+        )
+
+    # searches
+
+    def create_search(
+        self,
+        name: str,
+        config: dict[str, Any],
+        config_hash: str,
+        space: str,
+        strategy: str,
+        budget_trials: int,
+        versions: dict[str, Any],
+    ) -> SearchRecord:
+        """A new search in status ``created``; DuplicateSearchError if the name is taken."""
+        duplicate = DuplicateSearchError(
+            f"a search named {name!r} already exists in {safe_url(self.url)}"
+        )
+        now = utcnow()
+        row = SearchModel(
+            name=name,
+            status=SearchStatus.CREATED.value,
+            config_json=_dumps(config),
+            config_hash=config_hash,
+            space=space,
+            strategy=strategy,
+            budget_trials=budget_trials,
+            versions_json=_dumps(versions),
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with self._session() as session:
+                if session.scalar(select(SearchModel.search_id).filter_by(name=name)):
+                    raise duplicate
+                session.add(row)
+                session.flush()
+                return row.to_record()
+        except _ConflictError as exc:
+            raise duplicate from exc
+
+    def get_search(self, name: str) -> SearchRecord:
+        """The search of that name; SearchNotFoundError lists the names that exist."""
+        with self._session() as session:
+            row = session.scalars(select(SearchModel).filter_by(name=name)).one_or_none()
+            if row is not None:
+                return row.to_record()
+            names = session.scalars(select(SearchModel.name).order_by(SearchModel.name)).all()
+        known = ", ".join(names) if names else "none"
+        raise SearchNotFoundError(
+            f"no search named {name!r} in {safe_url(self.url)}; known: {known}"
+        )
+
+    def list_searches(self) -> list[SearchRecord]:
+        """Every search, oldest first."""
+        with self._session() as session:
+            rows = session.scalars(select(SearchModel).order_by(SearchModel.search_id))
+            return [row.to_record() for row in rows]
+
+    def set_search_status(self, search_id: int, status: SearchStatus) -> None:
+        """Move a search to ``status``; completed and failed also set ``finished_at``."""
+        status = SearchStatus(status)
+        with self._session() as session:
+            row = self._search_row(session, search_id)
+            row.status = status.value
+            row.updated_at = utcnow()
+            row.finished_at = row.updated_at if status.is_finished() else None
+
+    def _search_row(self, session: Session, search_id: int) -> SearchModel:
+        row = session.get(SearchModel, search_id)
+        if row is None:
+            raise StoreError(f"no search with id {search_id} in {safe_url(self.url)}")
+        return row
+
+    # trials
+
+    def create_trial(
+        self, search_id: int, arch: dict[str, Any], arch_hash: str, worker: str
+    ) -> TrialRecord:
+        """A running trial numbered next in its search (0, 1, 2 ...), safe across writers."""
+
+        def insert(session: Session) -> TrialRecord:
+            self._search_row(session, search_id)
+            number = session.scalar(
+                select(func.coalesce(func.max(TrialModel.number), -1) + 1).where(
+                    TrialModel.search_id == search_id
+                )
+            )
+            now = utcnow()
+            row = TrialModel(
+                search_id=search_id,
+                number=number,
+                arch_json=_dumps(arch),
+                arch_hash=arch_hash,
+                state=TrialState.RUNNING.value,
+                metrics_json="{}",
+                worker=worker,
+                started_at=now,
+                heartbeat_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return row.to_record()
+
+        return self._write_retrying(insert, f"number a new trial of search {search_id}")
+
+    def heartbeat(self, trial_id: int) -> None:
+        """Record that the worker running this trial is alive."""
+        with self._session() as session:
+            self._trial_row(session, trial_id).heartbeat_at = utcnow()
+
+    def finish_trial(
+        self,
+        trial_id: int,
+        state: TrialState,
+        metrics: dict[str, float] | None = None,
+        error: str | None = None,
+    ) -> TrialRecord:
+        """Finish a running trial; column metrics go to their columns, the rest to JSON."""
+        state = TrialState(state)
+        if not state.is_finished():
+            raise StoreError(f"finish_trial needs a finished state, not {state.value!r}")
+        columns, extra = split_metrics(metrics or {})
+        with self._session() as session:
+            row = self._trial_row(session, trial_id)
+            now = utcnow()
+            values: dict[str, Any] = {
+                **columns,
+                "metrics_json": _dumps(extra),
+                "state": state.value,
+                "error": error,
+                "finished_at": now,
+                "duration_s": (now - row.started_at).total_seconds(),
+            }
+            changed = session.execute(
+                update(TrialModel)
+                .where(TrialModel.trial_id == trial_id)
+                .where(TrialModel.state == TrialState.RUNNING.value)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if changed.rowcount == 0:  # type: ignore[attr-defined]
+                session.refresh(row)
+                raise StoreError(
+                    f"trial {row.number} of search {row.search_id} is already {row.state}"
+                )
+            session.refresh(row)
+            return row.to_record()
+
+    def fail_running_trials(self, search_id: int, reason: str) -> int:
+        """Mark every running trial of the search failed (on resume); returns how many."""
+        with self._session() as session:
+            running = session.scalars(
+                select(TrialModel).where(
+                    TrialModel.search_id == search_id,
+                    TrialModel.state == TrialState.RUNNING.value,
+                )
+            ).all()
+            now = utcnow()
+            for row in running:
+                row.state = TrialState.FAILED.value
+                row.error = reason
+                row.finished_at = now
+                row.duration_s = (now - row.started_at).total_seconds()
+            return len(running)
+
+    def _trial_row(self, session: Session, trial_id: int) -> TrialModel:
+        row = session.get(TrialModel, trial_id)
+        if row is None:
+            raise StoreError(f"no trial with id {trial_id} in {safe_url(self.url)}")
+        return row
+
+    def trials(
+        self, search_id: int, states: Iterable[TrialState] | None = None
+    ) -> list[TrialRecord]:
+        """The search's trials ordered by number, optionally only those in ``states``."""
+        query = select(TrialModel).where(*trial_filter(search_id, states))
+        with self._session() as session:
+            return [row.to_record() for row in session.scalars(query.order_by(TrialModel.number))]
+
+    def count_trials(self, search_id: int, states: Iterable[TrialState] | None = None) -> int:
+        """How many trials the search has (in ``states``), counted by the database."""
+        query = select(func.count()).select_from(TrialModel)
+        with self._session() as session:
+            return int(session.scalar(query.where(*trial_filter(search_id, states))) or 0)
+
+    def completed_by_hash(self, search_id: int, arch_hash: str) -> TrialRecord | None:
+        """The first complete trial of this architecture in the search, if any."""
+        query = (
+            select(TrialModel)
+            .where(*trial_filter(search_id, [TrialState.COMPLETE]))
+            .where(TrialModel.arch_hash == arch_hash)
+            .order_by(TrialModel.number)
+            .limit(1)
+        )
+        with self._session() as session:
+            row = session.scalars(query).first()
+            return None if row is None else row.to_record()
+
+    def best_trial(
+        self,
+        search_id: int,
+        metric: str = "accuracy",
+        direction: str = "maximize",
+        *,
+        max_latency_ms: float | None = None,
+        max_params: int | None = None,
+        max_macs: int | None = None,
+    ) -> TrialRecord | None:
+        """The best complete trial under the limits; ties go to lower latency, then number."""
+        query = best_trial_query(search_id, metric, direction, max_latency_ms, max_params, max_macs)
+        with self._session() as session:
+            row = session.scalars(query).first()
+            return None if row is None else row.to_record()
+
+    def pareto_front(
+        self, search_id: int, objectives: Sequence[tuple[str, str]]
+    ) -> list[TrialRecord]:
+        """Complete trials that no other complete trial dominates, by the first objective.
+
+        ``objectives`` are ``(column metric, "maximize" | "minimize")`` pairs; trials with a
+        null objective take no part. Computed in one query with NOT EXISTS.
+        """
+        query = pareto_front_query(search_id, objectives)
+        with self._session() as session:
+            return [row.to_record() for row in session.scalars(query)]
+
+    # latency cache
+
+    def get_latency(
+        self,
+        device: str,
+        arch_hash: str,
+        batch_size: int,
+        input_shape: Sequence[int],
+        threads: int,
+    ) -> LatencyRecord | None:
+        """The cached measurement for this device, architecture and input, if any."""
+        with self._session() as session:
+            key = (device, arch_hash, batch_size, input_shape, threads)
+            row = session.scalars(latency_query(*key)).one_or_none()
+            return None if row is None else row.to_record()
+
+    def put_latency(
+        self,
+        device: str,
+        arch_hash: str,
+        batch_size: int,
+        input_shape: Sequence[int],
+        threads: int,
+        median_ms: float,
+        p90_ms: float,
+        repeats: int,
+    ) -> LatencyRecord:
+        """Cache a measurement; a second put of the same key replaces the values."""
+
+        def upsert(session: Session) -> LatencyRecord:
+            key = (device, arch_hash, batch_size, input_shape, threads)
+            row = session.scalars(latency_query(*key)).one_or_none()
+            if row is None:
+                row = LatencyMeasurementModel(
+                    device=device,
+                    arch_hash=arch_hash,
+                    batch_size=batch_size,
+                    input_shape=shape_json(input_shape),
+                    threads=threads,
+                )
+                session.add(row)
+            row.median_ms, row.p90_ms, row.repeats = median_ms, p90_ms, repeats
+            row.created_at = utcnow()
+            session.flush()
+            return row.to_record()
+
+        return self._write_retrying(upsert, "cache a latency measurement")
+
+    # supernet checkpoints
+
+    def get_checkpoint(self, key: str) -> CheckpointRecord | None:
+        """The checkpoint trained from ``key``, if any."""
+        with self._session() as session:
+            row = session.scalars(select(SupernetCheckpointModel).filter_by(key=key)).first()
+            return None if row is None else row.to_record()
+
+    def put_checkpoint(self, key: str, space: str, path: str, sha256: str) -> CheckpointRecord:
+        """Record a checkpoint file; an existing row of the same key is replaced."""
+
+        def upsert(session: Session) -> CheckpointRecord:
+            row = session.scalars(select(SupernetCheckpointModel).filter_by(key=key)).first()
+            if row is None:
+                row = SupernetCheckpointModel(key=key)
+                session.add(row)
+            row.space, row.path, row.sha256 = space, path, sha256
+            row.created_at = utcnow()
+            session.flush()
+            return row.to_record()
+
+        return self._write_retrying(upsert, "record a supernet checkpoint")
+
+    # events
+
+    def add_event(self, search_id: int, kind: str, message: str) -> None:
+        """Append an event (resumed, failed, note ...) to the search's log."""
+        with self._session() as session:
+            self._search_row(session, search_id)
+            session.add(
+                EventModel(search_id=search_id, kind=kind, message=message, created_at=utcnow())
+            )
+
+    def events(self, search_id: int) -> list[EventRecord]:
+        """The search's events, oldest first."""
+        query = select(EventModel).filter_by(search_id=search_id).order_by(EventModel.event_id)
+        with self._session() as session:
+            return [row.to_record() for row in session.scalars(query)]
+
+
+def get_store(storage: str | Store) -> Store:
+    """The one resolver: a Store is returned as is, a URL opens a new Store."""
+    if isinstance(storage, Store):
+        return storage
+    if isinstance(storage, str):
+        return Store(storage)
+    raise TypeError(f"storage must be a URL or a Store, not {type(storage).__name__}")

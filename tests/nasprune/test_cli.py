@@ -1,0 +1,154 @@
+"""The command line as a user meets it: one-line errors with exit 2, tables and stable JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nasprune.cli import main
+from storage import get_store
+
+
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str):
+    monkeypatch.setattr(sys, "argv", ["nasprune", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+BAD_CONFIGS = {
+    "unknown_top_level_key": ({"bogus": 1}, "bogus"),
+    "bad_direction": ({"objectives": [{"metric": "accuracy", "direction": "up"}]}, "direction"),
+    "unknown_metric": ({"objectives": [{"metric": "speed", "direction": "maximize"}]}, "metric"),
+    "negative_budget": ({"budget": {"trials": -1}}, "budget.trials"),
+    "unknown_strategy": ({"strategy": {"name": "optuna.nope"}}, "optuna.nope"),
+    "unknown_space": ({"space": {"name": "builtin.nope"}}, "builtin.nope"),
+    "unknown_latency_device": ({"latency": {"device": "tpu"}}, "tpu"),
+    "bad_entry_point": ({"data": {"entry_point": "no_such_module_xyz:load"}}, "no_such_module_xyz"),
+    "bad_space_param": (
+        {"space": {"name": "builtin.mlp", "params": {"depth_max": 2}}},
+        "depth_max",
+    ),
+    "bad_strategy_param": ({"strategy": {"name": "optuna.tpe", "params": {"bogus": 1}}}, "bogus"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_is_one_line_error_exit_2_and_writes_no_row(
+    case: str, workdir: Path, make_config, write_config, capsys, monkeypatch
+) -> None:
+    change, needle = BAD_CONFIGS[case]
+    config = {**make_config(workdir), **change}
+    path = write_config(workdir / "bad.yaml", config)
+    code, out, err = cli(capsys, monkeypatch, "run", str(path))
+    assert code == 2
+    assert needle in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    db = workdir / "store.db"
+    if db.exists():
+        assert get_store(f"sqlite:///{db}").list_searches() == []
+
+
+def test_missing_config_file_and_invalid_yaml_are_refused(
+    workdir: Path, capsys, monkeypatch
+) -> None:
+    code, _, err = cli(capsys, monkeypatch, "run", "nope.yaml")
+    assert code == 2 and "not found" in err
+    (workdir / "broken.yaml").write_text("name: [unclosed\n")
+    code, _, err = cli(capsys, monkeypatch, "run", "broken.yaml")
+    assert code == 2 and "not valid YAML" in err
+
+
+def test_unknown_search_name_lists_the_known_ones(workdir: Path, capsys, monkeypatch) -> None:
+    code, _, err = cli(
+        capsys, monkeypatch, "best", "ghost", "--storage", f"sqlite:///{workdir}/x.db"
+    )
+    assert code == 2 and "ghost" in err and "Traceback" not in err
+
+
+def test_corrupt_database_is_refused_and_left_intact(workdir: Path, capsys, monkeypatch) -> None:
+    db = workdir / "corrupt.db"
+    db.write_bytes(b"this is not a database" * 100)
+    before = db.read_bytes()
+    code, _, err = cli(capsys, monkeypatch, "status", "--storage", f"sqlite:///{db}")
+    assert code == 2 and "Traceback" not in err
+    assert db.read_bytes() == before
+
+
+def test_run_best_pareto_status_compare_export_through_the_cli(
+    workdir: Path, make_config, write_config, capsys, monkeypatch
+) -> None:
+    path = write_config(workdir / "tiny.yaml", make_config(workdir))
+    url = f"sqlite:///{workdir / 'store.db'}"
+    monkeypatch.setenv("NASPRUNE_STORAGE", url)
+    code, out, err = cli(capsys, monkeypatch, "run", str(path), "--quiet")
+    assert code == 0, err
+    assert "6/6 trials complete" in out
+
+    code, out, _ = cli(capsys, monkeypatch, "best", "tiny", "--max-latency-ms", "1000", "--json")
+    assert code == 0
+    best = json.loads(out)
+    assert best["search"] == "tiny"
+    assert set(best["trial"]) >= {"number", "arch", "accuracy", "latency_ms", "params", "macs"}
+
+    code, out, _ = cli(capsys, monkeypatch, "best", "tiny", "--max-latency-ms", "0.0000001")
+    assert code == 1
+
+    code, out, _ = cli(capsys, monkeypatch, "pareto", "tiny", "--json")
+    assert code == 0 and json.loads(out)["trials"]
+
+    code, out, _ = cli(capsys, monkeypatch, "status", "--json")
+    assert code == 0 and json.loads(out)[0]["complete"] == 6
+
+    code, out, _ = cli(capsys, monkeypatch, "compare", "tiny", "tiny", "--max-latency-ms", "1000")
+    assert code == 0 and "tiny" in out
+
+    code, out, err = cli(
+        capsys,
+        monkeypatch,
+        "export",
+        "tiny",
+        "--trial",
+        str(best["trial"]["number"]),
+        "-o",
+        str(workdir / "small.pt"),
+    )
+    assert code == 0, err
+    assert (workdir / "small.pt").is_file()
+
+    code, _, err = cli(capsys, monkeypatch, "export", "tiny", "--trial", "999", "-o", "x.pt")
+    assert code == 2 and "999" in err
+
+
+def test_listing_commands_and_schema(capsys, monkeypatch) -> None:
+    code, out, _ = cli(capsys, monkeypatch, "strategies")
+    assert code == 0 and "optuna.nsga2" in out and "nni.regularized_evolution" in out
+    code, out, _ = cli(capsys, monkeypatch, "spaces")
+    assert code == 0 and "builtin.mlp" in out and "builtin.cnn" in out
+    code, out, _ = cli(capsys, monkeypatch, "schema")
+    assert code == 0 and "budget" in json.loads(out)["properties"]
+
+
+def test_help_does_not_import_torch() -> None:
+    code = "import sys; from nasprune.cli import app; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_every_example_config_validates() -> None:
+    from nasprune.config import load_config
+
+    examples = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.*"))
+    assert len(examples) >= 3
+    for path in examples:
+        load_config(path)

@@ -1,0 +1,92 @@
+"""Crash safety: a search killed with SIGKILL mid-trial resumes to exactly its budget, retries
+the interrupted architecture, and asks the same architectures as an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nasprune
+from storage import TrialState, get_store
+
+
+def _kill_mid_trial(config_path: Path, url: str, name: str, after: int) -> None:
+    """Start `nasprune run`, wait until `after` trials are complete and the next one is
+    running, then SIGKILL the process."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nasprune", "run", str(config_path), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NASPRUNE_STORAGE": url},
+    )
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"search ended before the kill: {proc.stderr.read()}"
+            if Path(url.removeprefix("sqlite:///")).exists():
+                store = get_store(url)
+                try:
+                    search = store.get_search(name)
+                except Exception:
+                    search = None
+                if search is not None:
+                    done = store.count_trials(search.search_id, [TrialState.COMPLETE])
+                    running = store.count_trials(search.search_id, [TrialState.RUNNING])
+                    if done >= after and running == 1:
+                        break
+                store.close()
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the search never reached the kill point")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def test_sigkilled_search_resumes_to_exactly_its_budget_like_an_uninterrupted_one(
+    workdir: Path, make_config, write_config
+) -> None:
+    url = f"sqlite:///{workdir / 'store.db'}"
+    budget = 8
+    # Slow latency measurement makes each trial long, so the kill lands inside one.
+    latency = {"threads": 1, "batch_size": 1, "warmup": 5, "repeats": 3000}
+    killed = make_config(workdir, name="killed", budget={"trials": budget}, latency=latency)
+    config_path = write_config(workdir / "killed.yaml", killed)
+    _kill_mid_trial(config_path, url, "killed", after=3)
+
+    store = get_store(url)
+    search = store.get_search("killed")
+    left_running = store.trials(search.search_id, [TrialState.RUNNING])
+    assert len(left_running) == 1, "the kill should land inside a trial"
+    interrupted_arch = left_running[0].arch
+
+    result = nasprune.resume("killed", storage=url)
+    assert result.completed == budget
+
+    trials = store.trials(search.search_id)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == budget
+    assert len({t.arch_hash for t in complete}) == budget, "a trial was counted twice"
+    failed = [t for t in trials if t.state == TrialState.FAILED]
+    assert [t.arch for t in failed] == [interrupted_arch]
+    assert failed[0].error.startswith("interrupted")
+    retry = trials[failed[0].number + 1]
+    assert retry.arch == interrupted_arch and retry.state == TrialState.COMPLETE
+
+    # An uninterrupted twin (it reuses the supernet checkpoint and the stored latencies).
+    straight = make_config(workdir, name="straight", budget={"trials": budget}, latency=latency)
+    nasprune.run(straight, storage=url)
+    reference = store.trials(store.get_search("straight").search_id)
+    assert [t.arch_hash for t in complete] == [t.arch_hash for t in reference]
+    assert [t.accuracy for t in complete] == [t.accuracy for t in reference]
+
+
+def test_resume_of_a_finished_search_adds_no_trial(workdir: Path, make_config) -> None:
+    config = make_config(workdir, budget={"trials": 3})
+    nasprune.run(config)
+    again = nasprune.resume("tiny", storage=config["storage"])
+    assert again.new_trials == 0 and again.completed == 3
