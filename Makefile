@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
-DEMO_LATENCY_MS ?= 0.05
+DEMO_LATENCY_MS ?= 0.1
 
 .PHONY: install demo test test-slow test-all lint typecheck bench clean
 

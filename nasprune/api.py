@@ -158,7 +158,7 @@ class SearchSummary:
     infeasible: int
     running: int
     best: TrialRecord | None
-    wall_s: float | None
+    eval_s: float | None  # seconds spent evaluating trials
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -172,7 +172,7 @@ class SearchSummary:
             "infeasible": self.infeasible,
             "running": self.running,
             "best": None if self.best is None else trial_json(self.best),
-            "wall_s": self.wall_s,
+            "eval_s": self.eval_s,
         }
 
 
@@ -182,7 +182,7 @@ def _summary(store: Store, record: SearchRecord) -> SearchSummary:
     first = cfg.objectives[0]
     top = store.best_trial(record.search_id, first.metric, first.direction, **limits_of(cfg))
     trials = store.trials(record.search_id)
-    wall = sum(t.duration_s or 0.0 for t in trials) if trials else None
+    evaluating = sum(t.duration_s or 0.0 for t in trials) if trials else None
     return SearchSummary(
         record.name,
         str(record.status.value),
@@ -194,7 +194,7 @@ def _summary(store: Store, record: SearchRecord) -> SearchSummary:
         counts[TrialState.INFEASIBLE],
         counts[TrialState.RUNNING],
         top,
-        wall,
+        evaluating,
     )
 
 

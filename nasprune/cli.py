@@ -23,7 +23,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
+# Piped output is not cut to 80 columns: tables keep their natural width.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, highlight=False)
 
 StorageOpt = Annotated[
@@ -107,7 +108,8 @@ def _print_result(result: Any) -> None:
     out.print(
         f"search {result.name}: {result.completed}/{result.budget} trials complete "
         f"({result.new_trials} new, {why}); supernet "
-        f"{'reused' if result.reused_supernet else 'trained'}"
+        f"{'reused' if result.reused_supernet else 'trained'}",
+        soft_wrap=True,
     )
     if result.best is not None:
         out.print(_trial_table([result.best], title="best trial within the constraints"))
@@ -217,7 +219,7 @@ def compare(
     for column in (
         ["search", "strategy", "complete", "best"]
         + [f"best ≤{x:g} ms" for x in limits]
-        + ["wall s"]
+        + ["eval s"]
     ):
         table.add_column(column, justify="left" if column in ("search", "strategy") else "right")
     for row in rows:
@@ -229,7 +231,7 @@ def compare(
             f"{s.complete}/{s.budget}",
             _num(best_value),
             *[_num(row.best_under[x]) for x in limits],
-            _num(s.wall_s, 1),
+            _num(s.eval_s, 1),
         )
     out.print(table)
 
@@ -305,15 +307,16 @@ def _trial_table(
     trials: list[TrialRecord], title: str, reference: dict[str, float] | None = None
 ) -> Table:
     table = Table(title=title)
-    for column in ("trial", "accuracy", "latency ms", "p90 ms", "params", "MACs", "architecture"):
-        table.add_column(column, justify="left" if column == "architecture" else "right")
+    for column in ("trial", "accuracy", "latency ms", "p90 ms", "params", "MACs"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("architecture", overflow="fold", min_width=16)
     for t in trials:
         accuracy, params = _num(t.accuracy), _num(t.params)
         if reference and t.accuracy is not None and reference.get("accuracy") is not None:
             accuracy += f" ({100 * (t.accuracy - reference['accuracy']):+.1f} pts)"
         if reference and t.params is not None and reference.get("params"):
             params += f" ({100 * t.params / reference['params']:.0f}%)"
-        arch = json.dumps(t.arch, separators=(",", ":"))
+        arch = " ".join(f"{k}={v}" for k, v in t.arch.items())
         table.add_row(
             str(t.number),
             accuracy,

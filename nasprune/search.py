@@ -9,10 +9,8 @@ architecture and the resumed loop evaluates that architecture again first.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import random
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -27,15 +25,11 @@ from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
 from nasprune.evaluate import accuracy_and_loss, calibration_batches, recalibrate_bn
 from nasprune.latency import LatencyBackend, create_backend
+from nasprune.proposer import INTERRUPTED, Candidate, Exhausted, Proposer, Values
 from nasprune.training import load_or_train
 from search_spaces import Architecture, SearchSpace, arch_hash, create_space
 from storage import SearchRecord, SearchStatus, Store, TrialRecord, TrialState
 from strategies import Strategy, create_strategy
-
-INTERRUPTED = "interrupted"  # error prefix of a trial whose process died; its arch is retried
-DUPLICATE_PATIENCE = 20  # re-proposals in a row before the loop picks an unseen arch itself
-ENUMERATION_LIMIT = 1_000_000  # spaces up to this size are enumerated to find what is left
-Values = list[float] | None
 
 
 class Observer(Protocol):
@@ -84,9 +78,6 @@ class _Session:
     calibration: list[torch.Tensor]
     supernet: nn.Module = field(default_factory=nn.Module)
     strategy: Strategy | None = None
-    known: dict[str, Values] = field(
-        default_factory=dict
-    )  # arch hash -> what the strategy was told
 
 
 def prepare(config: SearchConfig) -> tuple[SearchSpace, LatencyBackend, Loaders]:
@@ -144,8 +135,17 @@ def execute(
         **config.strategy.params,
     )
     try:
-        pending = _replay(session)
-        stopped, new = _loop(session, pending, observer)
+        proposer = Proposer(session.strategy, space, config.seed)
+        pending = proposer.replay(
+            store.trials(search.search_id),
+            told=lambda trial: _told_values(config, trial),
+            diverged=lambda trial: store.add_event(
+                search.search_id,
+                "replay",
+                f"trial {trial.number}: the strategy now asks a different architecture",
+            ),
+        )
+        stopped, new = _loop(session, proposer, pending, observer)
     finally:
         session.strategy.close()
     completed = store.count_trials(search.search_id, [TrialState.COMPLETE])
@@ -179,98 +179,8 @@ def _told_values(config: SearchConfig, trial: TrialRecord) -> Values:
     return [float(getattr(trial, o.metric)) for o in config.objectives]
 
 
-def _next_new(session: _Session) -> tuple[Architecture, bool]:
-    """The next architecture this search has not evaluated, and whether the strategy proposed it.
-
-    Re-proposals are told their stored result again and cost nothing. After
-    ``DUPLICATE_PATIENCE`` of them in a row (TPE on a small space converges on its favourite)
-    the loop picks an unseen architecture itself, from a generator seeded by the search's seed
-    and history, so that replay takes the same path.
-    """
-    assert session.strategy is not None
-    for _ in range(DUPLICATE_PATIENCE):
-        arch = session.space.validate(session.strategy.ask())
-        key = arch_hash(arch)
-        if key not in session.known:
-            return arch, True
-        session.strategy.tell(arch, session.known[key])
-    return _unseen(session), False
-
-
-def _unseen(session: _Session) -> Architecture:
-    """A seeded random architecture that is not in ``session.known``."""
-    space = session.space
-    rng = random.Random(f"{session.config.seed}:{len(session.known)}")
-    for _ in range(1000):
-        arch = space.sample(rng)
-        if arch_hash(arch) not in session.known:
-            return arch
-    if space.size() <= ENUMERATION_LIMIT:
-        names = [d.name for d in space.dimensions()]
-        unseen = [
-            arch
-            for values in itertools.product(*(d.choices for d in space.dimensions()))
-            if arch_hash(arch := dict(zip(names, values, strict=True))) not in session.known
-        ]
-        if unseen:
-            return rng.choice(unseen)
-    raise _Exhausted()
-
-
-class _Exhausted(Exception):
-    """The strategy proposes nothing new (the space is small or the strategy has converged)."""
-
-
-def _replay(session: _Session) -> tuple[Architecture, bool] | None:
-    """Rebuild the strategy from the stored trials; return an interrupted arch to retry first."""
-    assert session.strategy is not None
-    pending: tuple[Architecture, bool] | None = None
-    asked: Architecture | None
-    for trial in session.store.trials(session.search.search_id):
-        if pending is not None:  # the retry of an interrupted trial, asked once already
-            (asked, proposed), pending = pending, None
-        else:
-            asked, proposed = _replay_ask(session, trial)
-        if trial.state == TrialState.FAILED and (trial.error or "").startswith(INTERRUPTED):
-            pending = (trial.arch, proposed)
-            continue
-        values = _told_values(session.config, trial)
-        if asked is not None:
-            _inform(session.strategy, asked, proposed, values)
-        session.known[trial.arch_hash] = values
-    return pending
-
-
-def _inform(strategy: Strategy, arch: Architecture, proposed: bool, values: Values) -> None:
-    """Tell the strategy the result of what it proposed, or let it observe what it did not."""
-    if proposed:
-        strategy.tell(arch, values)
-    else:
-        strategy.observe(arch, values)
-
-
-def _replay_ask(session: _Session, trial: TrialRecord) -> tuple[Architecture | None, bool]:
-    """Ask as the original run did (and whether the strategy proposed it); None, after noting
-    it, if the strategy now asks otherwise, which happens only when its code changed."""
-    assert session.strategy is not None
-    try:
-        asked, proposed = _next_new(session)
-    except _Exhausted:
-        asked, proposed = None, False
-    if asked is not None and arch_hash(asked) == trial.arch_hash:
-        return asked, proposed
-    if asked is not None and proposed:
-        session.strategy.tell(asked, None)
-    session.store.add_event(
-        session.search.search_id,
-        "replay",
-        f"trial {trial.number}: the strategy now asks a different architecture",
-    )
-    return None, False
-
-
 def _loop(
-    session: _Session, pending: tuple[Architecture, bool] | None, observer: Observer
+    session: _Session, proposer: Proposer, pending: Candidate | None, observer: Observer
 ) -> tuple[str, int]:
     config, store, search = session.config, session.store, session.search
     started, new = time.monotonic(), 0
@@ -280,19 +190,14 @@ def _loop(
     while completed < config.budget.trials:
         if config.budget.time is not None and time.monotonic() - started >= config.budget.time:
             return "time", new
-        if len(session.known) >= session.space.size():
-            return "exhausted", new
         try:
-            arch, proposed = pending if pending is not None else _next_new(session)
-        except _Exhausted:
+            candidate = pending if pending is not None else proposer.next()
+        except Exhausted:
             return "exhausted", new
         pending = None
-        trial = _run_trial(session, arch)
+        trial = _run_trial(session, candidate.arch)
         new += 1
-        values = _told_values(config, trial)
-        assert session.strategy is not None
-        _inform(session.strategy, arch, proposed, values)
-        session.known[trial.arch_hash] = values
+        proposer.inform(candidate, _told_values(config, trial))
         if trial.state == TrialState.COMPLETE:
             completed += 1
             best = _best_value(session)

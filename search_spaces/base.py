@@ -113,6 +113,15 @@ class SearchSpace(abc.ABC):
         """A clean copy of ``arch``; raises :class:`SpaceError` naming what is wrong."""
         return validate_arch(self.dimensions(), arch)
 
+    def canonical(self, arch: Mapping[str, Any]) -> Architecture:
+        """The one representative of every architecture that builds the same network.
+
+        Architectures that differ only in dimensions the network does not use (an MLP's
+        widths past its depth) map to the same canonical one, so a search evaluates that
+        network once. The default validates and changes nothing.
+        """
+        return self.validate(arch)
+
     def sample(self, rng: random.Random) -> Architecture:
         """A uniformly random architecture, drawn from ``rng`` only."""
         return {d.name: rng.choice(d.choices) for d in self.dimensions()}

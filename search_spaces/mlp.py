@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from search_spaces.base import SearchSpace, int_choices, positive_int
-from search_spaces.dimensions import Dimension, DimensionKind
+from search_spaces.dimensions import Architecture, Dimension, DimensionKind
 from search_spaces.elastic import ElasticBatchNorm1d, ElasticLinear, expect
 from search_spaces.registry import register_space
 
@@ -92,6 +92,13 @@ class MLPSpace(SearchSpace):
             for i in range(1, self.max_depth + 1)
         ]
         return [depth, *widths]
+
+    def canonical(self, arch: Mapping[str, Any]) -> Architecture:
+        """Widths past ``depth`` are unused, so they become the smallest width."""
+        clean = self.validate(arch)
+        for i in range(int(clean["depth"]) + 1, self.max_depth + 1):
+            clean[f"width_{i}"] = self.widths[0]
+        return clean
 
     def build_supernet(self) -> MLP:
         w = self.widths[-1]

@@ -43,3 +43,17 @@ def test_mlp_subnet_maps_flat_batch_to_logits() -> None:
     space = create_space("builtin.mlp")
     net = space.build_subnet(space.sample(random.Random(1))).eval()
     assert net(torch.zeros(5, 64)).shape == (5, 10)
+
+
+def test_mlp_canonical_form_merges_architectures_that_build_the_same_network() -> None:
+    space = create_space("builtin.mlp", max_depth=3, widths=[16, 32])
+    a = {"depth": 1, "width_1": 32, "width_2": 32, "width_3": 16}
+    b = {"depth": 1, "width_1": 32, "width_2": 16, "width_3": 32}
+    assert (
+        space.canonical(a)
+        == space.canonical(b)
+        == {"depth": 1, "width_1": 32, "width_2": 16, "width_3": 16}
+    )
+    deep = {"depth": 3, "width_1": 32, "width_2": 32, "width_3": 32}
+    assert space.canonical(deep) == deep
+    assert space.num_params(a) == space.num_params(b)
