@@ -37,6 +37,7 @@ typecheck: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_search.py
+	$(BIN)/python benchmarks/bench_store.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

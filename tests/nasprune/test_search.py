@@ -105,3 +105,18 @@ def test_same_config_and_seed_ask_the_same_architectures(workdir: Path, make_con
     assert sequences[0] == sequences[1]
     assert all(len(h) == 16 for h in sequences[0])
     assert arch_hash({"a": 1}) == arch_hash({"a": 1})
+
+
+@pytest.mark.postgres
+def test_a_search_runs_and_answers_queries_on_postgresql(
+    workdir: Path, make_config, postgresql_url: str
+) -> None:
+    config = make_config(workdir, budget={"trials": 4})
+    config["storage"] = postgresql_url
+    result = nasprune.run(config)
+    assert result.completed == 4
+    best = nasprune.best("tiny", max_latency_ms=1000.0, storage=postgresql_url)
+    assert best is not None and best.accuracy == max(
+        t.accuracy for t in nasprune.pareto("tiny", storage=postgresql_url)
+    )
+    assert nasprune.resume("tiny", storage=postgresql_url).new_trials == 0
