@@ -56,9 +56,7 @@ def main() -> None:
             )
         )
         print(f"trials: {args.trials}")
-        print(
-            f"write (claim + finish): {1000 * fill / args.trials:.2f} ms/trial"
-        )
+        print(f"write (claim + finish): {1000 * fill / args.trials:.2f} ms/trial")
         print(f"best_trial under 1 ms: {best:.2f} ms (median of 20)")
         print(f"pareto_front accuracy/latency: {pareto:.2f} ms (median of 20)")
         store.close()

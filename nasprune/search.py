@@ -104,6 +104,7 @@ def execute(
     observer: Observer | None = None,
 ) -> SearchResult:
     """Run ``search`` until its budget, its time limit or the space is spent."""
+    started = time.monotonic()
     observer = observer or _Silent()
     space, backend, loaders = parts
     session = _Session(
@@ -145,11 +146,14 @@ def execute(
                 f"trial {trial.number}: the strategy now asks a different architecture",
             ),
         )
-        stopped, new = _loop(session, proposer, pending, observer)
+        stopped, new = _loop(session, proposer, pending, observer, started)
+    except KeyboardInterrupt:
+        store.set_search_status(search.search_id, SearchStatus.PAUSED)
+        raise
     finally:
         session.strategy.close()
     completed = store.count_trials(search.search_id, [TrialState.COMPLETE])
-    status = SearchStatus.RUNNING if stopped == "time" else SearchStatus.COMPLETED
+    status = SearchStatus.PAUSED if stopped == "time" else SearchStatus.COMPLETED
     store.set_search_status(search.search_id, status)
     return SearchResult(
         search.name,
@@ -180,16 +184,21 @@ def _told_values(config: SearchConfig, trial: TrialRecord) -> Values:
 
 
 def _loop(
-    session: _Session, proposer: Proposer, pending: Candidate | None, observer: Observer
+    session: _Session,
+    proposer: Proposer,
+    pending: Candidate | None,
+    observer: Observer,
+    started: float,
 ) -> tuple[str, int]:
+    """Evaluate candidates until the budget, the space or the time limit is spent. The time
+    limit counts from ``started`` (the invocation's start, training included) and is checked
+    after each trial, so that every invocation makes progress."""
     config, store, search = session.config, session.store, session.search
-    started, new = time.monotonic(), 0
+    new = 0
     completed = store.count_trials(search.search_id, [TrialState.COMPLETE])
     failures = 0
     best = _best_value(session)
     while completed < config.budget.trials:
-        if config.budget.time is not None and time.monotonic() - started >= config.budget.time:
-            return "time", new
         try:
             candidate = pending if pending is not None else proposer.next()
         except Exhausted:
@@ -209,6 +218,8 @@ def _loop(
                     f"search {search.name!r}: {failures} trials failed; last: {trial.error}"
                 )
         observer.trial_done(trial, completed, config.budget.trials, best)
+        if config.budget.time is not None and time.monotonic() - started >= config.budget.time:
+            return ("time" if completed < config.budget.trials else "budget"), new
     return "budget", new
 
 

@@ -24,10 +24,12 @@ INT_METRICS: frozenset[str] = frozenset({"params", "macs"})
 
 
 class SearchStatus(StrEnum):
-    """Where a search is in its life: created, then running, then completed or failed."""
+    """Where a search is in its life: created, then running (paused between invocations that
+    stopped on a time limit or an interrupt), then completed or failed."""
 
     CREATED = "created"
     RUNNING = "running"
+    PAUSED = "paused"
     COMPLETED = "completed"
     FAILED = "failed"
 

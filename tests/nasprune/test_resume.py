@@ -90,3 +90,19 @@ def test_resume_of_a_finished_search_adds_no_trial(workdir: Path, make_config) -
     nasprune.run(config)
     again = nasprune.resume("tiny", storage=config["storage"])
     assert again.new_trials == 0 and again.completed == 3
+
+
+def test_time_budget_pauses_the_search_and_resume_finishes_it(workdir: Path, make_config) -> None:
+    config = make_config(workdir, budget={"trials": 6, "time": 0.001})
+    first = nasprune.run(config)
+    assert first.stopped_because == "time" and first.status == "paused"
+    assert first.completed < 6
+    store = get_store(config["storage"])
+    assert store.get_search("tiny").status == "paused"
+    # The stored config keeps its time limit, so each resume adds at least one trial.
+    while True:
+        result = nasprune.resume("tiny", storage=config["storage"])
+        assert result.new_trials >= 1 or result.completed == 6
+        if result.status == "completed":
+            break
+    assert store.count_trials(store.get_search("tiny").search_id, [TrialState.COMPLETE]) == 6
