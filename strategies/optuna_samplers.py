@@ -167,3 +167,46 @@ class OptunaQMC(OptunaStrategy):
         "warn_independent_sampling": False,
     }
     by_index = True
+
+
+class OptunaCMAES(OptunaStrategy):
+    """``optuna.samplers.CmaEsSampler`` over choice indices (needs the ``cmaes`` package).
+
+    CMA-ES models one objective: with several, it optimises the first. Until it has seen
+    ``n_startup_trials`` (default 1) trials it samples independently, seeded, with the warning
+    Optuna would log about it turned off.
+
+    >>> s = create_strategy("optuna.cmaes", dims, ["maximize"], seed=0, n_startup_trials=5)
+    """
+
+    name = "optuna.cmaes"
+    sampler_cls = optuna.samplers.CmaEsSampler
+    sampler_defaults: ClassVar[dict[str, Any]] = {"warn_independent_sampling": False}
+    by_index = True
+
+    def __init__(
+        self, dimensions: Sequence[Dimension], directions: Sequence[str], seed: int, **params: Any
+    ) -> None:
+        try:
+            import cmaes  # noqa: F401  (CmaEsSampler imports it lazily, at the first ask)
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "optuna.cmaes needs the 'cmaes' package: pip install cmaes"
+            ) from exc
+        self._objectives = len(directions)
+        super().__init__(dimensions, directions[:1], seed, **params)
+
+    def _first(self, values: Sequence[float] | None) -> list[float] | None:
+        if values is None:
+            return None
+        if len(values) != self._objectives:
+            raise StrategyError(
+                f"tell() got {len(values)} value(s) for {self._objectives} direction(s)"
+            )
+        return [float(values[0])]
+
+    def tell(self, arch: Architecture, values: Sequence[float] | None) -> None:
+        super().tell(arch, self._first(values))
+
+    def observe(self, arch: Architecture, values: Sequence[float] | None) -> None:
+        super().observe(arch, self._first(values))

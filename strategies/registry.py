@@ -118,6 +118,12 @@ _BUILTINS = [
         "OptunaQMC",
     ),
     (
+        "optuna.cmaes",
+        "Optuna's CMA-ES (CmaEsSampler) over choice indices, single objective",
+        "strategies.optuna_samplers",
+        "OptunaCMAES",
+    ),
+    (
         "nni.regularized_evolution",
         "NNI's RegularizedEvolution (aging evolution) NAS strategy",
         "strategies.nni_strategies",

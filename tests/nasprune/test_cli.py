@@ -124,6 +124,15 @@ def test_run_best_pareto_status_compare_export_through_the_cli(
     assert code == 0, err
     assert (workdir / "small.pt").is_file()
 
+    code, out, err = cli(
+        capsys, monkeypatch, "export", "tiny", "--max-latency-ms", "1000", "-o", "best.pt"
+    )
+    assert code == 0, err
+    assert f"trial {best['trial']['number']}," in out  # the same best trial as `best`
+
+    code, _, err = cli(capsys, monkeypatch, "export", "tiny", "-o", "x.pt")
+    assert code == 2 and "exactly one of" in err
+
     code, _, err = cli(capsys, monkeypatch, "export", "tiny", "--trial", "999", "-o", "x.pt")
     assert code == 2 and "999" in err
 

@@ -120,3 +120,24 @@ def test_a_search_runs_and_answers_queries_on_postgresql(
         t.accuracy for t in nasprune.pareto("tiny", storage=postgresql_url)
     )
     assert nasprune.resume("tiny", storage=postgresql_url).new_trials == 0
+
+
+def test_a_user_data_entry_point_feeds_the_search(
+    workdir: Path, make_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "userdata.py").write_text(
+        "import torch\n"
+        "from torch.utils.data import TensorDataset\n"
+        "def loaders(n=300):\n"
+        "    g = torch.Generator().manual_seed(0)\n"
+        "    y = torch.randint(10, (n,), generator=g)\n"
+        "    noise = 0.1 * torch.randn(n, 64, generator=g)\n"
+        "    x = torch.nn.functional.one_hot(y, 64).float() + noise\n"
+        "    return TensorDataset(x[:200], y[:200]), TensorDataset(x[200:], y[200:])\n"
+    )
+    monkeypatch.syspath_prepend(str(workdir))
+    config = make_config(workdir, budget={"trials": 3})
+    config["data"] = {"entry_point": "userdata:loaders", "params": {"n": 300}, "batch_size": 32}
+    result = nasprune.run(config)
+    assert result.completed == 3
+    assert result.best is not None and result.best.accuracy > 0.5  # one-hot classes are easy
