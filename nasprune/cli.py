@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -34,11 +35,6 @@ StorageOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _is_user_error(exc: BaseException) -> bool:
@@ -367,10 +363,10 @@ def main() -> None:
         app()
     except Exception as exc:
         if _is_user_error(exc):
-            _fail_main(str(exc))
+            _fail(str(exc))
         raise
 
 
-def _fail_main(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+def _fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     sys.exit(2)
