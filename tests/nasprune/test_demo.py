@@ -1,0 +1,43 @@
+"""The acceptance path of the README's demo: the shipped demo config, `best` under the
+Makefile's latency limit, and an exported file that reloads with the same accuracy."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import nasprune
+from nasprune.config import load_config
+from nasprune.data import digits
+from nasprune.evaluate import accuracy_and_loss
+
+ROOT = Path(__file__).parents[2]
+
+
+def demo_latency_limit() -> float:
+    match = re.search(r"^DEMO_LATENCY_MS \?= ([0-9.]+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert match, "the Makefile sets DEMO_LATENCY_MS"
+    return float(match.group(1))
+
+
+def test_demo_search_best_under_the_limit_exports_and_reloads_with_its_accuracy(
+    workdir: Path,
+) -> None:
+    config = load_config(ROOT / "examples" / "mlp-digits.yaml")
+    url = f"sqlite:///{workdir / 'nasprune.db'}"
+    result = nasprune.run(config, storage=url)
+    assert result.completed == config.budget.trials
+
+    limit = demo_latency_limit()
+    best = nasprune.best(config.name, max_latency_ms=limit, storage=url)
+    assert best is not None and best.latency_ms <= limit
+
+    exported = nasprune.export(config.name, workdir / "small.pt", trial=best.number, storage=url)
+    model = nasprune.load_subnet(workdir / "small.pt")
+    _, val, _ = digits((64,))
+    accuracy, _ = accuracy_and_loss(model, torch.utils.data.DataLoader(val, batch_size=128))
+    assert accuracy == pytest.approx(best.accuracy, abs=1e-9) == exported.accuracy
+    assert sum(p.numel() for p in model.parameters()) == best.params
