@@ -22,6 +22,7 @@ those extra candidates.
 
 from __future__ import annotations
 
+import abc
 import random
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -64,9 +65,9 @@ class NniTunerStrategy(Strategy):
         # (parameter id or None when the tuner was exhausted, raw params, architecture)
         self._pending: tuple[int | None, Any, Architecture] | None = None
 
+    @abc.abstractmethod
     def make_tuner(self, params: dict[str, Any]) -> Any:
         """Build the NNI tuner from the resolved params."""
-        raise NotImplementedError
 
     @property
     def optimize_mode(self) -> str:
