@@ -29,7 +29,7 @@ from nasprune.proposer import INTERRUPTED, Candidate, Exhausted, Proposer, Value
 from nasprune.training import load_or_train
 from search_spaces import Architecture, SearchSpace, arch_hash, create_space
 from storage import SearchRecord, SearchStatus, Store, TrialRecord, TrialState
-from strategies import Strategy, create_strategy
+from strategies import create_strategy
 
 
 class Observer(Protocol):
@@ -76,8 +76,7 @@ class _Session:
     backend: LatencyBackend
     loaders: Loaders
     calibration: list[torch.Tensor]
-    supernet: nn.Module = field(default_factory=nn.Module)
-    strategy: Strategy | None = None
+    supernet: nn.Module = field(default_factory=nn.Module)  # set once loaded or trained
 
 
 def prepare(config: SearchConfig) -> tuple[SearchSpace, LatencyBackend, Loaders]:
@@ -119,39 +118,11 @@ def execute(
         ),
     )
     store.set_search_status(search.search_id, SearchStatus.RUNNING)
-    epochs = config.supernet.epochs
-    session.supernet, reused = load_or_train(
-        space,
-        loaders.train,
-        config,
-        store,
-        on_epoch=lambda epoch, loss: observer.supernet_epoch(epoch, epochs, loss),
-    )
-    _record_reference(session)
-    session.strategy = create_strategy(
-        config.strategy.name,
-        space.dimensions(),
-        _directions(config),
-        config.seed,
-        **config.strategy.params,
-    )
     try:
-        proposer = Proposer(session.strategy, space, config.seed)
-        pending = proposer.replay(
-            store.trials(search.search_id),
-            told=lambda trial: _told_values(config, trial),
-            diverged=lambda trial: store.add_event(
-                search.search_id,
-                "replay",
-                f"trial {trial.number}: the strategy now asks a different architecture",
-            ),
-        )
-        stopped, new = _loop(session, proposer, pending, observer, started)
+        reused, stopped, new = _run(session, observer, started)
     except KeyboardInterrupt:
         store.set_search_status(search.search_id, SearchStatus.PAUSED)
         raise
-    finally:
-        session.strategy.close()
     completed = store.count_trials(search.search_id, [TrialState.COMPLETE])
     status = SearchStatus.PAUSED if stopped == "time" else SearchStatus.COMPLETED
     store.set_search_status(search.search_id, status)
@@ -165,6 +136,43 @@ def execute(
         stopped,
         best=_best(session),
     )
+
+
+def _run(session: _Session, observer: Observer, started: float) -> tuple[bool, str, int]:
+    """Load or train the supernet, rebuild the strategy by replay, then loop. Returns whether
+    the supernet was reused, why the loop stopped, and how many trials it created."""
+    config, store, search, space = session.config, session.store, session.search, session.space
+    epochs = config.supernet.epochs
+    session.supernet, reused = load_or_train(
+        space,
+        session.loaders.train,
+        config,
+        store,
+        on_epoch=lambda epoch, loss: observer.supernet_epoch(epoch, epochs, loss),
+    )
+    _record_reference(session)
+    strategy = create_strategy(
+        config.strategy.name,
+        space.dimensions(),
+        _directions(config),
+        config.seed,
+        **config.strategy.params,
+    )
+    try:
+        proposer = Proposer(strategy, space, config.seed)
+        pending = proposer.replay(
+            store.trials(search.search_id),
+            told=lambda trial: _told_values(config, trial),
+            diverged=lambda trial: store.add_event(
+                search.search_id,
+                "replay",
+                f"trial {trial.number}: the strategy now asks a different architecture",
+            ),
+        )
+        stopped, new = _loop(session, proposer, pending, observer, started)
+    finally:
+        strategy.close()
+    return reused, stopped, new
 
 
 def _directions(config: SearchConfig) -> list[str]:
