@@ -106,3 +106,39 @@ def test_time_budget_pauses_the_search_and_resume_finishes_it(workdir: Path, mak
         if result.status == "completed":
             break
     assert store.count_trials(store.get_search("tiny").search_id, [TrialState.COMPLETE]) == 6
+
+
+def test_ctrl_c_marks_the_trial_interrupted_pauses_the_search_and_exits_130(
+    workdir: Path, make_config, write_config
+) -> None:
+    url = f"sqlite:///{workdir / 'store.db'}"
+    latency = {"threads": 1, "batch_size": 1, "warmup": 5, "repeats": 3000}
+    config = make_config(workdir, name="ctrl-c", budget={"trials": 6}, latency=latency)
+    path = write_config(workdir / "ctrl-c.yaml", config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nasprune", "run", str(path), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NASPRUNE_STORAGE": url},
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if (workdir / "store.db").exists():
+            store = get_store(url)
+            names = [s.name for s in store.list_searches()]
+            if names and store.count_trials(
+                store.get_search("ctrl-c").search_id, [TrialState.RUNNING]
+            ):
+                break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "nasprune resume ctrl-c" in stderr and "Traceback" not in stderr
+    store = get_store(url)
+    search = store.get_search("ctrl-c")
+    assert search.status == "paused"
+    failed = store.trials(search.search_id, [TrialState.FAILED])
+    assert len(failed) == 1 and failed[0].error.startswith("interrupted")
+    assert nasprune.resume("ctrl-c", storage=url).completed == 6
