@@ -17,7 +17,7 @@ from typing import Any
 
 from nasprune.config import SearchConfig, load_config, parse_config, resolve_storage
 from nasprune.errors import SearchError, StoreError, user_errors
-from nasprune.search import INTERRUPTED, Observer, SearchResult, execute, limits_of, prepare
+from nasprune.search import INTERRUPTED, Observer, Parts, SearchResult, execute, limits_of, prepare
 from storage import DuplicateSearchError, SearchRecord, Store, TrialRecord, TrialState, get_store
 
 StorageArg = str | Store | None
@@ -79,8 +79,7 @@ def run(
         except DuplicateSearchError:
             existing = store.get_search(cfg.name)
             if resume_if_exists and existing.config_hash == cfg.config_hash():
-                store.fail_running_trials(existing.search_id, INTERRUPTED_REASON)
-                return execute(cfg, store, existing, parts, observer)
+                return _continue(cfg, store, existing, parts, observer)
             if resume_if_exists:
                 raise SearchError(
                     f"a search named {cfg.name!r} already exists in {store.url} with a different "
@@ -97,6 +96,18 @@ def stored_config(record: SearchRecord) -> SearchConfig:
     return parse_config(record.config, source=f"stored config of search {record.name!r}")
 
 
+def _continue(
+    cfg: SearchConfig,
+    store: Store,
+    record: SearchRecord,
+    parts: Parts,
+    observer: Observer | None,
+) -> SearchResult:
+    """Fail the trials a dead process left running (they are retried), then carry on."""
+    store.fail_running_trials(record.search_id, INTERRUPTED_REASON)
+    return execute(cfg, store, record, parts, observer)
+
+
 def resume(
     name: str, *, storage: StorageArg = None, observer: Observer | None = None
 ) -> SearchResult:
@@ -106,8 +117,7 @@ def resume(
         record = store.get_search(name)
         cfg = stored_config(record)
         parts = prepare(cfg)
-        store.fail_running_trials(record.search_id, INTERRUPTED_REASON)
-        return execute(cfg, store, record, parts, observer)
+        return _continue(cfg, store, record, parts, observer)
 
 
 def best(
@@ -158,7 +168,7 @@ class SearchSummary:
     infeasible: int
     running: int
     best: TrialRecord | None
-    eval_s: float | None  # seconds spent evaluating trials
+    eval_s: float | None  # seconds spent evaluating trials; None before the first trial
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -181,8 +191,7 @@ def _summary(store: Store, record: SearchRecord) -> SearchSummary:
     cfg = stored_config(record)
     first = cfg.objectives[0]
     top = store.best_trial(record.search_id, first.metric, first.direction, **limits_of(cfg))
-    trials = store.trials(record.search_id)
-    evaluating = sum(t.duration_s or 0.0 for t in trials) if trials else None
+    evaluating = store.trial_seconds(record.search_id) if sum(counts.values()) else None
     return SearchSummary(
         record.name,
         str(record.status.value),
@@ -265,11 +274,10 @@ def trial_json(trial: TrialRecord) -> dict[str, Any]:
 
 
 def find_trial(store: Store, record: SearchRecord, number: int) -> TrialRecord:
-    for trial in store.trials(record.search_id):
-        if trial.number == number:
-            if trial.state != TrialState.COMPLETE:
-                raise SearchError(
-                    f"trial {number} of {record.name!r} is {trial.state.value}, not complete"
-                )
-            return trial
-    raise StoreError(f"search {record.name!r} has no trial {number}")
+    """Complete trial ``number`` of a search, or an error that says why not."""
+    trial = store.get_trial(record.search_id, number)
+    if trial is None:
+        raise StoreError(f"search {record.name!r} has no trial {number}")
+    if trial.state != TrialState.COMPLETE:
+        raise SearchError(f"trial {number} of {record.name!r} is {trial.state.value}, not complete")
+    return trial

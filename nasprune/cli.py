@@ -37,20 +37,6 @@ StorageOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
 
 
-def _is_user_error(exc: BaseException) -> bool:
-    from nasprune.errors import NasPruneError
-
-    kinds: list[type[BaseException]] = [NasPruneError]
-    for module, name in (
-        ("storage", "StoreError"),
-        ("search_spaces", "SpaceError"),
-        ("strategies", "StrategyError"),
-    ):
-        if module in sys.modules:
-            kinds.append(getattr(sys.modules[module], name))
-    return isinstance(exc, tuple(kinds))
-
-
 @contextmanager
 def _interruptible(name: str) -> Iterator[None]:
     try:
@@ -158,7 +144,9 @@ def best(
     elif trial is not None:
         out.print(
             _trial_table(
-                [trial], title=f"best trial of {name}", reference=_reference(name, storage)
+                [trial],
+                title=f"best trial of {name}",
+                reference=api.reference(name, storage=storage),
             )
         )
     if trial is None:
@@ -293,12 +281,6 @@ def _num(value: float | int | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
-def _reference(name: str, storage: str | None) -> dict[str, float] | None:
-    from nasprune import api
-
-    return api.reference(name, storage=storage)
-
-
 def _trial_table(
     trials: list[TrialRecord], title: str, reference: dict[str, float] | None = None
 ) -> Table:
@@ -362,7 +344,9 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        if _is_user_error(exc):
+        from nasprune.errors import is_user_error
+
+        if is_user_error(exc):
             _fail(str(exc))
         raise
 

@@ -21,8 +21,6 @@ from nasprune.errors import ConfigError
 
 DEFAULT_STORAGE = "sqlite:///nasprune.db"
 STORAGE_ENV = "NASPRUNE_STORAGE"
-METRICS = ("accuracy", "loss", "latency_ms", "params", "macs")
-CONSTRAINT_METRICS = ("latency_ms", "params", "macs")
 
 
 class _Model(BaseModel):

@@ -7,6 +7,7 @@ those become :class:`NasPruneError` subclasses, at the edge of the public API.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,18 +36,41 @@ class SearchError(NasPruneError):
     """A search cannot be launched, resumed or exported in the state it is in."""
 
 
+# The rooms' own error roots, and what each becomes at the edge of the public API.
+_ROOM_ERRORS = (
+    ("storage", "StoreError", StoreError),
+    ("search_spaces", "SpaceError", SpaceError),
+    ("strategies", "StrategyError", StrategyError),
+)
+
+
+def _room_errors() -> list[tuple[type[Exception], type[NasPruneError]]]:
+    """The room error classes among the modules loaded so far (importing none)."""
+    return [
+        (getattr(sys.modules[module], name), ours)
+        for module, name, ours in _ROOM_ERRORS
+        if module in sys.modules
+    ]
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` reports a user's mistake (ours or a room's), not a bug."""
+    return isinstance(exc, NasPruneError) or any(
+        isinstance(exc, theirs) for theirs, _ in _room_errors()
+    )
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Re-raise the rooms' own errors as :class:`NasPruneError` subclasses."""
-    import search_spaces
-    import storage
-    import strategies
+    import search_spaces  # noqa: F401  (loaded so that their error classes are known)
+    import storage  # noqa: F401
+    import strategies  # noqa: F401
 
     try:
         yield
-    except storage.StoreError as exc:
-        raise StoreError(str(exc)) from exc
-    except search_spaces.SpaceError as exc:
-        raise SpaceError(str(exc)) from exc
-    except strategies.StrategyError as exc:
-        raise StrategyError(str(exc)) from exc
+    except Exception as exc:
+        for theirs, ours in _room_errors():
+            if isinstance(exc, theirs):
+                raise ours(str(exc)) from exc
+        raise

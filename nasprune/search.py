@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,7 +79,10 @@ class _Session:
     supernet: nn.Module = field(default_factory=nn.Module)  # set once loaded or trained
 
 
-def prepare(config: SearchConfig) -> tuple[SearchSpace, LatencyBackend, Loaders]:
+Parts = tuple[SearchSpace, LatencyBackend, Loaders]  # what prepare() resolves from a config
+
+
+def prepare(config: SearchConfig) -> Parts:
     """Resolve every name in the config, so that a bad one fails before any row is written."""
     space = create_space(config.space.name, **config.space.params)
     backend = create_backend(config.latency)
@@ -99,7 +102,7 @@ def execute(
     config: SearchConfig,
     store: Store,
     search: SearchRecord,
-    parts: tuple[SearchSpace, LatencyBackend, Loaders],
+    parts: Parts,
     observer: Observer | None = None,
 ) -> SearchResult:
     """Run ``search`` until its budget, its time limit or the space is spent."""
@@ -332,7 +335,3 @@ def _best(session: _Session) -> TrialRecord | None:
 def _best_value(session: _Session) -> float | None:
     best = _best(session)
     return None if best is None else getattr(best, _primary(session.config)[0])
-
-
-def objectives_of(config: SearchConfig) -> Sequence[tuple[str, str]]:
-    return [(o.metric, o.direction) for o in config.objectives]

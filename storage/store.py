@@ -320,6 +320,21 @@ class Store:
         with self._session() as session:
             return int(session.scalar(query.where(*trial_filter(search_id, states))) or 0)
 
+    def get_trial(self, search_id: int, number: int) -> TrialRecord | None:
+        """Trial ``number`` of the search, if it exists."""
+        query = select(TrialModel).where(
+            TrialModel.search_id == search_id, TrialModel.number == number
+        )
+        with self._session() as session:
+            row = session.scalars(query).first()
+            return None if row is None else row.to_record()
+
+    def trial_seconds(self, search_id: int) -> float:
+        """Seconds the search's finished trials took, summed by the database."""
+        query = select(func.sum(TrialModel.duration_s)).where(TrialModel.search_id == search_id)
+        with self._session() as session:
+            return float(session.scalar(query) or 0.0)
+
     def completed_by_hash(self, search_id: int, arch_hash: str) -> TrialRecord | None:
         """The first complete trial of this architecture in the search, if any."""
         query = (
