@@ -9,8 +9,10 @@ from storage.engine import SCHEMA_VERSION
 from storage.errors import DuplicateSearchError, SearchNotFoundError, StoreError
 from storage.records import (
     COLUMN_METRICS,
+    ArtifactRecord,
     CheckpointRecord,
     EventRecord,
+    FinetuneRecord,
     LatencyRecord,
     SearchRecord,
     SearchStatus,
@@ -22,9 +24,11 @@ from storage.store import Store, get_store
 __all__ = [
     "COLUMN_METRICS",
     "SCHEMA_VERSION",
+    "ArtifactRecord",
     "CheckpointRecord",
     "DuplicateSearchError",
     "EventRecord",
+    "FinetuneRecord",
     "LatencyRecord",
     "SearchNotFoundError",
     "SearchRecord",

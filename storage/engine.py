@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 from storage.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-SCHEMA_VERSION = "0001"  # the head revision in migrations/versions
+SCHEMA_VERSION = "0002"  # the head revision in migrations/versions
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 

@@ -26,8 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.records import (
+    ArtifactRecord,
     CheckpointRecord,
     EventRecord,
+    FinetuneRecord,
     LatencyRecord,
     SearchRecord,
     SearchStatus,
@@ -233,4 +235,62 @@ class EventModel(Base):
             kind=self.kind,
             message=self.message,
             created_at=_aware(self.created_at),
+        )
+
+
+class SearchArtifactModel(Base):
+    """A JSON document that belongs to a search (channel importance, a plan), one per kind."""
+
+    __tablename__ = "search_artifacts"
+    __table_args__ = (UniqueConstraint("search_id", "kind"),)
+
+    artifact_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("searches.search_id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    content_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    def to_record(self) -> ArtifactRecord:
+        return ArtifactRecord(
+            artifact_id=self.artifact_id,
+            search_id=self.search_id,
+            kind=self.kind,
+            content=json.loads(self.content_json),
+            created_at=_aware(self.created_at),
+        )
+
+
+class FinetuneModel(Base):
+    """A fine-tuning run of one trial's subnet, keyed by its settings; resumable by step."""
+
+    __tablename__ = "finetunes"
+    __table_args__ = (UniqueConstraint("trial_id", "key"),)
+
+    finetune_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.trial_id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    settings_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    steps_done: Mapped[int] = mapped_column(Integer)
+    accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    test_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    def to_record(self) -> FinetuneRecord:
+        return FinetuneRecord(
+            finetune_id=self.finetune_id,
+            trial_id=self.trial_id,
+            key=self.key,
+            settings=_loads(self.settings_json),
+            status=self.status,
+            steps_done=self.steps_done,
+            accuracy=self.accuracy,
+            test_accuracy=self.test_accuracy,
+            path=self.path,
+            sha256=self.sha256,
+            created_at=_aware(self.created_at),
+            updated_at=_aware(self.updated_at),
         )

@@ -126,3 +126,32 @@ class EventRecord:
     kind: str
     message: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    artifact_id: int
+    search_id: int
+    kind: str
+    content: Any  # decoded JSON
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FinetuneRecord:
+    finetune_id: int
+    trial_id: int
+    key: str  # sha256 of the settings: the same settings reuse the same run
+    settings: dict[str, Any]
+    status: str  # "running" until the last step, then "complete"
+    steps_done: int
+    accuracy: float | None
+    test_accuracy: float | None
+    path: str | None  # the weights file (state dict) of the fine-tuned subnet
+    sha256: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"

@@ -13,13 +13,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.attachments import Attachments
 from storage.engine import create_store_engine, one_line, safe_url, upgrade_to_head
 from storage.errors import DuplicateSearchError, SearchNotFoundError, StoreError
 from storage.models import (
-    EventModel,
     LatencyMeasurementModel,
     SearchModel,
-    SupernetCheckpointModel,
     TrialModel,
     utcnow,
 )
@@ -32,8 +31,6 @@ from storage.queries import (
     trial_filter,
 )
 from storage.records import (
-    CheckpointRecord,
-    EventRecord,
     LatencyRecord,
     SearchRecord,
     SearchStatus,
@@ -53,7 +50,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-class Store:
+class Store(Attachments):
     """Durable storage for searches and their trials, behind one SQLAlchemy URL.
 
     Contract:
@@ -423,45 +420,6 @@ class Store:
             return row.to_record()
 
         return self._write_retrying(upsert, "cache a latency measurement")
-
-    # supernet checkpoints
-
-    def get_checkpoint(self, key: str) -> CheckpointRecord | None:
-        """The checkpoint trained from ``key``, if any."""
-        with self._session() as session:
-            row = session.scalars(select(SupernetCheckpointModel).filter_by(key=key)).first()
-            return None if row is None else row.to_record()
-
-    def put_checkpoint(self, key: str, space: str, path: str, sha256: str) -> CheckpointRecord:
-        """Record a checkpoint file; an existing row of the same key is replaced."""
-
-        def upsert(session: Session) -> CheckpointRecord:
-            row = session.scalars(select(SupernetCheckpointModel).filter_by(key=key)).first()
-            if row is None:
-                row = SupernetCheckpointModel(key=key)
-                session.add(row)
-            row.space, row.path, row.sha256 = space, path, sha256
-            row.created_at = utcnow()
-            session.flush()
-            return row.to_record()
-
-        return self._write_retrying(upsert, "record a supernet checkpoint")
-
-    # events
-
-    def add_event(self, search_id: int, kind: str, message: str) -> None:
-        """Append an event (resumed, failed, note ...) to the search's log."""
-        with self._session() as session:
-            self._search_row(session, search_id)
-            session.add(
-                EventModel(search_id=search_id, kind=kind, message=message, created_at=utcnow())
-            )
-
-    def events(self, search_id: int) -> list[EventRecord]:
-        """The search's events, oldest first."""
-        query = select(EventModel).filter_by(search_id=search_id).order_by(EventModel.event_id)
-        with self._session() as session:
-            return [row.to_record() for row in session.scalars(query)]
 
 
 def get_store(storage: str | Store) -> Store:
