@@ -270,6 +270,7 @@ def trial_json(trial: TrialRecord) -> dict[str, Any]:
         "params": trial.params,
         "macs": trial.macs,
         "duration_s": trial.duration_s,
+        "metrics": trial.metrics,
     }
 
 

@@ -223,21 +223,46 @@ def compare(
 @app.command()
 def export(
     name: Annotated[str, typer.Argument(help="The search.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write (.pt).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
     trial: Annotated[int | None, typer.Option(help="Trial number to export.")] = None,
     max_latency_ms: Annotated[
         float | None, typer.Option(help="Export the best under this.")
     ] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="state (weights + plan) | torchscript | onnx")
+    ] = "state",
+    inherited: Annotated[
+        bool, typer.Option(help="Export the search's weights even if the trial was fine-tuned.")
+    ] = False,
     storage: StorageOpt = None,
 ) -> None:
-    """Write a subnetwork as a standalone model: weights plus its architecture JSON."""
+    """Write a subnetwork as a standalone model, with its pruning plan as JSON beside it."""
     from nasprune.exporter import export as do_export
 
-    done = do_export(name, output, trial=trial, max_latency_ms=max_latency_ms, storage=storage)
-    out.print(
-        f"wrote {done.path}: trial {done.trial.number}, {done.params:,} parameters, "
-        f"validation accuracy {done.accuracy:.4f} (stored {_num(done.trial.accuracy)})"
+    done = do_export(
+        name,
+        output,
+        trial=trial,
+        max_latency_ms=max_latency_ms,
+        storage=storage,
+        format=format,  # type: ignore[arg-type]
+        inherited=inherited,
     )
+    weights = "fine-tuned" if done.finetuned is not None else "inherited"
+    out.print(
+        f"wrote {done.path} ({format}, {weights} weights) and {done.plan_path}: trial "
+        f"{done.trial.number}, {done.params:,} parameters, validation accuracy "
+        f"{done.accuracy:.4f} (stored {_num(done.trial.accuracy)})",
+        soft_wrap=True,
+    )
+    if "sparsity" in done.trial.arch and float(done.trial.arch["sparsity"]) > 0:
+        out.print(_SPARSITY_NOTE, soft_wrap=True)
+
+
+_SPARSITY_NOTE = (
+    "note: weight sparsity zeroes weights but keeps dense tensors; dense CPU kernels do not run "
+    "faster for it (the latency shown is measured on the sparse module as it is)"
+)
 
 
 @app.command()
@@ -282,10 +307,20 @@ def _num(value: float | int | None, digits: int = 4) -> str:
 
 
 def _trial_table(
-    trials: list[TrialRecord], title: str, reference: dict[str, float] | None = None
+    trials: list[TrialRecord],
+    title: str,
+    reference: dict[str, float] | None = None,
+    finetuned: dict[int, Any] | None = None,
 ) -> Table:
+    """Trials as a table. Held-out (test) accuracy, fine-tuned accuracy and non-zero weights
+    get a column when any trial has them."""
     table = Table(title=title)
-    for column in ("trial", "accuracy", "latency ms", "p90 ms", "params", "MACs"):
+    tested = any("test_accuracy" in t.metrics for t in trials)
+    sparse = any("nonzero_params" in t.metrics for t in trials)
+    columns = ["trial", "val acc" if tested else "accuracy"]
+    columns += ["test acc"] * tested + ["fine-tuned"] * bool(finetuned)
+    columns += ["latency ms", "p90 ms", "params"] + ["non-zero"] * sparse + ["MACs"]
+    for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("architecture", overflow="fold", min_width=16)
     for t in trials:
@@ -294,22 +329,38 @@ def _trial_table(
             accuracy += f" ({100 * (t.accuracy - reference['accuracy']):+.1f} pts)"
         if reference and t.params is not None and reference.get("params"):
             params += f" ({100 * t.params / reference['params']:.0f}%)"
-        arch = " ".join(f"{k}={v}" for k, v in t.arch.items())
-        table.add_row(
-            str(t.number),
-            accuracy,
-            _num(t.latency_ms, 3),
-            _num(t.latency_p90_ms, 3),
-            params,
-            _num(t.macs),
-            arch,
-        )
+        cells = [str(t.number), accuracy]
+        cells += [_num(t.metrics.get("test_accuracy"))] * tested
+        if finetuned:
+            run = finetuned.get(t.number)
+            cells.append("-" if run is None else _finetuned_cell(run))
+        cells += [_num(t.latency_ms, 3), _num(t.latency_p90_ms, 3), params]
+        cells += [_num(_int_or_none(t.metrics.get("nonzero_params")))] * sparse
+        cells += [_num(t.macs), " ".join(f"{k}={v}" for k, v in t.arch.items())]
+        table.add_row(*cells)
+    notes = []
     if reference:
-        table.caption = (
+        notes.append(
             f"dense (largest) model: accuracy {_num(reference.get('accuracy'))}, "
             f"{_num(reference.get('latency_ms'), 3)} ms, {_num(reference.get('params'))} params"
         )
+    if tested:
+        notes.append("val acc is what the search selected on; test acc is held out")
+    if sparse:
+        notes.append(_SPARSITY_NOTE)
+    table.caption = "\n".join(notes) or None
     return table
+
+
+def _finetuned_cell(run: Any) -> str:
+    text = _num(run.accuracy)
+    if run.test_accuracy is not None:
+        text += f" (test {_num(run.test_accuracy)})"
+    return text
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _summary_table(summaries: list[SearchSummary]) -> Table:

@@ -34,7 +34,7 @@ class SpaceConfig(_Model):
 
 class DataConfig(_Model):
     builtin: Literal["digits", "synthetic"] | None = "digits"  # bundled data, nothing downloads
-    entry_point: str | None = None  # "module:function" returning (train, val) datasets or loaders
+    entry_point: str | None = None  # "module:function" returning (train, val[, test]) data
     batch_size: int = Field(64, gt=0)  # for supernet training and evaluation
     params: dict[str, Any] = Field(default_factory=dict)  # e.g. synthetic: num_samples, noise
 
@@ -62,6 +62,12 @@ class SupernetConfig(_Model):
 
 class EvaluationConfig(_Model):
     bn_calibration_batches: int = Field(4, ge=0)  # train batches to recompute BN stats per subnet
+    # elastic: candidates share one trained supernet (masks, no copy); prune: each candidate is
+    # cut from the trained dense model with torch-pruning (derived spaces only), no supernet
+    mode: Literal["elastic", "prune"] = "elastic"
+    finetune_steps: int = Field(0, ge=0)  # prune mode: training steps per candidate before eval
+    finetune_lr: float = Field(1e-3, gt=0)  # Adam learning rate of those steps
+    distill: bool = True  # fine-tuning learns from the dense model's soft labels too
 
 
 class Objective(_Model):

@@ -22,10 +22,12 @@ SPLIT_SEED = 0  # the digits split never changes, so every search sees the same 
 
 @dataclass
 class Loaders:
-    """Train and validation loaders; ``train`` is shuffled by a seeded generator."""
+    """Train, validation and (optional) test loaders; ``train`` is shuffled by a seeded
+    generator. The search selects on ``val``; ``test`` is held out and only reported."""
 
     train: DataLoader[Any]
     val: DataLoader[Any]
+    test: DataLoader[Any] | None = None
 
 
 def _split(x: torch.Tensor, y: torch.Tensor) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
@@ -64,7 +66,7 @@ def synthetic(
     return _split(x, labels)
 
 
-def _user_data(entry_point: str, params: dict[str, Any]) -> tuple[Any, Any]:
+def _user_data(entry_point: str, params: dict[str, Any]) -> tuple[Any, Any, Any]:
     module_name, _, attr = entry_point.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
@@ -72,10 +74,13 @@ def _user_data(entry_point: str, params: dict[str, Any]) -> tuple[Any, Any]:
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"data entry point {entry_point!r} cannot be loaded: {exc}") from None
-    result = obj(**params)
-    if not (isinstance(result, tuple | list) and len(result) == 2):
-        raise ConfigError(f"data entry point {entry_point!r} must return (train, val)")
-    return result[0], result[1]
+    try:
+        result = obj(**params)
+    except TypeError as exc:
+        raise ConfigError(f"data entry point {entry_point!r}: {exc}") from None
+    if not (isinstance(result, tuple | list) and len(result) in (2, 3)):
+        raise ConfigError(f"data entry point {entry_point!r} must return (train, val[, test])")
+    return result[0], result[1], result[2] if len(result) == 3 else None
 
 
 def _loader(data: Any, batch_size: int, shuffle: bool, seed: int) -> DataLoader[Any]:
@@ -91,18 +96,20 @@ def make_loaders(
     config: DataConfig, input_shape: tuple[int, ...], num_classes: int, seed: int
 ) -> Loaders:
     """Build the train and validation loaders that a config names."""
+    test: Any
     if config.entry_point is not None:
-        train, val = _user_data(config.entry_point, config.params)
+        train, val, test = _user_data(config.entry_point, config.params)
     elif config.builtin == "digits":
         if config.params:
             raise ConfigError(f"data: builtin digits takes no params, got {sorted(config.params)}")
-        train, val, _ = digits(input_shape)
+        train, val, test = digits(input_shape)
     else:
         try:
-            train, val, _ = synthetic(input_shape, num_classes, **config.params)
+            train, val, test = synthetic(input_shape, num_classes, **config.params)
         except TypeError as exc:
             raise ConfigError(f"data: bad synthetic params: {exc}") from None
     return Loaders(
         train=_loader(train, config.batch_size, shuffle=True, seed=seed),
         val=_loader(val, config.batch_size, shuffle=False, seed=seed),
+        test=None if test is None else _loader(test, config.batch_size, shuffle=False, seed=seed),
     )

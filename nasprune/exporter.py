@@ -1,35 +1,52 @@
 """Export a chosen subnetwork as a standalone, physically smaller model, and load it back.
 
-The file is a plain dict of JSON-able values and tensors (``torch.save``), loaded with
-``weights_only=True``: the architecture is data, never a pickled module.
+Three formats, each written with the pruning plan as JSON beside it (``NAME.plan.json``):
+
+* ``state``: a plain dict of JSON-able values and tensors (``torch.save``), loaded with
+  ``weights_only=True`` by :func:`load_subnet`: the architecture is data, never a pickle;
+* ``torchscript``: ``torch.jit.script`` (``trace`` for models that do not script);
+* ``onnx``: the TorchScript-based exporter (opset 17, dynamic batch), checked under ONNX
+  Runtime against torch to 1e-4 before the file is kept.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from nasprune.api import StorageArg, find_trial, open_store, stored_config
+from nasprune.api import StorageArg, open_store
 from nasprune.errors import SearchError, StoreError, user_errors
-from nasprune.evaluate import accuracy_and_loss, calibration_batches, recalibrate_bn
-from nasprune.training import load_or_train
+from nasprune.evaluate import accuracy_and_loss
 from search_spaces import create_space
-from storage import TrialRecord
+from search_spaces.derived import apply_plan
+from storage import FinetuneRecord, TrialRecord
 
 FORMAT = "nasprune.subnet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+FORMATS = ("state", "torchscript", "onnx")
+ONNX_TOLERANCE = 1e-4
+Format = Literal["state", "torchscript", "onnx"]
 
 
 @dataclass(frozen=True)
 class Exported:
     path: Path
+    plan_path: Path
     trial: TrialRecord
     accuracy: float  # the exported module's accuracy on the validation split
     params: int
+    finetuned: FinetuneRecord | None  # the fine-tuning run whose weights were exported
+
+
+def plan_path_for(path: Path) -> Path:
+    return path.with_name(path.stem + ".plan.json")
 
 
 def export(
@@ -39,58 +56,125 @@ def export(
     trial: int | None = None,
     max_latency_ms: float | None = None,
     storage: StorageArg = None,
+    format: Format = "state",
+    inherited: bool = False,
 ) -> Exported:
-    """Write trial ``trial`` (or the best one under ``max_latency_ms``) of search ``name``."""
+    """Write trial ``trial`` (or the best one under ``max_latency_ms``) of search ``name``.
+
+    A trial that was fine-tuned (``nasprune finetune``) is exported with its fine-tuned
+    weights unless ``inherited``.
+    """
     from nasprune import api
-    from nasprune.data import make_loaders
+    from nasprune.subnets import open_search, trial_subnet
 
     if (trial is None) == (max_latency_ms is None):
         raise SearchError("export needs exactly one of --trial N or --max-latency-ms X")
+    if format not in FORMATS:
+        raise SearchError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
+    out = Path(path)
+    if not out.parent.is_dir():
+        raise SearchError(f"cannot write {out}: directory {out.parent} does not exist")
     store = open_store(storage)
     with user_errors():
         record = store.get_search(name)
-        if trial is not None:
-            chosen = find_trial(store, record, trial)
-        else:
+        number = trial
+        if number is None:
             found = api.best(name, max_latency_ms=max_latency_ms, storage=store)
             if found is None:
                 raise StoreError(f"search {name!r} has no complete trial under {max_latency_ms} ms")
-            chosen = found
-        cfg = stored_config(record)
-        space = create_space(cfg.space.name, **cfg.space.params)
-        loaders = make_loaders(cfg.data, space.input_shape, space.num_classes, cfg.seed)
-        supernet, _ = load_or_train(space, loaders.train, cfg, store)
-        space.activate(supernet, chosen.arch)
-        recalibrate_bn(
-            supernet,
-            calibration_batches(
-                loaders.train, cfg.evaluation.bn_calibration_batches, cfg.data.batch_size
-            ),
-        )
-        subnet = space.extract(supernet, chosen.arch).eval()
-        accuracy, _ = accuracy_and_loss(subnet, loaders.val)
-    payload = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+            number = found.number
+        ctx = open_search(store, record)
+        chosen, subnet, run = trial_subnet(store, ctx, number, inherited)
+        accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
+        plan = _plan_document(ctx.space, chosen, name, run)
+        _write(format, subnet, ctx.space.input_shape, out, plan)
+    plan_file = plan_path_for(out)
+    plan_file.write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    params = sum(p.numel() for p in subnet.parameters())
+    return Exported(out, plan_file, chosen, accuracy, params, run)
+
+
+def _plan_document(
+    space: Any, trial: TrialRecord, search: str, run: FinetuneRecord | None
+) -> dict[str, Any]:
+    return {
+        "search": search,
+        "trial": trial.number,
         "space": space.name,
         "space_params": space.params,
-        "arch": chosen.arch,
-        "search": name,
-        "trial": chosen.number,
+        "input_shape": list(space.input_shape),
+        "arch": trial.arch,
+        "plan": space.plan(trial.arch),
         "metrics": {
-            "accuracy": chosen.accuracy,
-            "latency_ms": chosen.latency_ms,
-            "params": chosen.params,
-            "macs": chosen.macs,
+            "accuracy": trial.accuracy,
+            "test_accuracy": trial.metrics.get("test_accuracy"),
+            "latency_ms": trial.latency_ms,
+            "params": trial.params,
+            "macs": trial.macs,
         },
-        "state_dict": subnet.state_dict(),
+        "finetuned": None
+        if run is None
+        else {"accuracy": run.accuracy, "test_accuracy": run.test_accuracy, **run.settings},
     }
-    out = Path(path)
-    if out.parent and not out.parent.exists():
-        raise SearchError(f"cannot write {out}: directory {out.parent} does not exist")
-    torch.save(payload, out)
-    params = sum(p.numel() for p in subnet.parameters())
-    return Exported(out, chosen, accuracy, params)
+
+
+def _write(
+    format: str, subnet: nn.Module, input_shape: tuple[int, ...], out: Path, plan: dict[str, Any]
+) -> None:
+    subnet = subnet.eval()
+    example = torch.randn(1, *input_shape, generator=torch.Generator().manual_seed(0))
+    if format == "state":
+        payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **plan}
+        torch.save(payload | {"state_dict": subnet.state_dict()}, out)
+    elif format == "torchscript":
+        torchscript(subnet, example).save(str(out))
+    else:
+        write_onnx(subnet, example, out)
+
+
+def torchscript(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    """``torch.jit.script`` of ``module``, or its trace when it does not script."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            return torch.jit.script(module)
+        except Exception:
+            try:
+                return torch.jit.trace(module, (example,))
+            except Exception as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise SearchError(f"cannot compile the subnet to TorchScript: {first}") from None
+
+
+def write_onnx(module: nn.Module, example: torch.Tensor, out: Path) -> float:
+    """Export to ONNX and check the file under ONNX Runtime; returns the largest difference."""
+    import numpy as np
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise SearchError("ONNX export needs onnxruntime: pip install onnxruntime") from None
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                module, (example,), str(out), dynamo=False, opset_version=17,
+                input_names=["input"], output_names=["output"],
+                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            )  # fmt: skip
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SearchError(f"the subnet cannot be exported to ONNX: {first}") from None
+    batch = torch.randn(4, *example.shape[1:], generator=torch.Generator().manual_seed(1))
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": batch.numpy()})[0]
+    with torch.no_grad():
+        want = module(batch).numpy()
+    gap = float(np.abs(got - want).max())
+    if not gap <= ONNX_TOLERANCE:
+        out.unlink(missing_ok=True)
+        raise SearchError(f"the ONNX file differs from torch by {gap:.2e} (> {ONNX_TOLERANCE})")
+    return gap
 
 
 def read_export(path: str | Path) -> dict[str, Any]:
@@ -106,11 +190,33 @@ def read_export(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def load_subnet(path: str | Path) -> nn.Module:
-    """Rebuild the exported subnet as a standalone module (eval mode), without the supernet."""
+def load_subnet(path: str | Path, model: nn.Module | None = None) -> nn.Module:
+    """Rebuild an exported subnet (``state`` format) as a standalone module in eval mode.
+
+    A subnet of a derived space is rebuilt by replaying its plan on a fresh copy of the dense
+    model: the model's factory by default, or ``model`` (for searches launched from Python
+    with a module object); its weights then come from the file.
+    """
     payload = read_export(path)
     with user_errors():
-        space = create_space(payload["space"], **payload["space_params"])
-        module = space.build_subnet(payload["arch"])
-    module.load_state_dict(payload["state_dict"])
+        module = rebuild(payload, model)
+        module.load_state_dict(payload["state_dict"])
     return module.eval()
+
+
+def rebuild(document: dict[str, Any], model: nn.Module | None = None) -> nn.Module:
+    """The subnet's structure from a plan document (random or dense weights)."""
+    plan = document["plan"]
+    if plan.get("format") == "nasprune.arch":
+        space = create_space(document["space"], **document["space_params"])
+        return space.build_subnet(document["arch"])
+    if model is not None:
+        dense = copy.deepcopy(model).cpu().eval()
+    else:
+        from search_spaces.derived.loading import build_model
+
+        spec = document["space_params"].get("model")
+        if not spec:
+            raise SearchError("this subnet's model was a Python object: pass it as model=")
+        dense = build_model(spec, document["space_params"].get("model_args") or {}).eval()
+    return apply_plan(dense, plan, document["input_shape"], sparsify=False)

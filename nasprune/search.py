@@ -24,10 +24,12 @@ from nasprune.config import SearchConfig
 from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
 from nasprune.evaluate import accuracy_and_loss, calibration_batches, recalibrate_bn
+from nasprune.finetune import finetune
 from nasprune.latency import LatencyBackend, create_backend
+from nasprune.preparation import evaluation_model, load_space_state
 from nasprune.proposer import INTERRUPTED, Candidate, Exhausted, Proposer, Values
-from nasprune.training import load_or_train
 from search_spaces import Architecture, SearchSpace, arch_hash, create_space
+from search_spaces.derived import nonzero_params
 from storage import SearchRecord, SearchStatus, Store, TrialRecord, TrialState
 from strategies import create_strategy
 
@@ -85,6 +87,8 @@ Parts = tuple[SearchSpace, LatencyBackend, Loaders]  # what prepare() resolves f
 def prepare(config: SearchConfig) -> Parts:
     """Resolve every name in the config, so that a bad one fails before any row is written."""
     space = create_space(config.space.name, **config.space.params)
+    if config.evaluation.mode == "prune":
+        space.dense_model()  # refuses spaces that have no dense model to cut from
     backend = create_backend(config.latency)
     # Validates the strategy name and params now; the loop builds its own fresh instance.
     create_strategy(
@@ -146,11 +150,13 @@ def _run(session: _Session, observer: Observer, started: float) -> tuple[bool, s
     the supernet was reused, why the loop stopped, and how many trials it created."""
     config, store, search, space = session.config, session.store, session.search, session.space
     epochs = config.supernet.epochs
-    session.supernet, reused = load_or_train(
-        space,
-        session.loaders.train,
+    state = load_space_state(space, store, search, session.loaders, config.seed)
+    session.supernet, reused = evaluation_model(
         config,
+        space,
         store,
+        session.loaders,
+        state,
         on_epoch=lambda epoch, loss: observer.supernet_epoch(epoch, epochs, loss),
     )
     _record_reference(session)
@@ -271,25 +277,69 @@ def _evaluate(session: _Session, trial: TrialRecord) -> tuple[TrialState, dict[s
 def _measure(
     session: _Session, arch: Architecture, heartbeat: Callable[[], None]
 ) -> dict[str, float]:
-    """Accuracy and loss of the activated subnet after BN recalibration, then the latency of
-    its extracted, physically smaller module."""
-    space = session.space
-    space.activate(session.supernet, arch)
-    recalibrate_bn(session.supernet, session.calibration)
-    accuracy, loss = accuracy_and_loss(session.supernet, session.loaders.val)
+    """Accuracy and loss after BN recalibration (and, in prune mode, fine-tuning), then the
+    latency of the extracted, physically smaller module.
+
+    In elastic mode the candidate is activated inside the supernet and evaluated there (no
+    copy), unless the space says its masks cannot emulate it (weight sparsity); in prune mode,
+    and then, the extracted module is evaluated.
+    """
+    space, config = session.space, session.config
+    if config.evaluation.mode == "elastic" and space.masks_emulate(arch):
+        space.activate(session.supernet, arch)
+        recalibrate_bn(session.supernet, session.calibration)
+        accuracy, loss = accuracy_and_loss(session.supernet, session.loaders.val)
+        subnet = space.extract(session.supernet, arch)
+    else:
+        subnet = space.extract(session.supernet, arch)
+        recalibrate_bn(subnet, session.calibration)
+        _finetune(session, subnet, heartbeat)
+        accuracy, loss = accuracy_and_loss(subnet, session.loaders.val)
     heartbeat()
-    subnet = space.extract(session.supernet, arch)
+    return _metrics_of(session, subnet, arch) | {"accuracy": accuracy, "loss": loss}
+
+
+def _finetune(session: _Session, subnet: nn.Module, heartbeat: Callable[[], None]) -> None:
+    settings = session.config.evaluation
+    if settings.mode != "prune" or settings.finetune_steps == 0:
+        return
+    finetune(
+        subnet,
+        session.loaders.train,
+        settings.finetune_steps,
+        settings.finetune_lr,
+        teacher=session.supernet if settings.distill else None,
+        seed=session.config.seed,
+        on_step=lambda step, _loss: heartbeat() if step % 50 == 0 else None,
+    )
+
+
+def _metrics_of(session: _Session, subnet: nn.Module, arch: Architecture) -> dict[str, float]:
+    """Latency of the extracted subnet, held-out accuracy, and its non-zero weights when the
+    space has a sparsity dimension."""
     median, p90 = _latency(session, subnet, arch_hash(arch))
-    return {"accuracy": accuracy, "loss": loss, "latency_ms": median, "latency_p90_ms": p90}
+    metrics = {"latency_ms": median, "latency_p90_ms": p90}
+    if session.loaders.test is not None:
+        metrics["test_accuracy"] = accuracy_and_loss(subnet, session.loaders.test)[0]
+    if "sparsity" in arch:
+        metrics["nonzero_params"] = float(nonzero_params(subnet))
+        metrics["sparsity"] = float(arch["sparsity"])
+    return metrics
 
 
 def _record_reference(session: _Session) -> None:
-    """Evaluate the dense (largest) subnet once per search, as the yardstick `best` shows."""
+    """Evaluate the dense (largest) subnet once per search, as the yardstick `best` shows.
+    In prune mode that is the user's trained model as it is."""
     search_id = session.search.search_id
     if any(e.kind == "reference" for e in session.store.events(search_id)):
         return
     largest = session.space.largest()
-    metrics = _measure(session, largest, lambda: None)
+    if session.config.evaluation.mode == "prune":
+        dense = session.supernet.eval()
+        accuracy, loss = accuracy_and_loss(dense, session.loaders.val)
+        metrics = _metrics_of(session, dense, largest) | {"accuracy": accuracy, "loss": loss}
+    else:
+        metrics = _measure(session, largest, lambda: None)
     metrics.update(params=session.space.num_params(largest), macs=session.space.macs(largest))
     session.store.add_event(search_id, "reference", json.dumps(metrics))
 

@@ -25,15 +25,18 @@ from storage import Store
 CHECKPOINT_FORMAT = 1  # bump when training changes so that old checkpoints are not reused
 
 
-def checkpoint_key(config: SearchConfig) -> str:
-    """What a trained supernet depends on: space, data, training settings, seed."""
-    recipe = {
+def checkpoint_key(config: SearchConfig, extra: dict[str, Any] | None = None) -> str:
+    """What a trained supernet depends on: space, data, training settings, seed (and, for a
+    derived space, the model's fingerprint and the channel ranking, in ``extra``)."""
+    recipe: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT,
         "space": config.space.model_dump(mode="json"),
         "data": config.data.model_dump(mode="json"),
         "supernet": config.supernet.model_dump(mode="json", exclude={"checkpoint_dir"}),
         "seed": config.seed,
     }
+    if extra:
+        recipe["extra"] = extra
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
@@ -92,12 +95,13 @@ def load_or_train(
     config: SearchConfig,
     store: Store,
     on_epoch: Callable[[int, float], None] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[nn.Module, bool]:
     """The trained supernet for this config, reused from the store when its file is intact.
 
     Returns the supernet and whether it was reused.
     """
-    key = checkpoint_key(config)
+    key = checkpoint_key(config, extra)
     record = store.get_checkpoint(key)
     if record is not None:
         path = Path(record.path)

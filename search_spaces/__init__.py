@@ -1,6 +1,7 @@
 """What can be pruned: dimension types, elastic modules, built-in supernets.
 
-Importing this package registers the built-in spaces (``builtin.mlp``, ``builtin.cnn``).
+Importing this package registers the built-in spaces (``builtin.mlp``, ``builtin.cnn``) and
+``derived`` (a space derived from the user's own model; torch-pruning loads on first use).
 """
 
 from search_spaces.base import SearchSpace
@@ -19,6 +20,7 @@ from search_spaces.registry import create_space, list_spaces, register_space
 # Imported for their @register_space side effect.
 from search_spaces import cnn as _cnn  # noqa: E402, F401  isort: skip
 from search_spaces import mlp as _mlp  # noqa: E402, F401  isort: skip
+from search_spaces.derived import space as _derived  # noqa: E402, F401  isort: skip
 
 __all__ = [
     "Architecture",

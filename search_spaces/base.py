@@ -6,7 +6,7 @@ import abc
 import json
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -52,6 +52,11 @@ class SearchSpace(abc.ABC):
     architecture. An architecture is plain JSON (``{dimension name: choice}``), validated by
     :meth:`validate`; every method that takes one validates it and raises :class:`SpaceError`.
 
+    A space may depend on data as well as on its params (a space derived from a user's model
+    ranks channels by importance): then :meth:`needs_state` is true, :meth:`fit_state`
+    computes that state once per search as JSON (the caller stores it with the search), and
+    :meth:`load_state` must be called with it before the supernet is built or activated.
+
     Subclasses implement :meth:`dimensions`, :meth:`build_supernet`, :meth:`activate` and
     :meth:`build_subnet`. The default :meth:`extract` copies, for every entry of the
     sub-network's ``state_dict``, the entry of the same name in the supernet sliced by
@@ -90,6 +95,45 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def build_subnet(self, arch: Mapping[str, Any]) -> nn.Module:
         """A standalone module of plain layers sized for ``arch``, with random weights."""
+
+    # ---- hooks with defaults -----------------------------------------------------------------
+
+    def needs_state(self) -> bool:
+        """Whether the space needs :meth:`load_state` before use (no for built-in spaces)."""
+        return False
+
+    def fit_state(
+        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], seed: int
+    ) -> dict[str, Any]:
+        """Data-dependent state as JSON, computed once per search from training batches."""
+        return {}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Take the state that :meth:`fit_state` computed (perhaps in another process)."""
+        return None
+
+    def masks_emulate(self, arch: Mapping[str, Any]) -> bool:
+        """Whether the activated supernet computes what ``extract`` gives for ``arch``; when
+        not, the search evaluates the extracted module instead."""
+        return True
+
+    def dense_model(self) -> nn.Module:
+        """The trained dense model that prune mode cuts candidates from; built-in spaces have
+        none, as they start from a supernet."""
+        raise SpaceError(
+            f"space {self.name!r} has no dense model: evaluation.mode prune needs a space "
+            "derived from a trained model (space: derived); use evaluation.mode elastic"
+        )
+
+    def plan(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """The architecture as a JSON plan that rebuilds the subnet (here: the space and the
+        architecture; derived spaces give the channels and blocks to remove)."""
+        return {
+            "format": "nasprune.arch",
+            "space": self.name,
+            "space_params": self.params,
+            "arch": self.validate(arch),
+        }
 
     # ---- helpers built on the primitives -----------------------------------------------------
 

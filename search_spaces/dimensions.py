@@ -28,6 +28,7 @@ class DimensionKind(StrEnum):
     KERNEL = "kernel"  # convolution kernel size
     EXPAND = "expand"  # expansion ratio
     BITS = "bits"  # quantisation bit-width
+    SPARSITY = "sparsity"  # share of weights set to zero (unstructured)
 
 
 @dataclass(frozen=True)

@@ -149,4 +149,3 @@ class Attachments:
 
         record: FinetuneRecord = self._write_retrying(upsert, "record a fine-tuning run")
         return record
-

@@ -8,21 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_support import cli
 
-from nasprune.cli import main
 from storage import get_store
-
-
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str):
-    monkeypatch.setattr(sys, "argv", ["nasprune", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
 
 BAD_CONFIGS = {
     "unknown_top_level_key": ({"bogus": 1}, "bogus"),

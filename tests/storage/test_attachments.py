@@ -40,15 +40,23 @@ def test_a_finetune_run_is_updated_in_place_and_found_by_key_or_as_latest_comple
     )
     assert not running.complete and store.get_finetune(trial_id) is None
     done = store.put_finetune(
-        trial_id, "k1", settings, steps_done=10, complete=True, path="/tmp/x.pt", sha256="ab",
-        accuracy=0.9, test_accuracy=0.88,
+        trial_id,
+        "k1",
+        settings,
+        steps_done=10,
+        complete=True,
+        path="/tmp/x.pt",
+        sha256="ab",
+        accuracy=0.9,
+        test_accuracy=0.88,
     )
     assert done.finetune_id == running.finetune_id and done.complete
     assert store.get_finetune(trial_id, "k1") == done == store.get_finetune(trial_id)
     assert (done.accuracy, done.test_accuracy, done.settings) == (0.9, 0.88, settings)
     with pytest.raises(StoreError, match="no trial"):
-        store.put_finetune(trial_id + 99, "k", {}, steps_done=0, complete=False, path=None,
-                           sha256=None)
+        store.put_finetune(
+            trial_id + 99, "k", {}, steps_done=0, complete=False, path=None, sha256=None
+        )
 
 
 def test_a_database_written_at_revision_0001_upgrades_and_keeps_its_rows(tmp_path: Path) -> None:

@@ -1,0 +1,100 @@
+"""Short training of a pruned subnet: cross-entropy, optionally distilled from the dense model.
+
+Weights that weight sparsity set to zero stay zero (the zeros are re-applied after every
+step), so a sparse subnet stays exactly as sparse as its plan says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+
+def zero_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(weight, mask of its non-zeros) for every conv and linear weight that holds zeros."""
+    masks = []
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Linear) and weight is not None:
+            nonzero = weight.detach() != 0
+            if not bool(nonzero.all()):
+                masks.append((weight, nonzero))
+    return masks
+
+
+def batches(
+    dataset: Any, batch_size: int, seed: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless seeded shuffled batches of ``dataset``."""
+    gen = torch.Generator().manual_seed(seed)
+    while True:
+        yield from DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=gen)
+
+
+def finetune(
+    model: nn.Module,
+    train: DataLoader[Any],
+    steps: int,
+    lr: float,
+    *,
+    teacher: nn.Module | None = None,
+    seed: int = 0,
+    on_step: Callable[[int, float], None] | None = None,
+    start: int = 0,
+    optimiser_state: dict[str, Any] | None = None,
+) -> torch.optim.Optimizer:
+    """Train ``model`` in place for ``steps - start`` Adam steps (it ends in eval mode).
+
+    With a ``teacher``, the loss adds the KL divergence to the teacher's soft labels. The data
+    order depends on ``seed`` and the step, so a run resumed at ``start`` continues the same
+    sequence. Returns the optimiser (its state lets a caller checkpoint and resume).
+    """
+    with torch.random.fork_rng(devices=[]):  # dropout draws are seeded, the caller's RNG kept
+        torch.manual_seed(seed + start)
+        return _train(model, train, steps, lr, teacher, seed, on_step, start, optimiser_state)
+
+
+def _train(
+    model: nn.Module,
+    train: DataLoader[Any],
+    steps: int,
+    lr: float,
+    teacher: nn.Module | None,
+    seed: int,
+    on_step: Callable[[int, float], None] | None,
+    start: int,
+    optimiser_state: dict[str, Any] | None,
+) -> torch.optim.Optimizer:
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    if optimiser_state is not None:
+        optimiser.load_state_dict(optimiser_state)
+    masks = zero_masks(model)
+    if teacher is not None:
+        teacher.eval()
+    stream = batches(train.dataset, train.batch_size or 64, seed)
+    for _ in range(start):
+        next(stream)
+    model.train()
+    for step in range(start, steps):
+        x, y = next(stream)
+        optimiser.zero_grad()
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        if teacher is not None:
+            with torch.no_grad():
+                soft = teacher(x).softmax(dim=1)
+            loss = loss + F.kl_div(logits.log_softmax(dim=1), soft, reduction="batchmean")
+        loss.backward()
+        optimiser.step()
+        with torch.no_grad():
+            for weight, mask in masks:
+                weight.mul_(mask)
+        if on_step is not None:
+            on_step(step + 1, float(loss.detach()))
+    model.eval()
+    return optimiser

@@ -1,0 +1,60 @@
+"""What a search evaluates with: the space's stored state and the model candidates come from.
+
+A derived space ranks channels by importance, computed once on the dense model and stored
+with the search (artifact ``space_state``), so a resumed search, an export or another worker
+uses the very same ranking. In ``elastic`` mode candidates are activated inside a trained
+supernet; in ``prune`` mode they are cut from the dense model itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from itertools import islice
+from typing import Any
+
+from torch import nn
+
+from nasprune.config import SearchConfig
+from nasprune.data import Loaders
+from nasprune.training import load_or_train
+from search_spaces import SearchSpace
+from storage import SearchRecord, Store
+
+STATE_ARTIFACT = "space_state"
+
+
+def load_space_state(
+    space: SearchSpace, store: Store, search: SearchRecord, loaders: Loaders, seed: int
+) -> dict[str, Any] | None:
+    """Give the space its stored state, computing and storing it on first use."""
+    if not space.needs_state():
+        return None
+    stored = store.get_artifact(search.search_id, STATE_ARTIFACT)
+    if stored is None:
+        fitted = space.fit_state(islice(iter(loaders.train), 64), seed)
+        stored = store.put_artifact(search.search_id, STATE_ARTIFACT, fitted)
+    space.load_state(stored.content)
+    return dict(stored.content)
+
+
+def state_digest(state: dict[str, Any] | None) -> str | None:
+    if state is None:
+        return None
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+def evaluation_model(
+    config: SearchConfig,
+    space: SearchSpace,
+    store: Store,
+    loaders: Loaders,
+    state: dict[str, Any] | None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> tuple[nn.Module, bool]:
+    """The model candidates are evaluated from, and whether a stored supernet was reused."""
+    if config.evaluation.mode == "prune":
+        return space.dense_model().eval(), False
+    extra = {"space_params": space.params, "state": state_digest(state)} if state else None
+    return load_or_train(space, loaders.train, config, store, on_epoch=on_epoch, extra=extra)

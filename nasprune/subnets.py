@@ -1,0 +1,94 @@
+"""The subnet of a stored trial, rebuilt as the search evaluated it (or as fine-tuned since).
+
+Everything comes from the store: the search's config, the space's stored state (channel
+importance), the trained supernet checkpoint or, in prune mode, the dense model. The same
+seeded steps as in the search (activation or extraction, BN recalibration, the short
+fine-tune of prune mode) give the same module, so an export reloads with the stored accuracy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nasprune.api import find_trial, stored_config
+from nasprune.config import SearchConfig
+from nasprune.data import Loaders, make_loaders
+from nasprune.errors import SearchError
+from nasprune.evaluate import calibration_batches, recalibrate_bn
+from nasprune.finetune import finetune
+from nasprune.preparation import evaluation_model, load_space_state
+from nasprune.training import file_sha256
+from search_spaces import SearchSpace, create_space
+from storage import FinetuneRecord, SearchRecord, Store, TrialRecord
+
+
+@dataclass
+class Context:
+    """A stored search made ready to rebuild its subnets."""
+
+    config: SearchConfig
+    record: SearchRecord
+    space: SearchSpace
+    loaders: Loaders
+    source: nn.Module  # the trained supernet (elastic) or the dense model (prune)
+    calibration: list[torch.Tensor]
+
+
+def open_search(store: Store, record: SearchRecord) -> Context:
+    config = stored_config(record)
+    space = create_space(config.space.name, **config.space.params)
+    loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
+    state = load_space_state(space, store, record, loaders, config.seed)
+    source, _ = evaluation_model(config, space, store, loaders, state)
+    calibration = calibration_batches(
+        loaders.train, config.evaluation.bn_calibration_batches, config.data.batch_size
+    )
+    return Context(config, record, space, loaders, source, calibration)
+
+
+def searched_subnet(ctx: Context, trial: TrialRecord) -> nn.Module:
+    """The standalone module the search measured for ``trial`` (eval mode)."""
+    space, settings = ctx.space, ctx.config.evaluation
+    if settings.mode == "elastic" and space.masks_emulate(trial.arch):
+        space.activate(ctx.source, trial.arch)
+        recalibrate_bn(ctx.source, ctx.calibration)
+        return space.extract(ctx.source, trial.arch).eval()
+    subnet = space.extract(ctx.source, trial.arch)
+    recalibrate_bn(subnet, ctx.calibration)
+    if settings.mode == "prune" and settings.finetune_steps:
+        finetune(
+            subnet,
+            ctx.loaders.train,
+            settings.finetune_steps,
+            settings.finetune_lr,
+            teacher=ctx.source if settings.distill else None,
+            seed=ctx.config.seed,
+        )
+    return subnet.eval()
+
+
+def finetuned_weights(module: nn.Module, run: FinetuneRecord) -> nn.Module:
+    """``module`` with the weights of a complete fine-tuning run, checked by checksum."""
+    if run.path is None or not Path(run.path).is_file():
+        raise SearchError(f"the fine-tuned weights {run.path} are missing; fine-tune again")
+    if run.sha256 is not None and file_sha256(Path(run.path)) != run.sha256:
+        raise SearchError(f"the fine-tuned weights {run.path} changed on disk (checksum)")
+    module.load_state_dict(torch.load(run.path, map_location="cpu", weights_only=True))
+    return module.eval()
+
+
+def trial_subnet(
+    store: Store, ctx: Context, number: int, inherited: bool = False
+) -> tuple[TrialRecord, nn.Module, FinetuneRecord | None]:
+    """Trial ``number``'s subnet: fine-tuned weights when a complete run exists (unless
+    ``inherited``), else the search's own. Returns the trial, the module and the run used."""
+    trial = find_trial(store, ctx.record, number)
+    subnet = searched_subnet(ctx, trial)
+    run = None if inherited else store.get_finetune(trial.trial_id)
+    if run is not None:
+        subnet = finetuned_weights(subnet, run)
+    return trial, subnet, run

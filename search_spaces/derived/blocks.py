@@ -1,0 +1,179 @@
+"""Residual blocks that can be removed whole, found by tracing the model with ``torch.fx``.
+
+A module is a *skippable block* when it is called once, takes one tensor and returns one of
+the same shape, and its output is its input plus residual branches: the output is an add
+whose one side leads back to the block's input through further adds, identities, dropouts or
+element-wise activations (``relu(x + f(x))`` in a ResNet block, ``x + conv(x)`` in an inverted
+residual, ``x + attn(x)`` then ``+ mlp(x)`` in a transformer block). Removing such a block
+means replacing it with ``nn.Identity``. Only the innermost skippable modules are kept, so a
+stage that is itself residual is covered by its blocks.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from search_spaces.derived.discovery import example_input
+from search_spaces.dimensions import SpaceError
+
+_ADDS = {operator.add, operator.iadd, torch.add}
+_PASS_FUNCTIONS = {F.relu, F.relu6, F.gelu, F.silu, F.dropout, torch.relu}
+_PASS_MODULES = (nn.Identity, nn.Dropout, nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish)
+_PASS_METHODS = {"relu", "relu_", "add", "add_"}
+
+
+@dataclass(frozen=True)
+class Block:
+    """A skippable block and the stage it belongs to (its parent module)."""
+
+    name: str
+    stage: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "stage": self.stage}
+
+
+def stage_of(name: str) -> str:
+    return name.rpartition(".")[0] or "model"
+
+
+def listed_blocks(
+    model: nn.Module, names: Iterable[str], input_shape: Sequence[int]
+) -> list[Block]:
+    """Blocks the user names (for models that torch.fx cannot trace), checked for shape."""
+    modules = dict(model.named_modules())
+    shapes = _io_shapes(model, input_shape)
+    blocks = []
+    for name in names:
+        if not name or name not in modules:
+            raise SpaceError(f"blocks names {name!r}, which is not a module of the model")
+        shape_in, shape_out = shapes.get(name, (None, None))
+        if shape_in is None:
+            raise SpaceError(f"block {name!r} is not called with one tensor in a forward pass")
+        if shape_in != shape_out:
+            raise SpaceError(
+                f"block {name!r} maps {shape_in} to {shape_out}; only shape-preserving "
+                "(residual) blocks can be removed"
+            )
+        blocks.append(Block(name, stage_of(name)))
+    return blocks
+
+
+def find_blocks(model: nn.Module, input_shape: Sequence[int]) -> list[Block]:
+    """The innermost skippable residual blocks of ``model``, in definition order."""
+    try:
+        graph = fx.symbolic_trace(model).graph
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SpaceError(
+            f"torch.fx cannot trace the model to find residual blocks ({first}); "
+            "list them with blocks.names, or set blocks.mode: none"
+        ) from None
+    modules = dict(model.named_modules())
+    shapes = _io_shapes(model, input_shape)
+    found = [
+        name
+        for name in modules
+        if name
+        and name in shapes
+        and shapes[name][0] == shapes[name][1]
+        and _is_residual(graph, name, modules)
+    ]
+    innermost = [n for n in found if not any(o != n and o.startswith(n + ".") for o in found)]
+    return [Block(name, stage_of(name)) for name in innermost]
+
+
+def _is_residual(graph: fx.Graph, name: str, modules: dict[str, nn.Module]) -> bool:
+    inside = [n for n in graph.nodes if name in n.meta.get("nn_module_stack", {})]
+    if not inside:
+        return False
+    members = set(inside)
+    inputs = {a for n in inside for a in n.all_input_nodes if a not in members}
+    outputs = [n for n in inside if any(u not in members for u in n.users)]
+    if len(inputs) != 1 or len(outputs) != 1:
+        return False
+    (entry,) = inputs
+    return _on_spine(outputs[0], entry, members, modules, need_add=True)
+
+
+def _on_spine(
+    node: fx.Node,
+    entry: fx.Node,
+    members: set[fx.Node],
+    modules: dict[str, nn.Module],
+    need_add: bool,
+) -> bool:
+    """Whether ``node`` is ``entry`` plus residual branches (at least one add if ``need_add``)."""
+    for _ in range(10_000):
+        if node is entry:
+            return not need_add
+        if node not in members:
+            return False
+        if _is_add(node):
+            return any(
+                isinstance(arg, fx.Node) and _on_spine(arg, entry, members, modules, False)
+                for arg in node.args[:2]
+            )
+        passthrough = _passthrough_input(node, modules)
+        if passthrough is None:
+            return False
+        node = passthrough
+    return False
+
+
+def _is_add(node: fx.Node) -> bool:
+    return (node.op == "call_function" and node.target in _ADDS) or (
+        node.op == "call_method" and node.target in ("add", "add_") and len(node.args) == 2
+    )
+
+
+def _passthrough_input(node: fx.Node, modules: dict[str, nn.Module]) -> fx.Node | None:
+    first = node.args[0] if node.args else None
+    if not isinstance(first, fx.Node):
+        return None
+    if node.op == "call_function" and node.target in _PASS_FUNCTIONS:
+        return first
+    if node.op == "call_method" and node.target in _PASS_METHODS - {"add", "add_"}:
+        return first
+    if node.op == "call_module" and isinstance(modules.get(str(node.target)), _PASS_MODULES):
+        return first
+    return None
+
+
+def _io_shapes(
+    model: nn.Module, input_shape: Sequence[int]
+) -> dict[str, tuple[tuple[int, ...] | None, tuple[int, ...] | None]]:
+    """Input and output shape of every module called exactly once with one tensor."""
+    shapes: dict[str, tuple[tuple[int, ...] | None, tuple[int, ...] | None]] = {}
+    calls: dict[str, int] = {}
+    handles = []
+
+    def hook(name: str):  # noqa: ANN202
+        def record(module: nn.Module, args: tuple, output: object) -> None:
+            calls[name] = calls.get(name, 0) + 1
+            if (
+                len(args) == 1
+                and isinstance(args[0], torch.Tensor)
+                and isinstance(output, torch.Tensor)
+            ):
+                shapes[name] = (tuple(args[0].shape), tuple(output.shape))
+
+        return record
+
+    for name, module in model.named_modules():
+        if name:
+            handles.append(module.register_forward_hook(hook(name)))
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    try:
+        with torch.no_grad():
+            model.eval()(example_input(input_shape, device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: s for name, s in shapes.items() if calls.get(name) == 1}

@@ -1,0 +1,214 @@
+"""What can be pruned in a user's model: channel groups from torch-pruning's dependency graph.
+
+A *channel group* is a set of coupled channels (a convolution's outputs, its batch norm, the
+inputs of every layer that reads them, the other side of a residual add or a concatenation)
+that must shrink together for the network to stay valid. torch-pruning's DepGraph finds them;
+this module names them, drops the ones that may not change (the classifier's outputs, layers
+the user ignores) and turns attention projections into groups of whole heads.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from search_spaces.dimensions import SpaceError
+
+ROOT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def tp() -> Any:
+    """torch-pruning, imported where it is used (it is heavy), with an install hint."""
+    try:
+        import torch_pruning
+    except ImportError:  # pragma: no cover - it is a dependency
+        raise SpaceError(
+            "spaces derived from a model need torch-pruning: pip install 'torch-pruning==1.6.1'"
+        ) from None
+    return torch_pruning
+
+
+@dataclass(frozen=True)
+class ChannelGroup:
+    """One set of coupled channels, pruned as a whole through its root module.
+
+    ``name`` is the first module of the group (in the model's definition order) whose outputs
+    shrink; ``root`` is the module torch-pruning is asked to prune, by its outputs or, for an
+    attention group, by the inputs of the output projection (``root_is_input``). Channels go
+    in units of ``unit``: one channel, or one head of ``unit`` channels for attention.
+    """
+
+    name: str
+    root: str
+    root_is_input: bool
+    channels: int
+    unit: int
+    attention: str | None  # the module whose ``num_heads`` shrinks with this group
+    modules: tuple[str, ...]  # every named module the group touches
+
+    @property
+    def units(self) -> int:
+        return self.channels // self.unit
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "root": self.root,
+            "root_is_input": self.root_is_input,
+            "channels": self.channels,
+            "unit": self.unit,
+            "attention": self.attention,
+        }
+
+
+def example_input(input_shape: Sequence[int], device: torch.device | None = None) -> torch.Tensor:
+    """A fixed batch of one for tracing (values do not matter to the graph)."""
+    return torch.zeros((1, *input_shape), device=device)
+
+
+def build_graph(model: nn.Module, input_shape: Sequence[int]) -> Any:
+    """torch-pruning's dependency graph of ``model``; a one-line error if it cannot trace it."""
+    device = _device_of(model)
+    try:
+        with warnings.catch_warnings(), torch.enable_grad():
+            warnings.simplefilter("ignore")
+            return (
+                tp()
+                .DependencyGraph()
+                .build_dependency(
+                    model, example_inputs=example_input(input_shape, device), verbose=False
+                )
+            )
+    except SpaceError:
+        raise
+    except Exception as exc:
+        raise SpaceError(
+            f"torch-pruning cannot trace the model: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
+
+
+def discover_groups(
+    model: nn.Module, input_shape: Sequence[int], ignore: Iterable[str] = ()
+) -> list[ChannelGroup]:
+    """The prunable channel groups of ``model``, in a stable order (by name).
+
+    The classifier's outputs (every layer whose outputs reach the model's output without
+    passing another convolution or linear layer) are never pruned, nor any layer inside a
+    module named in ``ignore``.
+    """
+    graph = build_graph(model, input_shape)
+    names = {module: name for name, module in model.named_modules()}
+    order = {name: i for i, name in enumerate(names.values())}
+    ignored = _ignored_modules(model, ignore) | _output_layers(graph)
+    attention = _attention_modules(model)
+    groups: dict[str, ChannelGroup] = {}
+    for group in graph.get_all_groups(ignored_layers=list(ignored), root_module_types=ROOT_TYPES):
+        found = _describe(graph, group, names, order, attention)
+        if found is not None and found.name not in groups:
+            groups[found.name] = found
+    return [groups[name] for name in sorted(groups, key=lambda n: order[n])]
+
+
+def _describe(
+    graph: Any,
+    group: Any,
+    names: dict[nn.Module, str],
+    order: dict[str, int],
+    attention: dict[str, str],
+) -> ChannelGroup | None:
+    outs = [
+        names[item.dep.target.module]
+        for item in group
+        if item.dep.target.module in names and graph.is_out_channel_pruning_fn(item.dep.handler)
+    ]
+    touched = sorted(
+        {names[i.dep.target.module] for i in group if i.dep.target.module in names},
+        key=lambda n: order[n],
+    )
+    if not outs:
+        return None
+    name = min(outs, key=lambda n: order[n])
+    owner = next((attention[o] for o in outs if o in attention), None)
+    if owner is None:
+        root = names[group[0].dep.target.module]
+        return ChannelGroup(name, root, False, len(group[0].idxs), 1, None, tuple(touched))
+    consumer = next(
+        (
+            i
+            for i in group
+            if isinstance(i.dep.target.module, ROOT_TYPES)
+            and graph.is_in_channel_pruning_fn(i.dep.handler)
+        ),
+        None,
+    )
+    if consumer is None:
+        raise SpaceError(f"attention {owner!r}: no output projection reads its heads")
+    channels = len(consumer.idxs)
+    heads = int(graph.model.get_submodule(owner).num_heads)
+    if channels % heads:
+        raise SpaceError(
+            f"attention {owner!r}: {channels} channels do not split into {heads} heads"
+        )
+    root = names[consumer.dep.target.module]
+    return ChannelGroup(name, root, True, channels, channels // heads, owner, tuple(touched))
+
+
+def _attention_modules(model: nn.Module) -> dict[str, str]:
+    """qkv projection name -> attention module name, for modules in the common (timm) layout:
+    an integer ``num_heads`` attribute and a ``qkv`` linear child."""
+    found = {}
+    for name, module in model.named_modules():
+        heads = getattr(module, "num_heads", None)
+        qkv = getattr(module, "qkv", None)
+        if isinstance(heads, int) and heads > 1 and isinstance(qkv, nn.Linear):
+            found[f"{name}.qkv" if name else "qkv"] = name
+    return found
+
+
+def _ignored_modules(model: nn.Module, ignore: Iterable[str]) -> set[nn.Module]:
+    modules = dict(model.named_modules())
+    ignored: set[nn.Module] = set()
+    for name in ignore:
+        if name not in modules or not name:
+            raise SpaceError(f"ignore names {name!r}, which is not a module of the model")
+        ignored.update(modules[name].modules())
+    return ignored
+
+
+def _output_layers(graph: Any) -> set[nn.Module]:
+    """Convolution and linear layers whose outputs reach the model's output directly."""
+    found: set[nn.Module] = set()
+    for module, node in graph.module2node.items():
+        if isinstance(module, ROOT_TYPES) and _reaches_output(node):
+            found.add(module)
+    return found
+
+
+def _reaches_output(start: Any) -> bool:
+    stack, seen = [start], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if not node.outputs:
+            return True
+        for nxt in node.outputs:
+            if not isinstance(nxt.module, ROOT_TYPES):
+                stack.append(nxt)
+    return False
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    tensor = next(iter(model.parameters()), None)
+    return torch.device("cpu") if tensor is None else tensor.device
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

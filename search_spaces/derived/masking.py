@@ -1,0 +1,166 @@
+"""Elastic mode: one shared copy of the user's model, a candidate activated by channel masks.
+
+Activating a candidate changes no weight. Every layer that *reads* channels across the channel
+dimension (convolutions other than depthwise, linear layers) sees its pruned input channels
+zeroed by a forward pre-hook, which is what removing those input channels does; a layer norm
+over a pruned dimension normalises over the surviving channels only; a removed block returns
+its input. Values left in pruned channels are never read, so the masked model computes what the
+physically pruned one computes (checked to 1e-5 by the tests and by :meth:`MaskState.verify`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from search_spaces.derived.discovery import ChannelGroup, build_graph
+from search_spaces.derived.importance import root_pruning_fn
+from search_spaces.dimensions import SpaceError
+
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# Layers that act on each channel alone: a pruned channel's junk stays in its own channel.
+_PER_CHANNEL = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.PReLU,
+    nn.Embedding,
+)
+ATTRIBUTE = "_nasprune_masks"
+
+
+class MaskState:
+    """The hooks on one supernet and the masks of the active candidate."""
+
+    def __init__(
+        self, model: nn.Module, groups: Sequence[ChannelGroup], input_shape: Sequence[int]
+    ):
+        self.model = model
+        self.groups = {g.name: g for g in groups}
+        # module -> group name -> (local channel index tensor, root index of each local channel)
+        self.readers: dict[nn.Module, dict[str, tuple[Tensor, Tensor]]] = {}
+        self.norms: dict[nn.Module, dict[str, tuple[Tensor, Tensor]]] = {}
+        self.masks: dict[nn.Module, Tensor | None] = {}
+        self.skipped: list[nn.Module] = []
+        self._map_groups(groups, input_shape)
+        for module in self.readers:
+            module.register_forward_pre_hook(self._mask_input)
+        for module in self.norms:
+            module.register_forward_hook(self._masked_norm)
+
+    def _map_groups(self, groups: Sequence[ChannelGroup], input_shape: Sequence[int]) -> None:
+        graph = build_graph(self.model, input_shape)
+        modules = dict(self.model.named_modules())
+        names = {m: n for n, m in modules.items()}
+        for group in groups:
+            root = modules[group.root]
+            fn = root_pruning_fn(graph, root, group.root_is_input)
+            for item in graph.get_pruning_group(root, fn, list(range(group.channels))):
+                module, handler = item.dep.target.module, item.dep.handler
+                if not isinstance(module, nn.Module):
+                    continue  # a bare parameter (a class token): added, never mixed
+                pair = (torch.tensor(item.idxs), torch.tensor(item.root_idxs))
+                if graph.is_in_channel_pruning_fn(handler) and _reads_channels(module):
+                    self.readers.setdefault(module, {})[group.name] = pair
+                elif isinstance(module, nn.LayerNorm):
+                    if len(module.normalized_shape) != 1:
+                        raise SpaceError(f"elastic mode: layer norm {names[module]!r} is not 1-d")
+                    self.norms.setdefault(module, {})[group.name] = pair
+                elif isinstance(module, nn.GroupNorm | nn.MultiheadAttention):
+                    raise SpaceError(
+                        f"elastic mode cannot mask {type(module).__name__} {names[module]!r}; "
+                        "use evaluation.mode: prune"
+                    )
+
+    def set(self, keep: Mapping[str, Sequence[int]], skipped: Sequence[str]) -> None:
+        """Activate a candidate: surviving root channels per group, and blocks removed."""
+        for table, size in ((self.readers, _in_channels), (self.norms, _norm_size)):
+            for module, by_group in table.items():
+                mask: Tensor | None = None
+                for name, (local, root) in by_group.items():
+                    kept = keep.get(name)
+                    if kept is None or len(kept) == self.groups[name].channels:
+                        continue
+                    if mask is None:
+                        mask = torch.ones(size(module))
+                    alive = torch.zeros(self.groups[name].channels, dtype=torch.bool)
+                    alive[list(kept)] = True
+                    mask[local[~alive[root]]] = 0.0
+                self.masks[module] = mask
+        for block in self.skipped:
+            del block.forward  # the class's forward again
+        modules = dict(self.model.named_modules())
+        self.skipped = [modules[name] for name in skipped]
+        for block in self.skipped:
+            block.forward = _identity  # type: ignore[method-assign]
+
+    def _mask_input(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        mask = self.masks.get(module)
+        if mask is None:
+            return None
+        x = args[0]
+        mask = mask.to(device=x.device, dtype=x.dtype)
+        if isinstance(module, _CONV):
+            mask = mask.view(1, -1, *([1] * (x.dim() - 2)))
+        return (x * mask, *args[1:])
+
+    def _masked_norm(self, module: nn.Module, args: tuple[Any, ...], output: Tensor) -> Tensor:
+        mask = self.masks.get(module)
+        if mask is None:
+            return output
+        norm: nn.LayerNorm = module  # type: ignore[assignment]
+        x = args[0]
+        mask = mask.to(device=x.device, dtype=x.dtype)
+        count = mask.sum()
+        mean = (x * mask).sum(-1, keepdim=True) / count
+        var = (((x - mean) * mask) ** 2).sum(-1, keepdim=True) / count
+        y = (x - mean) / torch.sqrt(var + norm.eps)
+        if norm.weight is not None:
+            y = y * norm.weight
+        if norm.bias is not None:
+            y = y + norm.bias
+        return y
+
+
+def _identity(*args: Any, **kwargs: Any) -> Any:
+    return args[0]
+
+
+def _reads_channels(module: nn.Module) -> bool:
+    """Whether the layer mixes its input channels (so pruned ones must be masked)."""
+    if isinstance(module, _CONV):
+        depthwise = module.groups == module.in_channels and module.groups > 1
+        return not depthwise
+    if isinstance(module, nn.Linear):
+        return True
+    if isinstance(module, _PER_CHANNEL):
+        return False
+    return False
+
+
+def _in_channels(module: nn.Module) -> int:
+    if isinstance(module, _CONV):
+        return int(module.in_channels)
+    assert isinstance(module, nn.Linear)
+    return int(module.in_features)
+
+
+def _norm_size(module: nn.Module) -> int:
+    return int(module.normalized_shape[0])  # type: ignore[index]
+
+
+def state_of(supernet: nn.Module) -> MaskState:
+    state = getattr(supernet, ATTRIBUTE, None)
+    if not isinstance(state, MaskState):
+        raise SpaceError("this module was not built by the derived space's build_supernet()")
+    return state
+
+
+def attach(
+    model: nn.Module, groups: Sequence[ChannelGroup], input_shape: Sequence[int]
+) -> MaskState:
+    state = MaskState(model, groups, input_shape)
+    object.__setattr__(model, ATTRIBUTE, state)
+    return state

@@ -1,0 +1,126 @@
+"""A pruning plan: which channels of which group survive, which blocks are gone, how sparse.
+
+A plan is plain JSON. Replayed on the dense model (:func:`apply_plan`), it gives the subnet:
+torch-pruning removes the channels group by group, each removed block is replaced by
+``nn.Identity``, attention modules get their new ``num_heads``, and the weight sparsity is
+applied by PyTorch's own pruning API (global L1 over the remaining weights, made permanent).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.utils.prune as torch_prune
+from torch import nn
+
+from search_spaces.derived.discovery import ROOT_TYPES, ChannelGroup, build_graph
+from search_spaces.derived.importance import root_pruning_fn
+from search_spaces.dimensions import SpaceError
+
+PLAN_FORMAT = "nasprune.plan"
+PLAN_VERSION = 1
+SPARSITY_METHOD = "global_l1_unstructured"
+
+
+def kept_count(group: ChannelGroup, ratio: float, round_to: int) -> int:
+    """Channels a keep ratio leaves in ``group``: whole heads for attention, else a multiple
+    of ``round_to`` (never below one multiple, never above the group)."""
+    if group.unit > 1:
+        return group.unit * min(group.units, max(1, math.floor(ratio * group.units + 0.5)))
+    if group.channels <= round_to:
+        return group.channels
+    count = math.floor(ratio * group.channels / round_to + 0.5) * round_to
+    return min(group.channels, max(round_to, count))
+
+
+def make_plan(
+    groups: Mapping[str, ChannelGroup],
+    keep: Mapping[str, Sequence[int]],
+    removed_blocks: Sequence[str],
+    sparsity: float,
+    seed: int,
+) -> dict[str, Any]:
+    """The JSON plan; ``keep`` maps a group name to its surviving channel indices."""
+    return {
+        "format": PLAN_FORMAT,
+        "version": PLAN_VERSION,
+        "groups": {
+            name: {**groups[name].as_json(), "keep": sorted(int(i) for i in kept)}
+            for name, kept in sorted(keep.items())
+            if len(kept) < groups[name].channels
+        },
+        "removed_blocks": sorted(removed_blocks),
+        "sparsity": {"ratio": float(sparsity), "method": SPARSITY_METHOD, "seed": int(seed)},
+    }
+
+
+def check_plan(plan: Mapping[str, Any]) -> None:
+    if not isinstance(plan, Mapping) or plan.get("format") != PLAN_FORMAT:
+        raise SpaceError("not a nasprune pruning plan (format field missing or wrong)")
+    if plan.get("version") != PLAN_VERSION:
+        raise SpaceError(f"pruning plan version {plan.get('version')!r} is not {PLAN_VERSION}")
+
+
+def apply_plan(
+    model: nn.Module, plan: Mapping[str, Any], input_shape: Sequence[int], sparsify: bool = True
+) -> nn.Module:
+    """Prune ``model`` in place to ``plan`` and return it (physically smaller, same class)."""
+    check_plan(plan)
+    modules = dict(model.named_modules())
+    groups = plan["groups"]
+    if groups:
+        graph = build_graph(model, input_shape)
+        for name, spec in groups.items():
+            _prune_group(graph, modules, name, spec)
+    for block in plan["removed_blocks"]:
+        if block not in modules:
+            raise SpaceError(f"the plan removes block {block!r}, which the model does not have")
+        model.set_submodule(block, nn.Identity())
+    ratio = float(plan["sparsity"]["ratio"])
+    if sparsify and ratio > 0:
+        sparsify_weights(model, ratio, int(plan["sparsity"]["seed"]))
+    return model
+
+
+def _prune_group(graph: Any, modules: dict[str, nn.Module], name: str, spec: Mapping) -> None:
+    root = modules.get(spec["root"])
+    if root is None:
+        raise SpaceError(f"the plan prunes group {name!r} at {spec['root']!r}, not in the model")
+    keep = set(spec["keep"])
+    remove = [i for i in range(int(spec["channels"])) if i not in keep]
+    if not remove:
+        return
+    fn = root_pruning_fn(graph, root, bool(spec["root_is_input"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph.get_pruning_group(root, fn, remove).prune()
+    if spec.get("attention"):
+        attention = modules[spec["attention"]]
+        attention.num_heads = len(keep) // int(spec["unit"])  # type: ignore[assignment]
+
+
+def prunable_weights(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    return [(m, "weight") for m in model.modules() if isinstance(m, ROOT_TYPES)]
+
+
+def sparsify_weights(model: nn.Module, ratio: float, seed: int) -> None:
+    """Zero the ``ratio`` smallest-magnitude weights of every conv and linear layer, ranked
+    together (global L1), with torch.nn.utils.prune; the zeros are made permanent."""
+    params = prunable_weights(model)
+    if not params or ratio <= 0:
+        return
+    with torch.random.fork_rng(devices=[]):  # ties are broken the same way every time
+        torch.manual_seed(seed)
+        torch_prune.global_unstructured(
+            params, pruning_method=torch_prune.L1Unstructured, amount=float(ratio)
+        )
+    for module, name in params:
+        torch_prune.remove(module, name)
+
+
+def nonzero_params(model: nn.Module) -> int:
+    return int(sum(int(torch.count_nonzero(p.detach())) for p in model.parameters()))

@@ -1,0 +1,452 @@
+"""``derived``: a search space derived from the user's own torch model."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from search_spaces.base import SearchSpace, positive_int
+from search_spaces.derived import masking
+from search_spaces.derived.blocks import Block, find_blocks, listed_blocks
+from search_spaces.derived.discovery import ChannelGroup, discover_groups, example_input
+from search_spaces.derived.importance import channel_order, check_criterion, score_groups
+from search_spaces.derived.loading import build_model, fingerprint, load_weights
+from search_spaces.derived.plan import apply_plan, kept_count, make_plan
+from search_spaces.dimensions import (
+    Architecture,
+    Dimension,
+    DimensionKind,
+    SpaceError,
+    arch_hash,
+)
+from search_spaces.registry import register_space
+
+GRANULARITIES = ("per_group", "per_stage", "global")
+BLOCK_MODES = ("per_block", "per_stage", "none")
+DEFAULT_KEEP = (0.25, 0.5, 0.75, 1.0)
+EQUIVALENCE_TOLERANCE = 1e-4  # elastic masks against physical pruning, checked once per space
+
+
+@register_space
+class DerivedSpace(SearchSpace):
+    """The prunable dimensions of a user's model, found by torch-pruning and torch.fx.
+
+    Example::
+
+        space = create_space("derived", model="mypkg.models:build", input_shape=[1, 3, 32, 32])
+        space.load_state(space.fit_state(batches))   # channel importance, once per search
+        arch = space.sample(random.Random(0))
+        small = space.extract(space.dense_model(), arch)   # torch-pruning, physically smaller
+        plan = space.plan(arch)                            # JSON that replays on the dense model
+
+    Dimensions: one keep ratio per channel group (``per_group``, named after the group's first
+    layer), per stage (``<stage>:width``) or one for the whole network (``width``, channels
+    ranked across groups); ``<block>:keep`` (0/1) per residual block or ``<stage>:depth``;
+    ``sparsity`` when weight sparsity levels are given. The supernet of elastic mode is a copy
+    of the model with channel masks (see :mod:`search_spaces.derived.masking`); it starts from
+    the model's weights, not from random ones.
+    """
+
+    name = "derived"
+    description = "Your own torch model: channel groups (DepGraph), residual blocks, sparsity"
+
+    def __init__(
+        self,
+        model: str | nn.Module | None = None,
+        input_shape: Sequence[int] | None = None,
+        weights: str | None = None,
+        model_args: Mapping[str, Any] | None = None,
+        granularity: str = "per_group",
+        keep_ratios: Sequence[float] = DEFAULT_KEEP,
+        round_to: int = 8,
+        ignore: Sequence[str] = (),
+        blocks: str = "per_block",
+        block_names: Sequence[str] | None = None,
+        stage_depth: int = 1,
+        sparsity: Sequence[float] = (),
+        importance: Mapping[str, Any] | None = None,
+        model_sha256: str | None = None,
+    ) -> None:
+        if model is None:
+            raise SpaceError("space derived needs params.model: 'package.module:factory'")
+        if input_shape is None:
+            raise SpaceError("space derived needs params.input_shape, e.g. [1, 3, 32, 32]")
+        shape = _input_shape(input_shape)
+        self.granularity = _one_of("granularity", granularity, GRANULARITIES)
+        self.block_mode = _one_of("blocks", blocks, BLOCK_MODES)
+        self.keep_ratios = _ratios("keep_ratios", keep_ratios, need_one=True)
+        self.sparsity_levels = sorted(
+            _ratios("sparsity", sparsity, strict_upper=True), reverse=True
+        )
+        self.round_to = positive_int("round_to", round_to)
+        self.stage_depth = positive_int("stage_depth", stage_depth)
+        self.importance = _importance(importance)
+        self._template = self._load(model, weights, dict(model_args or {}))
+        digest = fingerprint(self._template)
+        if model_sha256 is not None and model_sha256 != digest:
+            raise SpaceError("the model's structure or weights changed since this search began")
+        output = self._probe(shape)
+        self.groups = discover_groups(self._template, shape, list(_names("ignore", ignore)))
+        self.blocks = self._find_blocks(shape, block_names)
+        self._group_by_name = {g.name: g for g in self.groups}
+        self._dims = self._make_dimensions()
+        if not self._dims:
+            raise SpaceError(
+                "the model has nothing prunable: no channel group can shrink at "
+                f"round_to={self.round_to} and no residual block can be removed"
+            )
+        self._scores: dict[str, list[float]] | None = None
+        self._orders: dict[str, list[int]] = {}
+        self._verified = False
+        super().__init__(
+            params={
+                "model": model if isinstance(model, str) else None,
+                "input_shape": list(input_shape),
+                "weights": weights,
+                "model_args": dict(model_args or {}),
+                "granularity": self.granularity,
+                "keep_ratios": self.keep_ratios,
+                "round_to": self.round_to,
+                "ignore": list(ignore),
+                "blocks": self.block_mode,
+                "block_names": None if block_names is None else list(block_names),
+                "stage_depth": self.stage_depth,
+                "sparsity": sorted(self.sparsity_levels),
+                "importance": self.importance,
+                "model_sha256": digest,
+            },
+            input_shape=shape,
+            num_classes=output,
+        )
+
+    # ---- construction ------------------------------------------------------------------------
+
+    @staticmethod
+    def _load(model: str | nn.Module, weights: str | None, kwargs: dict[str, Any]) -> nn.Module:
+        if isinstance(model, nn.Module):
+            if weights is not None:
+                raise SpaceError("give weights with a model factory string, not with a module")
+            template = copy.deepcopy(model)
+        elif isinstance(model, str):
+            template = build_model(model, kwargs)
+            if weights is not None:
+                load_weights(template, weights)
+        else:
+            raise SpaceError(f"params.model must be 'package.module:factory', got {model!r}")
+        return template.cpu().eval()
+
+    def _probe(self, shape: tuple[int, ...]) -> int:
+        try:
+            with torch.no_grad():
+                out = self._template(example_input(shape))
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SpaceError(
+                f"the model rejects input of shape {[1, *shape]}: {type(exc).__name__}: {first}"
+            ) from None
+        if not isinstance(out, torch.Tensor) or out.dim() != 2:
+            raise SpaceError("the model must return logits of shape (batch, classes)")
+        return int(out.shape[1])
+
+    def _find_blocks(self, shape: tuple[int, ...], names: Sequence[str] | None) -> list[Block]:
+        if self.block_mode == "none":
+            return []
+        if names is not None:
+            return listed_blocks(self._template, _names("block_names", names), shape)
+        return find_blocks(self._template, shape)
+
+    def _stage(self, group: ChannelGroup) -> str:
+        return ".".join(group.name.split(".")[: self.stage_depth])
+
+    def _width_dims(self) -> dict[str, list[ChannelGroup]]:
+        """Width dimension name -> the groups it sets (only groups that can shrink)."""
+        prunable = [g for g in self.groups if len(self._counts(g)) > 1]
+        if self.granularity == "global":
+            return {"width": prunable} if prunable else {}
+        if self.granularity == "per_stage":
+            stages: dict[str, list[ChannelGroup]] = {}
+            for group in prunable:
+                stages.setdefault(f"{self._stage(group)}:width", []).append(group)
+            return stages
+        return {g.name: [g] for g in prunable}
+
+    def _counts(self, group: ChannelGroup) -> set[int]:
+        return {kept_count(group, r, self.round_to) for r in self.keep_ratios}
+
+    def _block_stages(self) -> dict[str, list[Block]]:
+        stages: dict[str, list[Block]] = {}
+        for block in self.blocks:
+            stages.setdefault(block.stage, []).append(block)
+        return stages
+
+    def _make_dimensions(self) -> list[Dimension]:
+        ratios = tuple(self.keep_ratios)
+        dims = [Dimension(name, DimensionKind.WIDTH, ratios) for name in self._width_dims()]
+        if self.block_mode == "per_block":
+            dims += [Dimension(f"{b.name}:keep", DimensionKind.DEPTH, (0, 1)) for b in self.blocks]
+        elif self.block_mode == "per_stage":
+            dims += [
+                Dimension(f"{stage}:depth", DimensionKind.DEPTH, tuple(range(len(blocks) + 1)))
+                for stage, blocks in self._block_stages().items()
+            ]
+        if self.sparsity_levels:
+            levels = tuple(self.sparsity_levels) + (0.0,)
+            dims.append(Dimension("sparsity", DimensionKind.SPARSITY, levels))
+        return dims
+
+    # ---- the SearchSpace primitives ----------------------------------------------------------
+
+    def dimensions(self) -> list[Dimension]:
+        return list(self._dims)
+
+    def dense_model(self) -> nn.Module:
+        """A copy of the user's model with its weights (the dense reference)."""
+        return copy.deepcopy(self._template)
+
+    def build_supernet(self) -> nn.Module:
+        self._need_state()
+        supernet = self.dense_model()
+        masking.attach(supernet, self.groups, self.input_shape)
+        if not self._verified:
+            self._verify(supernet)
+        return supernet
+
+    def activate(self, supernet: nn.Module, arch: Mapping[str, Any]) -> None:
+        keep, removed = self._selection(self.validate(arch))
+        masking.state_of(supernet).set(keep, removed)
+
+    def build_subnet(self, arch: Mapping[str, Any]) -> nn.Module:
+        """The pruned model's structure (with the dense weights pruned, not random ones)."""
+        return apply_plan(self.dense_model(), self.plan(arch), self.input_shape, sparsify=False)
+
+    def extract(self, supernet: nn.Module, arch: Mapping[str, Any]) -> nn.Module:
+        """A physically pruned copy of ``supernet``'s weights (or the dense model's)."""
+        plan = self.plan(arch)
+        subnet = self.dense_model()
+        subnet.load_state_dict(supernet.state_dict())
+        return apply_plan(subnet, plan, self.input_shape).train(supernet.training)
+
+    def num_params(self, arch: Mapping[str, Any]) -> int:
+        return self._cached("params", arch, lambda net: sum(p.numel() for p in net.parameters()))
+
+    def macs(self, arch: Mapping[str, Any]) -> int:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        def count(net: nn.Module) -> int:
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                net.eval()(example_input(self.input_shape))
+            return int(counter.get_total_flops() // 2)
+
+        return self._cached("macs", arch, count)
+
+    def _cached(self, what: str, arch: Mapping[str, Any], count: Any) -> int:
+        """Costs are counted on the pruned CPU module (torch-pruning needs real tensors)."""
+        key = (what, arch_hash(self.canonical(arch)))
+        if key not in self._cost_cache:
+            if len(self._cost_cache) >= 4096:
+                self._cost_cache.clear()
+            self._cost_cache[key] = int(count(self.build_subnet(arch)))
+        return self._cost_cache[key]
+
+    # ---- architectures, plans, state ---------------------------------------------------------
+
+    def canonical(self, arch: Mapping[str, Any]) -> Architecture:
+        """Unused widths (groups inside removed blocks) become 1.0, and keep ratios that leave
+        the same channels become the smallest such ratio."""
+        clean = self.validate(arch)
+        removed = self._removed(clean)
+        for name, groups in self._width_dims().items():
+            live = [g for g in groups if not self._inside(g, removed)]
+            if not live:
+                clean[name] = self.keep_ratios[-1]
+            elif self.granularity != "global":
+                counts = self._count_key(live, float(clean[name]))
+                clean[name] = next(
+                    r for r in self.keep_ratios if self._count_key(live, r) == counts
+                )
+        return clean
+
+    def _count_key(self, groups: Sequence[ChannelGroup], ratio: float) -> tuple[int, ...]:
+        return tuple(kept_count(g, ratio, self.round_to) for g in groups)
+
+    def plan(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON pruning plan of ``arch`` (see :mod:`search_spaces.derived.plan`)."""
+        clean = self.validate(arch)
+        keep, removed = self._selection(clean)
+        sparsity = float(clean.get("sparsity", 0.0))
+        return make_plan(self._group_by_name, keep, removed, sparsity, seed=0)
+
+    def needs_state(self) -> bool:
+        return True
+
+    def masks_emulate(self, arch: Mapping[str, Any]) -> bool:
+        """Weight sparsity is not emulated by the channel masks: such a candidate is evaluated
+        on its extracted module instead of inside the supernet."""
+        return float(self.validate(arch).get("sparsity", 0.0)) == 0.0
+
+    def fit_state(
+        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], seed: int
+    ) -> dict[str, Any]:
+        """Importance of every channel, computed once on the dense model (JSON)."""
+        criterion, count = self.importance["criterion"], self.importance["batches"]
+        chosen = []
+        if criterion == "taylor":
+            for i, batch in enumerate(batches):
+                if i == count:
+                    break
+                chosen.append(batch)
+        scores, notes = score_groups(
+            self.dense_model(), self.input_shape, self.groups, criterion, chosen, seed
+        )
+        return {"criterion": criterion, "batches": len(chosen), "scores": scores, "notes": notes}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        scores = state.get("scores")
+        if not isinstance(scores, Mapping) or set(scores) != set(self._group_by_name):
+            raise SpaceError("the stored importance scores do not match this model's groups")
+        for name, values in scores.items():
+            if len(values) != self._group_by_name[name].channels:
+                raise SpaceError(f"the stored importance of group {name!r} has the wrong length")
+        self._scores = {k: [float(v) for v in vals] for k, vals in scores.items()}
+        self._orders = {g.name: channel_order(self._scores[g.name], g.unit) for g in self.groups}
+
+    def _need_state(self) -> None:
+        if self._scores is None:
+            raise SpaceError("derived space: channel importance is not set (call load_state)")
+
+    # ---- selection ---------------------------------------------------------------------------
+
+    def _removed(self, arch: Mapping[str, Any]) -> list[str]:
+        if self.block_mode == "per_block":
+            return [b.name for b in self.blocks if int(arch[f"{b.name}:keep"]) == 0]
+        if self.block_mode == "per_stage":
+            removed = []
+            for stage, blocks in self._block_stages().items():
+                removed += [b.name for b in blocks[int(arch[f"{stage}:depth"]) :]]
+            return removed
+        return []
+
+    @staticmethod
+    def _inside(group: ChannelGroup, removed: Sequence[str]) -> bool:
+        return all(any(m == b or m.startswith(b + ".") for b in removed) for m in group.modules)
+
+    def _selection(self, arch: Mapping[str, Any]) -> tuple[dict[str, list[int]], list[str]]:
+        """Surviving root channels of every group, and the removed blocks."""
+        self._need_state()
+        removed = self._removed(arch)
+        counts = {g.name: g.channels for g in self.groups}
+        dims = self._width_dims()
+        if self.granularity == "global" and "width" in dims:
+            counts.update(self._global_counts(dims["width"], float(arch["width"])))
+        else:
+            for name, groups in dims.items():
+                for g in groups:
+                    counts[g.name] = kept_count(g, float(arch[name]), self.round_to)
+        keep = {}
+        for g in self.groups:
+            count = g.channels if self._inside(g, removed) else counts[g.name]
+            keep[g.name] = sorted(self._orders[g.name][:count])
+        return keep, removed
+
+    def _global_counts(self, groups: Sequence[ChannelGroup], ratio: float) -> dict[str, int]:
+        """Channels per group when one keep ratio is spent across all groups by normalised
+        importance (global pruning), then rounded per group as local pruning rounds."""
+        assert self._scores is not None
+        ranked: list[tuple[float, int, int]] = []
+        for gi, g in enumerate(groups):
+            scores = self._scores[g.name]
+            for u in range(g.units):
+                mean = sum(scores[u * g.unit : (u + 1) * g.unit]) / g.unit
+                ranked.extend((-mean, gi, u * g.unit + c) for c in range(g.unit))
+        ranked.sort()
+        chosen = ranked[: math.ceil(ratio * len(ranked))]
+        per_group = [0] * len(groups)
+        for _, gi, _ in chosen:
+            per_group[gi] += 1
+        return {
+            g.name: kept_count(g, per_group[gi] / g.channels, self.round_to)
+            for gi, g in enumerate(groups)
+        }
+
+    def _verify(self, supernet: nn.Module) -> None:
+        """Masks must compute what physical pruning computes; checked once on the smallest arch."""
+        arch = self.smallest() | ({"sparsity": 0.0} if self.sparsity_levels else {})
+        self.activate(supernet, arch)
+        x = torch.randn(2, *self.input_shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            masked = supernet.eval()(x)
+            pruned = self.extract(supernet, arch).eval()(x)
+        self.activate(supernet, self.largest())
+        gap = float((masked - pruned).abs().max())
+        if not gap <= EQUIVALENCE_TOLERANCE * max(1.0, float(pruned.abs().max())):
+            raise SpaceError(
+                f"elastic mode cannot emulate this model with channel masks (outputs differ by "
+                f"{gap:.2e}); use evaluation.mode: prune"
+            )
+        self._verified = True
+
+
+def derive_space(model: nn.Module, input_shape: Sequence[int], **options: Any) -> DerivedSpace:
+    """A search space derived from ``model`` (a module object), for the Python API."""
+    return DerivedSpace(model=model, input_shape=input_shape, **options)
+
+
+def _input_shape(value: object) -> tuple[int, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) < 2:
+        raise SpaceError(f"input_shape must be a list like [1, 3, 32, 32], got {value!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise SpaceError(f"input_shape must hold positive integers, got {list(value)}")
+    return tuple(int(v) for v in value[1:])
+
+
+def _one_of(param: str, value: object, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise SpaceError(f"{param} must be one of {', '.join(allowed)}; got {value!r}")
+    return str(value)
+
+
+def _ratios(
+    param: str, values: object, need_one: bool = False, strict_upper: bool = False
+) -> list[float]:
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise SpaceError(f"{param} must be a list of numbers, got {values!r}")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        raise SpaceError(f"{param} must hold numbers, got {list(values)}")
+    ratios = [float(v) for v in values]
+    upper_ok = (lambda r: 0 < r < 1) if strict_upper else (lambda r: 0 < r <= 1)
+    if not all(upper_ok(r) for r in ratios):
+        bound = "0 < r < 1" if strict_upper else "0 < r <= 1"
+        raise SpaceError(f"{param} must hold ratios with {bound}, got {list(values)}")
+    if any(a >= b for a, b in zip(ratios, ratios[1:], strict=False)):
+        raise SpaceError(f"{param} must be strictly ascending, got {list(values)}")
+    if need_one and (not ratios or ratios[-1] != 1.0):
+        raise SpaceError(f"{param} must end with 1.0 (the dense model), got {list(values)}")
+    return ratios
+
+
+def _names(param: str, values: object) -> list[str]:
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise SpaceError(f"{param} must be a list of module names, got {values!r}")
+    if not all(isinstance(v, str) for v in values):
+        raise SpaceError(f"{param} must hold module names, got {list(values)}")
+    return list(values)
+
+
+def _importance(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    settings = {"criterion": "l1", "batches": 4}
+    if value is None:
+        return settings
+    if not isinstance(value, Mapping):
+        raise SpaceError(f"importance must be a mapping {{criterion, batches}}, got {value!r}")
+    unknown = sorted(set(value) - set(settings))
+    if unknown:
+        raise SpaceError(f"importance takes criterion and batches, not {unknown}")
+    settings.update(value)
+    check_criterion(settings["criterion"])
+    positive_int("importance.batches", settings["batches"])
+    return settings
