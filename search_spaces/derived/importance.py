@@ -7,7 +7,9 @@ dependency group (every layer of the group contributes, as DepGraph does):
 * ``l1``, ``l2`` group magnitude (sum of |w| or w^2 over the group's weights per channel);
 * ``taylor``   first-order Taylor (|gradient x weight|), gradients summed over ``batches`` batches;
 * ``bn_scale`` the batch-norm (or layer-norm) scale factors, as in network slimming; a group
-  with no norm layer falls back to ``l1``, and the fallback is reported.
+  with no norm layer falls back to ``l1``, and the fallback is reported;
+* ``nni.l1``, ``nni.taylor`` NNI 3.0's L1NormPruner and TaylorPruner (their masks' order),
+  see :mod:`search_spaces.derived.nni_importance`.
 
 Scores are normalised by their group's mean, so that ``global`` granularity can rank channels
 of different groups against each other.
@@ -27,16 +29,11 @@ from torch import nn
 from search_spaces.derived.discovery import ChannelGroup, build_graph, tp
 from search_spaces.dimensions import SpaceError
 
-CRITERIA = ("random", "l1", "l2", "taylor", "bn_scale")
-NNI_CRITERIA = ("nni.l1", "nni.taylor")
+CRITERIA = ("random", "l1", "l2", "taylor", "bn_scale", "nni.l1", "nni.taylor")
+NEEDS_DATA = ("taylor", "nni.taylor")
 
 
 def check_criterion(criterion: object) -> str:
-    if criterion in NNI_CRITERIA:
-        raise SpaceError(
-            f"importance criterion {criterion!r} is not available: NNI 3.0's pruners do not run on "
-            "this torch (see README, 'prune your own model'); use one of " + ", ".join(CRITERIA)
-        )
     if criterion not in CRITERIA:
         raise SpaceError(
             f"unknown importance criterion {criterion!r}; known: {', '.join(CRITERIA)}"
@@ -65,6 +62,10 @@ def score_groups(
     copy). ``batches`` (inputs, labels) are needed by ``taylor`` only.
     """
     check_criterion(criterion)
+    if criterion.startswith("nni."):
+        from search_spaces.derived.nni_importance import score_groups_nni
+
+        return score_groups_nni(model, input_shape, groups, criterion, list(batches)), []
     if criterion == "random":
         gen = torch.Generator().manual_seed(seed)
         return {g.name: torch.rand(g.channels, generator=gen).tolist() for g in groups}, []

@@ -14,7 +14,12 @@ from search_spaces.base import SearchSpace, positive_int
 from search_spaces.derived import masking
 from search_spaces.derived.blocks import Block, find_blocks, listed_blocks
 from search_spaces.derived.discovery import ChannelGroup, discover_groups, example_input
-from search_spaces.derived.importance import channel_order, check_criterion, score_groups
+from search_spaces.derived.importance import (
+    NEEDS_DATA,
+    channel_order,
+    check_criterion,
+    score_groups,
+)
 from search_spaces.derived.loading import build_model, fingerprint, load_weights
 from search_spaces.derived.plan import apply_plan, kept_count, make_plan
 from search_spaces.dimensions import (
@@ -295,7 +300,7 @@ class DerivedSpace(SearchSpace):
         """Importance of every channel, computed once on the dense model (JSON)."""
         criterion, count = self.importance["criterion"], self.importance["batches"]
         chosen = []
-        if criterion == "taylor":
+        if criterion in NEEDS_DATA:
             for i, batch in enumerate(batches):
                 if i == count:
                     break

@@ -46,7 +46,9 @@ def _space(family: str, **options: object) -> DerivedSpace:
     _, shape = zoo.FAMILIES[family]
     space = create_space("derived", model=f"zoo:{family}", input_shape=[1, *shape], **options)
     assert isinstance(space, DerivedSpace)
-    space.load_state(space.fit_state([], seed=0))
+    gen = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(4, *shape, generator=gen), torch.arange(4)) for _ in range(2)]
+    space.load_state(space.fit_state(batches, seed=0))
     return space
 
 
@@ -243,3 +245,29 @@ def test_subnets_export_to_torchscript_and_onnx_and_reload_with_equal_outputs(
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": x.numpy()})[0]
     assert np.abs(got - want.numpy()).max() <= 1e-4
+
+
+@pytest.mark.parametrize(
+    "criterion", ["random", "l1", "l2", "taylor", "bn_scale", "nni.l1", "nni.taylor"]
+)
+def test_every_importance_criterion_scores_every_channel_of_every_group(criterion: str) -> None:
+    space = _space("mobilenet", importance={"criterion": criterion, "batches": 2})
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(4, 3, 32, 32, generator=gen), torch.arange(4)) for _ in range(3)]
+    state = space.fit_state(iter(batches), seed=0)
+    assert state["criterion"] == criterion
+    assert state["batches"] == (2 if "taylor" in criterion else 0)
+    for group in space.groups:
+        scores = state["scores"][group.name]
+        assert len(scores) == group.channels and all(np.isfinite(scores))
+    space.load_state(state)
+    assert space.extract(space.dense_model(), space.smallest()) is not None
+
+
+def test_nni_l1_ranks_a_single_layer_group_by_its_filters_l1_norm() -> None:
+    space = _space("resnet", importance={"criterion": "nni.l1"})
+    state = space.fit_state([], seed=0)
+    conv = space.dense_model().get_submodule("layer1.0.conv1")
+    norms = conv.weight.detach().abs().flatten(1).sum(1)
+    scores = torch.tensor(state["scores"]["layer1.0.conv1"])
+    assert torch.equal(scores.argsort(), norms.argsort())
