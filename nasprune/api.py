@@ -18,7 +18,15 @@ from typing import Any
 from nasprune.config import SearchConfig, load_config, parse_config, resolve_storage
 from nasprune.errors import SearchError, StoreError, user_errors
 from nasprune.search import INTERRUPTED, Observer, Parts, SearchResult, execute, limits_of, prepare
-from storage import DuplicateSearchError, SearchRecord, Store, TrialRecord, TrialState, get_store
+from storage import (
+    DuplicateSearchError,
+    FinetuneRecord,
+    SearchRecord,
+    Store,
+    TrialRecord,
+    TrialState,
+    get_store,
+)
 
 StorageArg = str | Store | None
 INTERRUPTED_REASON = f"{INTERRUPTED}: the process running it stopped"
@@ -272,6 +280,22 @@ def trial_json(trial: TrialRecord) -> dict[str, Any]:
         "duration_s": trial.duration_s,
         "metrics": trial.metrics,
     }
+
+
+def finetuned(
+    name: str, trials: Sequence[TrialRecord], *, storage: StorageArg = None
+) -> dict[int, FinetuneRecord]:
+    """Trial number -> its newest complete fine-tuning run, for those of ``trials`` that have
+    one (``nasprune finetune``)."""
+    store = open_store(storage)
+    found = {}
+    with user_errors():
+        store.get_search(name)
+        for trial in trials:
+            run = store.get_finetune(trial.trial_id)
+            if run is not None:
+                found[trial.number] = run
+    return found
 
 
 def find_trial(store: Store, record: SearchRecord, number: int) -> TrialRecord:

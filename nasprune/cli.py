@@ -137,15 +137,19 @@ def best(
         max_macs=max_macs,
         storage=storage,
     )
+    runs = {} if trial is None else api.finetuned(name, [trial], storage=storage)
     if as_json:
-        out.print_json(
-            json.dumps({"search": name, "trial": None if trial is None else api.trial_json(trial)})
-        )
+        found = None if trial is None else api.trial_json(trial)
+        if found is not None:
+            run = runs.get(trial.number)  # type: ignore[union-attr]
+            found["finetuned"] = None if run is None else _finetune_json(run)
+        out.print_json(json.dumps({"search": name, "trial": found}))
     elif trial is not None:
         out.print(
             _trial_table(
                 [trial],
                 title=f"best trial of {name}",
+                finetuned=runs,
                 reference=api.reference(name, storage=storage),
             )
         )
@@ -263,6 +267,76 @@ _SPARSITY_NOTE = (
     "note: weight sparsity zeroes weights but keeps dense tensors; dense CPU kernels do not run "
     "faster for it (the latency shown is measured on the sparse module as it is)"
 )
+
+
+@app.command()
+def finetune(
+    name: Annotated[str, typer.Argument(help="The search.")],
+    trial: Annotated[int, typer.Option(help="Trial number to fine-tune.")],
+    steps: Annotated[int, typer.Option(help="Training steps (batches).")] = 500,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    distill: Annotated[
+        bool, typer.Option("--distill", help="Also learn the dense model's soft labels.")
+    ] = False,
+    rewind: Annotated[
+        Path | None,
+        typer.Option(help="Start from this dense-model state dict (e.g. an early checkpoint)."),
+    ] = None,
+    storage: StorageOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fine-tune a trial's subnet; export and best then use the fine-tuned weights."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from nasprune.finetune_runs import finetune_trial
+
+    columns = (BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
+    bar = Progress(
+        TextColumn("fine-tune"), *columns, console=err, disable=quiet or not err.is_terminal
+    )
+    task = bar.add_task("fine-tune", total=steps, info="")
+
+    def show(step: int, _total: int, loss: float) -> None:
+        bar.update(task, completed=step, info=f"loss {loss:.3f}")
+
+    with _interruptible_finetune(name, trial), bar:
+        result = finetune_trial(
+            name, trial, steps=steps, lr=lr, distill=distill, rewind=rewind, storage=storage,
+            progress=show,
+        )  # fmt: skip
+    run = result.run
+    how = "reused a complete run" if result.reused else (
+        f"resumed at step {result.resumed_from}" if result.resumed_from else "trained"
+    )  # fmt: skip
+    out.print(
+        f"trial {trial} of {name}: fine-tuned {run.steps_done} steps ({how}); validation "
+        f"accuracy {_num(run.accuracy)} (search's proxy {_num(result.trial.accuracy)})"
+        + ("" if run.test_accuracy is None else f", test {_num(run.test_accuracy)}")
+        + f"; weights {run.path}",
+        soft_wrap=True,
+    )
+
+
+@contextmanager
+def _interruptible_finetune(name: str, trial: int) -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted; the same `nasprune finetune {name} --trial {trial} ...` resumes "
+            "from the last checkpoint"
+        )
+        raise typer.Exit(130) from None
+
+
+def _finetune_json(run: Any) -> dict[str, Any]:
+    return {
+        "accuracy": run.accuracy,
+        "test_accuracy": run.test_accuracy,
+        "steps": run.steps_done,
+        "settings": run.settings,
+        "path": run.path,
+    }
 
 
 @app.command()

@@ -153,3 +153,81 @@ def test_weights_that_do_not_fit_and_prune_mode_on_a_builtin_space_are_refused(
     path = write_config(workdir / "builtin.yaml", builtin)
     code, _, err = cli(capsys, monkeypatch, "run", str(path))
     assert code == 2 and "has no dense model" in err and "Traceback" not in err
+
+
+def test_finetune_records_a_run_that_best_and_export_then_use_and_a_rerun_reuses(
+    workdir: Path, capsys, monkeypatch
+) -> None:
+    config = byom_config(workdir, "prune")
+    monkeypatch.setenv("NASPRUNE_STORAGE", config["storage"])
+    nasprune.run(config)
+    trial = nasprune.best("byom-prune")
+    assert trial is not None
+    number = str(trial.number)
+    code, out, err = cli(capsys, monkeypatch, "finetune", "byom-prune", "--trial", number,
+                         "--steps", "30", "--distill")  # fmt: skip
+    assert code == 0 and "trained" in out, err
+    code, out, _ = cli(capsys, monkeypatch, "finetune", "byom-prune", "--trial", number,
+                       "--steps", "30", "--distill")  # fmt: skip
+    assert code == 0 and "reused a complete run" in out
+    runs = nasprune.api.finetuned("byom-prune", [trial])
+    run = runs[trial.number]
+    assert run.complete and run.steps_done == 30 and run.test_accuracy is not None
+    assert run.accuracy != trial.accuracy  # training on an untrained model changes it
+
+    code, out, _ = cli(capsys, monkeypatch, "best", "byom-prune", "--json")
+    assert json.loads(out)["trial"]["finetuned"]["accuracy"] == run.accuracy
+    code, out, _ = cli(capsys, monkeypatch, "best", "byom-prune")
+    assert "fine-tuned" in out
+
+    tuned = nasprune.export("byom-prune", workdir / "tuned.pt", trial=trial.number)
+    inherited = nasprune.export(
+        "byom-prune", workdir / "inherited.pt", trial=trial.number, inherited=True
+    )
+    assert tuned.finetuned is not None and inherited.finetuned is None
+    assert tuned.accuracy == pytest.approx(run.accuracy, abs=1e-9)
+    assert inherited.accuracy == pytest.approx(trial.accuracy, abs=1e-9)
+    reloaded = nasprune.load_subnet(workdir / "tuned.pt")
+    assert accuracy_and_loss(reloaded, _val_loader())[0] == pytest.approx(run.accuracy, abs=1e-9)
+
+
+def test_finetune_rewinds_to_a_checkpoint_and_refuses_one_that_does_not_fit(
+    workdir: Path, capsys, monkeypatch
+) -> None:
+    config = byom_config(workdir, "prune")
+    monkeypatch.setenv("NASPRUNE_STORAGE", config["storage"])
+    nasprune.run(config)
+    early = zoo.resnet(**MODEL["model_args"])
+    torch.save(early.state_dict(), workdir / "early.pt")
+    code, out, err = cli(capsys, monkeypatch, "finetune", "byom-prune", "--trial", "0",
+                         "--steps", "5", "--rewind", "early.pt")  # fmt: skip
+    assert code == 0, err
+    torch.save({"fc.weight": torch.zeros(2)}, workdir / "bad.pt")
+    code, _, err = cli(capsys, monkeypatch, "finetune", "byom-prune", "--trial", "0",
+                       "--steps", "5", "--rewind", "bad.pt")  # fmt: skip
+    assert code == 2 and "do not fit" in err and "Traceback" not in err
+    code, _, err = cli(capsys, monkeypatch, "finetune", "byom-prune", "--trial", "99")
+    assert code == 2 and "no trial 99" in err
+
+
+def test_an_interrupted_finetune_resumes_from_its_checkpoint_to_the_same_weights(
+    workdir: Path,
+) -> None:
+    from nasprune.finetune_runs import finetune_trial
+
+    url = f"sqlite:///{workdir / 'store.db'}"
+    for name in ("twin-a", "twin-b"):
+        nasprune.run(byom_config(workdir, "prune") | {"name": name, "budget": {"trials": 1}})
+
+    def stop_at_150(step: int, _total: int, _loss: float) -> None:
+        if step == 150:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune_trial("twin-a", 0, steps=200, storage=url, progress=stop_at_150)
+    resumed = finetune_trial("twin-a", 0, steps=200, storage=url)
+    straight = finetune_trial("twin-b", 0, steps=200, storage=url)
+    assert resumed.resumed_from == 100 and straight.resumed_from == 0
+    a = torch.load(resumed.run.path, weights_only=True)
+    b = torch.load(straight.run.path, weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,174 @@
+"""`nasprune finetune`: fine-tune a chosen trial's subnet and record the run beside the trial.
+
+A run is keyed by its settings (steps, learning rate, distillation, rewind file's checksum,
+seed): the same settings again reuse a complete run, or resume an interrupted one from its
+last checkpoint (every ``CHECKPOINT_EVERY`` steps and on Ctrl-C). Rewinding starts from a
+state dict of the dense model or supernet (an early-training checkpoint, as the lottery-ticket
+hypothesis does) instead of the search's weights: the same channels survive, with those
+weights, before training.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasprune.api import StorageArg, find_trial, open_store
+from nasprune.errors import SearchError, user_errors
+from nasprune.evaluate import accuracy_and_loss, recalibrate_bn
+from nasprune.finetune import finetune
+from nasprune.subnets import Context, open_search, searched_subnet
+from nasprune.training import file_sha256
+from search_spaces.derived.loading import check_state_dict
+from storage import FinetuneRecord, Store, TrialRecord
+
+CHECKPOINT_EVERY = 100  # steps between resumable checkpoints
+
+Progress = Callable[[int, int, float], None]  # step, steps, loss
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    run: FinetuneRecord
+    trial: TrialRecord
+    reused: bool  # a complete run with these settings existed
+    resumed_from: int  # the step an interrupted run carried on from (0 if fresh)
+
+
+def finetune_trial(
+    name: str,
+    trial: int,
+    *,
+    steps: int = 500,
+    lr: float = 1e-3,
+    distill: bool = False,
+    rewind: str | Path | None = None,
+    storage: StorageArg = None,
+    progress: Progress | None = None,
+) -> FinetuneResult:
+    """Fine-tune trial ``trial`` of search ``name`` and record the run in the store."""
+    if steps < 1:
+        raise SearchError(f"--steps must be at least 1, got {steps}")
+    if not lr > 0:
+        raise SearchError(f"--lr must be positive, got {lr}")
+    rewind_path = None if rewind is None else Path(rewind)
+    if rewind_path is not None and not rewind_path.is_file():
+        raise SearchError(f"rewind checkpoint not found: {rewind_path}")
+    store = open_store(storage)
+    with user_errors():
+        record = store.get_search(name)
+        chosen = find_trial(store, record, trial)
+        settings = {
+            "steps": steps,
+            "lr": lr,
+            "distill": distill,
+            "rewind": None if rewind_path is None else file_sha256(rewind_path),
+            "seed": 0,
+        }
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        existing = store.get_finetune(chosen.trial_id, key)
+        if existing is not None and existing.complete:
+            return FinetuneResult(existing, chosen, True, 0)
+        ctx = open_search(store, record)
+        paths = _paths(ctx, record.name, chosen.number, key)
+        subnet = _starting_subnet(ctx, chosen, rewind_path)
+        start, optimiser_state = _resume_point(existing, paths["checkpoint"], subnet)
+        run = _train(store, ctx, chosen, subnet, key, settings, paths, start, optimiser_state,
+                     progress)  # fmt: skip
+    return FinetuneResult(run, chosen, False, start)
+
+
+def _paths(ctx: Context, search: str, number: int, key: str) -> dict[str, Path]:
+    folder = Path(ctx.config.supernet.checkpoint_dir) / "finetunes"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{search}-trial{number}-{key}"
+    return {"weights": folder / f"{stem}.pt", "checkpoint": folder / f"{stem}.resume.pt"}
+
+
+def _starting_subnet(ctx: Context, trial: TrialRecord, rewind: Path | None) -> nn.Module:
+    if rewind is None:
+        return searched_subnet(ctx, trial)
+    state = torch.load(rewind, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise SearchError(f"rewind checkpoint {rewind} does not hold a state dict")
+    rewound = copy.deepcopy(ctx.source)
+    check_state_dict(rewound, state, str(rewind))
+    rewound.load_state_dict(state)
+    subnet = ctx.space.extract(rewound, trial.arch)
+    recalibrate_bn(subnet, ctx.calibration)
+    return subnet
+
+
+def _resume_point(
+    existing: FinetuneRecord | None, checkpoint: Path, subnet: nn.Module
+) -> tuple[int, dict[str, Any] | None]:
+    if existing is None or existing.steps_done == 0 or not checkpoint.is_file():
+        return 0, None
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    subnet.load_state_dict(saved["model"])
+    return int(saved["step"]), saved["optimiser"]
+
+
+def _teacher(ctx: Context) -> nn.Module:
+    """The dense model (derived spaces) or the supernet's largest subnet (built-in ones)."""
+    try:
+        return ctx.space.dense_model().eval()
+    except Exception:
+        largest = ctx.space.largest()
+        ctx.space.activate(ctx.source, largest)
+        return ctx.space.extract(ctx.source, largest).eval()
+
+
+def _train(
+    store: Store,
+    ctx: Context,
+    trial: TrialRecord,
+    subnet: nn.Module,
+    key: str,
+    settings: dict[str, Any],
+    paths: dict[str, Path],
+    start: int,
+    optimiser_state: dict[str, Any] | None,
+    progress: Progress | None,
+) -> FinetuneRecord:
+    steps = int(settings["steps"])
+    teacher = _teacher(ctx) if settings["distill"] else None
+    record: dict[str, Any] = {"trial_id": trial.trial_id, "key": key, "settings": settings}
+    store.put_finetune(**record, steps_done=start, complete=False, path=None, sha256=None)
+    done = start
+    while done < steps:
+        chunk_end = min(steps, (done // CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY)
+        optimiser = finetune(
+            subnet, ctx.loaders.train, chunk_end, float(settings["lr"]), teacher=teacher,
+            seed=int(settings["seed"]), start=done, optimiser_state=optimiser_state,
+            on_step=None if progress is None else lambda s, loss: progress(s, steps, loss),
+        )  # fmt: skip
+        done, optimiser_state = chunk_end, optimiser.state_dict()
+        torch.save(
+            {"model": subnet.state_dict(), "optimiser": optimiser_state, "step": done},
+            paths["checkpoint"],
+        )
+        store.put_finetune(**record, steps_done=done, complete=False, path=None, sha256=None)
+    accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
+    test = None if ctx.loaders.test is None else accuracy_and_loss(subnet, ctx.loaders.test)[0]
+    torch.save(subnet.state_dict(), paths["weights"])
+    paths["checkpoint"].unlink(missing_ok=True)
+    return store.put_finetune(
+        **record,
+        steps_done=steps,
+        complete=True,
+        path=str(paths["weights"].resolve()),
+        sha256=file_sha256(paths["weights"]),
+        accuracy=accuracy,
+        test_accuracy=test,
+    )
