@@ -317,6 +317,44 @@ def finetune(
     )
 
 
+@app.command("validate-proxy")
+def validate_proxy(
+    name: Annotated[str, typer.Argument(help="The search.")],
+    samples: Annotated[int, typer.Option(help="Trials to fine-tune, spread over the ranking.")] = 8,
+    steps: Annotated[int, typer.Option(help="Fine-tuning steps per trial.")] = 200,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Kendall tau between the search's accuracy and stand-alone fine-tuned accuracy."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from nasprune.proxy import validate_proxy as run_validation
+
+    bar = Progress(TextColumn("fine-tune"), BarColumn(), MofNCompleteColumn(), console=err,
+                   disable=as_json or not err.is_terminal)  # fmt: skip
+    task = bar.add_task("trials", total=samples)
+    with bar:
+        result = run_validation(
+            name, samples=samples, steps=steps, storage=storage,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    if as_json:
+        payload = {
+            "search": name, "mode": result.mode, "steps": steps,
+            "kendall_tau": result.kendall_tau, "p_value": result.p_value,
+            "points": [p.__dict__ for p in result.points],
+        }  # fmt: skip
+        out.print_json(json.dumps(payload))
+        return
+    table = Table(title=f"proxy validation of {name} ({result.mode} mode, {steps} steps each)")
+    for column in ("trial", "search accuracy", "fine-tuned accuracy"):
+        table.add_column(column, justify="right")
+    for p in result.points:
+        table.add_row(str(p.trial), _num(p.proxy), _num(p.finetuned))
+    table.caption = f"Kendall tau {result.kendall_tau:+.3f} (p = {result.p_value:.3g})"
+    out.print(table)
+
+
 @contextmanager
 def _interruptible_finetune(name: str, trial: int) -> Iterator[None]:
     try:

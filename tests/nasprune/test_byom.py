@@ -231,3 +231,27 @@ def test_an_interrupted_finetune_resumes_from_its_checkpoint_to_the_same_weights
     a = torch.load(resumed.run.path, weights_only=True)
     b = torch.load(straight.run.path, weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
+    workdir: Path, capsys, monkeypatch
+) -> None:
+    from nasprune.proxy import spread
+
+    assert spread(10, 4) == [0, 3, 6, 9] and spread(2, 5) == [0, 1]
+    config = byom_config(workdir, "elastic") | {"budget": {"trials": 6}}
+    monkeypatch.setenv("NASPRUNE_STORAGE", config["storage"])
+    nasprune.run(config)
+    code, out, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples",
+                         "4", "--steps", "10", "--json")  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert len(result["points"]) == 4 and -1.0 <= result["kendall_tau"] <= 1.0
+    proxies = [p["proxy"] for p in result["points"]]
+    assert proxies == sorted(proxies) and result["mode"] == "elastic"
+    store = get_store(config["storage"])
+    search = store.get_search("byom-elastic")
+    stored = store.get_artifact(search.search_id, "proxy_validation:4:10")
+    assert stored is not None and stored.content["kendall_tau"] == result["kendall_tau"]
+    code, _, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "2")
+    assert code == 2 and "at least 3" in err
