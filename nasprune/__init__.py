@@ -20,6 +20,9 @@ _API = {
     "export": "nasprune.exporter",
     "load_subnet": "nasprune.exporter",
     "load_config": "nasprune.config",
+    "derive_space": "search_spaces.derived",
+    "finetune_trial": "nasprune.finetune_runs",
+    "validate_proxy": "nasprune.proxy",
     "SearchConfig": "nasprune.config",
 }
 

@@ -13,9 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nasprune.config import SearchConfig, load_config, parse_config, resolve_storage
+from nasprune.config import (
+    SearchConfig,
+    SpaceConfig,
+    load_config,
+    parse_config,
+    resolve_storage,
+)
 from nasprune.errors import SearchError, StoreError, user_errors
 from nasprune.search import INTERRUPTED, Observer, Parts, SearchResult, execute, limits_of, prepare
 from storage import (
@@ -27,6 +33,9 @@ from storage import (
     TrialState,
     get_store,
 )
+
+if TYPE_CHECKING:
+    from search_spaces import SearchSpace
 
 StorageArg = str | Store | None
 INTERRUPTED_REASON = f"{INTERRUPTED}: the process running it stopped"
@@ -64,15 +73,19 @@ def run(
     storage: StorageArg = None,
     observer: Observer | None = None,
     resume_if_exists: bool = False,
+    space: SearchSpace | None = None,
 ) -> SearchResult:
     """Launch a new search from a config file, mapping or :class:`SearchConfig`.
 
     With ``resume_if_exists``, a search of the same name and the same config is resumed
-    instead of refused (like Optuna's ``load_if_exists``).
+    instead of refused (like Optuna's ``load_if_exists``). ``space`` is a space built in
+    Python (``nasprune.derive_space(model, input_shape=...)``): it replaces the config's.
     """
     cfg = _as_config(config)
+    if space is not None:
+        cfg = cfg.model_copy(update={"space": SpaceConfig(name=space.name, params=space.params)})
     with user_errors():
-        parts = prepare(cfg)  # every name resolves before a row is written
+        parts = prepare(cfg, space)  # every name resolves before a row is written
         store = open_store(storage, cfg)
         try:
             search = store.create_search(
@@ -117,14 +130,19 @@ def _continue(
 
 
 def resume(
-    name: str, *, storage: StorageArg = None, observer: Observer | None = None
+    name: str,
+    *,
+    storage: StorageArg = None,
+    observer: Observer | None = None,
+    space: SearchSpace | None = None,
 ) -> SearchResult:
-    """Continue an interrupted search to its total budget."""
+    """Continue an interrupted search to its total budget (``space``: the same space built in
+    Python, for a search launched with one)."""
     store = open_store(storage)
     with user_errors():
         record = store.get_search(name)
         cfg = stored_config(record)
-        parts = prepare(cfg)
+        parts = prepare(cfg, space)
         return _continue(cfg, store, record, parts, observer)
 
 

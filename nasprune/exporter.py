@@ -24,7 +24,7 @@ from torch import nn
 from nasprune.api import StorageArg, open_store
 from nasprune.errors import SearchError, StoreError, user_errors
 from nasprune.evaluate import accuracy_and_loss
-from search_spaces import create_space
+from search_spaces import SearchSpace, create_space
 from search_spaces.derived import apply_plan
 from storage import FinetuneRecord, TrialRecord
 
@@ -58,6 +58,7 @@ def export(
     storage: StorageArg = None,
     format: Format = "state",
     inherited: bool = False,
+    space: SearchSpace | None = None,
 ) -> Exported:
     """Write trial ``trial`` (or the best one under ``max_latency_ms``) of search ``name``.
 
@@ -83,7 +84,7 @@ def export(
             if found is None:
                 raise StoreError(f"search {name!r} has no complete trial under {max_latency_ms} ms")
             number = found.number
-        ctx = open_search(store, record)
+        ctx = open_search(store, record, space)
         chosen, subnet, run = trial_subnet(store, ctx, number, inherited)
         accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
         plan = _plan_document(ctx.space, chosen, name, run)

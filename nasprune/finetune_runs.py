@@ -27,6 +27,7 @@ from nasprune.evaluate import accuracy_and_loss, recalibrate_bn
 from nasprune.finetune import finetune
 from nasprune.subnets import Context, open_search, searched_subnet
 from nasprune.training import file_sha256
+from search_spaces import SearchSpace
 from search_spaces.derived.loading import check_state_dict
 from storage import FinetuneRecord, Store, TrialRecord
 
@@ -53,6 +54,7 @@ def finetune_trial(
     rewind: str | Path | None = None,
     storage: StorageArg = None,
     progress: Progress | None = None,
+    space: SearchSpace | None = None,
 ) -> FinetuneResult:
     """Fine-tune trial ``trial`` of search ``name`` and record the run in the store."""
     if steps < 1:
@@ -77,7 +79,7 @@ def finetune_trial(
         existing = store.get_finetune(chosen.trial_id, key)
         if existing is not None and existing.complete:
             return FinetuneResult(existing, chosen, True, 0)
-        ctx = open_search(store, record)
+        ctx = open_search(store, record, space)
         paths = _paths(ctx, record.name, chosen.number, key)
         subnet = _starting_subnet(ctx, chosen, rewind_path)
         start, optimiser_state = _resume_point(existing, paths["checkpoint"], subnet)

@@ -16,6 +16,7 @@ from nasprune.errors import SearchError, user_errors
 from nasprune.evaluate import accuracy_and_loss
 from nasprune.finetune import finetune
 from nasprune.subnets import open_search, searched_subnet
+from search_spaces import SearchSpace
 from storage import TrialState
 
 
@@ -51,6 +52,7 @@ def validate_proxy(
     lr: float = 1e-3,
     storage: StorageArg = None,
     progress: Callable[[int, int], None] | None = None,
+    space: SearchSpace | None = None,
 ) -> ProxyValidation:
     """Fine-tune ``samples`` trials of search ``name`` and rank-correlate with the proxy."""
     from scipy.stats import kendalltau
@@ -67,7 +69,7 @@ def validate_proxy(
             raise SearchError(f"search {name!r} has {len(trials)} complete trials; 3 are needed")
         trials.sort(key=lambda t: (float(t.accuracy or 0.0), t.number))
         chosen = [trials[i] for i in spread(len(trials), samples)]
-        ctx = open_search(store, record)
+        ctx = open_search(store, record, space)
         points = []
         for done, trial in enumerate(chosen):
             subnet = searched_subnet(ctx, trial)

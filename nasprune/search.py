@@ -84,9 +84,13 @@ class _Session:
 Parts = tuple[SearchSpace, LatencyBackend, Loaders]  # what prepare() resolves from a config
 
 
-def prepare(config: SearchConfig) -> Parts:
-    """Resolve every name in the config, so that a bad one fails before any row is written."""
-    space = create_space(config.space.name, **config.space.params)
+def prepare(config: SearchConfig, space: SearchSpace | None = None) -> Parts:
+    """Resolve every name in the config, so that a bad one fails before any row is written.
+
+    ``space`` is a space built in Python (``nasprune.derive_space(model, ...)``); it replaces
+    the config's and must have the same name and params as the config says.
+    """
+    space = space_of(config, space)
     if config.evaluation.mode == "prune":
         space.dense_model()  # refuses spaces that have no dense model to cut from
     backend = create_backend(config.latency)
@@ -100,6 +104,18 @@ def prepare(config: SearchConfig) -> Parts:
     ).close()
     loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
     return space, backend, loaders
+
+
+def space_of(config: SearchConfig, space: SearchSpace | None = None) -> SearchSpace:
+    """The config's space, or ``space`` after checking that it is the config's."""
+    if space is None:
+        return create_space(config.space.name, **config.space.params)
+    if (space.name, space.params) != (config.space.name, config.space.params):
+        raise SearchError(
+            f"the space given ({space.name}) is not the one this search was created with; "
+            "pass the same model and options"
+        )
+    return space
 
 
 def execute(

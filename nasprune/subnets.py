@@ -21,8 +21,9 @@ from nasprune.errors import SearchError
 from nasprune.evaluate import calibration_batches, recalibrate_bn
 from nasprune.finetune import finetune
 from nasprune.preparation import evaluation_model, load_space_state
+from nasprune.search import space_of
 from nasprune.training import file_sha256
-from search_spaces import SearchSpace, create_space
+from search_spaces import SearchSpace
 from storage import FinetuneRecord, SearchRecord, Store, TrialRecord
 
 
@@ -38,9 +39,10 @@ class Context:
     calibration: list[torch.Tensor]
 
 
-def open_search(store: Store, record: SearchRecord) -> Context:
+def open_search(store: Store, record: SearchRecord, space: SearchSpace | None = None) -> Context:
+    """Ready a stored search; ``space`` is the space object a Python-launched search used."""
     config = stored_config(record)
-    space = create_space(config.space.name, **config.space.params)
+    space = space_of(config, space)
     loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
     state = load_space_state(space, store, record, loaders, config.seed)
     source, _ = evaluation_model(config, space, store, loaders, state)

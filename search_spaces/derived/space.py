@@ -77,6 +77,11 @@ class DerivedSpace(SearchSpace):
         importance: Mapping[str, Any] | None = None,
         model_sha256: str | None = None,
     ) -> None:
+        if model is None and model_sha256 is not None:
+            raise SpaceError(
+                "this search's model was given as a Python object: continue it from Python, "
+                "passing space=nasprune.derive_space(model, ...) with the same model and options"
+            )
         if model is None:
             raise SpaceError("space derived needs params.model: 'package.module:factory'")
         if input_shape is None:

@@ -255,3 +255,29 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     assert stored is not None and stored.content["kendall_tau"] == result["kendall_tau"]
     code, _, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "2")
     assert code == 2 and "at least 3" in err
+
+
+def test_the_python_api_searches_a_module_object_and_resumes_and_exports_with_it(
+    workdir: Path, capsys, monkeypatch
+) -> None:
+    model = zoo.resnet(**MODEL["model_args"])
+    space = nasprune.derive_space(model, input_shape=[1, 1, 8, 8], granularity="global")
+    config = byom_config(workdir, "prune") | {"name": "from-python", "budget": {"trials": 2}}
+    result = nasprune.run(config, space=space)
+    assert result.completed == 2
+    more = byom_config(workdir, "prune")["storage"]
+    monkeypatch.setenv("NASPRUNE_STORAGE", more)
+    code, _, err = cli(capsys, monkeypatch, "resume", "from-python")
+    assert code == 2 and "Python object" in err and "Traceback" not in err
+    again = nasprune.derive_space(model, input_shape=[1, 1, 8, 8], granularity="global")
+    assert nasprune.resume("from-python", space=again).completed == 2
+    other = nasprune.derive_space(model, input_shape=[1, 1, 8, 8])
+    with pytest.raises(nasprune.NasPruneError, match="not the one this search was created"):
+        nasprune.resume("from-python", space=other)
+    best = nasprune.best("from-python")
+    assert best is not None
+    nasprune.export("from-python", workdir / "m.pt", trial=best.number, space=again)
+    with pytest.raises(nasprune.NasPruneError, match="pass it as model="):
+        nasprune.load_subnet(workdir / "m.pt")
+    loaded = nasprune.load_subnet(workdir / "m.pt", model=model)
+    assert sum(p.numel() for p in loaded.parameters()) == best.params
