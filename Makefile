@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
 DEMO_LATENCY_MS ?= 0.1
 
-.PHONY: install demo test test-slow test-all lint typecheck bench clean
+.PHONY: install demo test test-slow test-all lint typecheck bench bench-byom clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,11 @@ typecheck: install
 bench: install
 	$(BIN)/python benchmarks/bench_search.py
 	$(BIN)/python benchmarks/bench_store.py
+
+# Bring your own model: trains examples/byom/digits_resnet.py once (cached), then compares
+# nasprune with torch-pruning's uniform pruning (about 15 minutes on 2 cores).
+bench-byom: install
+	$(BIN)/python benchmarks/bench_byom.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

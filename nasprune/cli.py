@@ -14,9 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from nasprune.tables import SPARSITY_NOTE, list_table, num, summary_table, trial_table
+
 if TYPE_CHECKING:
-    from nasprune.api import SearchSummary
-    from storage import TrialRecord
+    pass
 
 app = typer.Typer(
     help="Find the best subnetwork of a neural network under hardware constraints.",
@@ -94,7 +95,7 @@ def _print_result(result: Any) -> None:
         soft_wrap=True,
     )
     if result.best is not None:
-        out.print(_trial_table([result.best], title="best trial within the constraints"))
+        out.print(trial_table([result.best], title="best trial within the constraints"))
 
 
 @app.command()
@@ -113,7 +114,7 @@ def status(
     if not summaries:
         out.print("no searches in this store")
         return
-    out.print(_summary_table(summaries))
+    out.print(summary_table(summaries))
 
 
 @app.command()
@@ -146,7 +147,7 @@ def best(
         out.print_json(json.dumps({"search": name, "trial": found}))
     elif trial is not None:
         out.print(
-            _trial_table(
+            trial_table(
                 [trial],
                 title=f"best trial of {name}",
                 finetuned=runs,
@@ -172,7 +173,7 @@ def pareto(
     if as_json:
         out.print_json(json.dumps({"search": name, "trials": [api.trial_json(t) for t in front]}))
     else:
-        out.print(_trial_table(front, title=f"Pareto front of {name}"))
+        out.print(trial_table(front, title=f"Pareto front of {name}"))
 
 
 @app.command()
@@ -217,9 +218,9 @@ def compare(
             s.name,
             s.strategy,
             f"{s.complete}/{s.budget}",
-            _num(best_value),
-            *[_num(row.best_under[x]) for x in limits],
-            _num(s.eval_s, 1),
+            num(best_value),
+            *[num(row.best_under[x]) for x in limits],
+            num(s.eval_s, 1),
         )
     out.print(table)
 
@@ -256,17 +257,11 @@ def export(
     out.print(
         f"wrote {done.path} ({format}, {weights} weights) and {done.plan_path}: trial "
         f"{done.trial.number}, {done.params:,} parameters, validation accuracy "
-        f"{done.accuracy:.4f} (stored {_num(done.trial.accuracy)})",
+        f"{done.accuracy:.4f} (stored {num(done.trial.accuracy)})",
         soft_wrap=True,
     )
     if "sparsity" in done.trial.arch and float(done.trial.arch["sparsity"]) > 0:
-        out.print(_SPARSITY_NOTE, soft_wrap=True)
-
-
-_SPARSITY_NOTE = (
-    "note: weight sparsity zeroes weights but keeps dense tensors; dense CPU kernels do not run "
-    "faster for it (the latency shown is measured on the sparse module as it is)"
-)
+        out.print(SPARSITY_NOTE, soft_wrap=True)
 
 
 @app.command()
@@ -310,8 +305,8 @@ def finetune(
     )  # fmt: skip
     out.print(
         f"trial {trial} of {name}: fine-tuned {run.steps_done} steps ({how}); validation "
-        f"accuracy {_num(run.accuracy)} (search's proxy {_num(result.trial.accuracy)})"
-        + ("" if run.test_accuracy is None else f", test {_num(run.test_accuracy)}")
+        f"accuracy {num(run.accuracy)} (search's proxy {num(result.trial.accuracy)})"
+        + ("" if run.test_accuracy is None else f", test {num(run.test_accuracy)}")
         + f"; weights {run.path}",
         soft_wrap=True,
     )
@@ -350,7 +345,7 @@ def validate_proxy(
     for column in ("trial", "search accuracy", "fine-tuned accuracy"):
         table.add_column(column, justify="right")
     for p in result.points:
-        table.add_row(str(p.trial), _num(p.proxy), _num(p.finetuned))
+        table.add_row(str(p.trial), num(p.proxy), num(p.finetuned))
     table.caption = f"Kendall tau {result.kendall_tau:+.3f} (p = {result.p_value:.3g})"
     out.print(table)
 
@@ -382,7 +377,7 @@ def spaces() -> None:
     """List the registered search spaces."""
     from search_spaces import list_spaces
 
-    _list_table("search spaces", list_spaces())
+    _print_list("search spaces", list_spaces())
 
 
 @app.command()
@@ -390,7 +385,7 @@ def strategies() -> None:
     """List the registered search strategies."""
     from strategies import list_strategies
 
-    _list_table("strategies", list_strategies())
+    _print_list("strategies", list_strategies())
 
 
 @app.command()
@@ -401,105 +396,8 @@ def schema() -> None:
     out.print_json(json.dumps(json_schema()))
 
 
-def _list_table(title: str, entries: dict[str, str]) -> None:
-    table = Table(title=title)
-    table.add_column("name")
-    table.add_column("description")
-    for key, text in sorted(entries.items()):
-        table.add_row(key, text)
-    out.print(table)
-
-
-def _num(value: float | int | None, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}f}"
-
-
-def _trial_table(
-    trials: list[TrialRecord],
-    title: str,
-    reference: dict[str, float] | None = None,
-    finetuned: dict[int, Any] | None = None,
-) -> Table:
-    """Trials as a table. Held-out (test) accuracy, fine-tuned accuracy and non-zero weights
-    get a column when any trial has them."""
-    table = Table(title=title)
-    tested = any("test_accuracy" in t.metrics for t in trials)
-    sparse = any("nonzero_params" in t.metrics for t in trials)
-    columns = ["trial", "val acc" if tested else "accuracy"]
-    columns += ["test acc"] * tested + ["fine-tuned"] * bool(finetuned)
-    columns += ["latency ms", "p90 ms", "params"] + ["non-zero"] * sparse + ["MACs"]
-    for column in columns:
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_column("architecture", overflow="fold", min_width=16)
-    for t in trials:
-        accuracy, params = _num(t.accuracy), _num(t.params)
-        if reference and t.accuracy is not None and reference.get("accuracy") is not None:
-            accuracy += f" ({100 * (t.accuracy - reference['accuracy']):+.1f} pts)"
-        if reference and t.params is not None and reference.get("params"):
-            params += f" ({100 * t.params / reference['params']:.0f}%)"
-        cells = [str(t.number), accuracy]
-        cells += [_num(t.metrics.get("test_accuracy"))] * tested
-        if finetuned:
-            run = finetuned.get(t.number)
-            cells.append("-" if run is None else _finetuned_cell(run))
-        cells += [_num(t.latency_ms, 3), _num(t.latency_p90_ms, 3), params]
-        cells += [_num(_int_or_none(t.metrics.get("nonzero_params")))] * sparse
-        cells += [_num(t.macs), " ".join(f"{k}={v}" for k, v in t.arch.items())]
-        table.add_row(*cells)
-    notes = []
-    if reference:
-        notes.append(
-            f"dense (largest) model: accuracy {_num(reference.get('accuracy'))}, "
-            f"{_num(reference.get('latency_ms'), 3)} ms, {_num(reference.get('params'))} params"
-        )
-    if tested:
-        notes.append("val acc is what the search selected on; test acc is held out")
-    if sparse:
-        notes.append(_SPARSITY_NOTE)
-    table.caption = "\n".join(notes) or None
-    return table
-
-
-def _finetuned_cell(run: Any) -> str:
-    text = _num(run.accuracy)
-    if run.test_accuracy is not None:
-        text += f" (test {_num(run.test_accuracy)})"
-    return text
-
-
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _summary_table(summaries: list[SearchSummary]) -> Table:
-    table = Table(title="searches")
-    for column in (
-        "search",
-        "status",
-        "strategy",
-        "space",
-        "complete",
-        "failed",
-        "infeasible",
-        "best",
-    ):
-        table.add_column(column)
-    for s in summaries:
-        table.add_row(
-            s.name,
-            s.status,
-            s.strategy,
-            s.space,
-            f"{s.complete}/{s.budget}",
-            str(s.failed),
-            str(s.infeasible),
-            _num(None if s.best is None else s.best.accuracy),
-        )
-    return table
+def _print_list(title: str, entries: dict[str, str]) -> None:
+    out.print(list_table(title, entries))
 
 
 def main() -> None:

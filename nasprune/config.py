@@ -63,8 +63,9 @@ class SupernetConfig(_Model):
 class EvaluationConfig(_Model):
     bn_calibration_batches: int = Field(4, ge=0)  # train batches to recompute BN stats per subnet
     # elastic: candidates share one trained supernet (masks, no copy); prune: each candidate is
-    # cut from the trained dense model with torch-pruning (derived spaces only), no supernet
-    mode: Literal["elastic", "prune"] = "elastic"
+    # cut from the trained dense model with torch-pruning (derived spaces only), no supernet;
+    # auto: prune for a space derived from a trained model, elastic for a built-in supernet
+    mode: Literal["auto", "elastic", "prune"] = "auto"
     finetune_steps: int = Field(0, ge=0)  # prune mode: training steps per candidate before eval
     finetune_lr: float = Field(1e-3, gt=0)  # Adam learning rate of those steps
     distill: bool = True  # fine-tuning learns from the dense model's soft labels too

@@ -26,9 +26,9 @@ from nasprune.errors import SearchError
 from nasprune.evaluate import accuracy_and_loss, calibration_batches, recalibrate_bn
 from nasprune.finetune import finetune
 from nasprune.latency import LatencyBackend, create_backend
-from nasprune.preparation import evaluation_model, load_space_state
+from nasprune.preparation import evaluation_mode, evaluation_model, load_space_state
 from nasprune.proposer import INTERRUPTED, Candidate, Exhausted, Proposer, Values
-from search_spaces import Architecture, SearchSpace, arch_hash, create_space
+from search_spaces import Architecture, SearchSpace, SpaceError, arch_hash, create_space
 from search_spaces.derived import nonzero_params
 from storage import SearchRecord, SearchStatus, Store, TrialRecord, TrialState
 from strategies import create_strategy
@@ -78,6 +78,7 @@ class _Session:
     backend: LatencyBackend
     loaders: Loaders
     calibration: list[torch.Tensor]
+    mode: str = "elastic"  # elastic | prune, resolved from the config's evaluation.mode
     supernet: nn.Module = field(default_factory=nn.Module)  # set once loaded or trained
 
 
@@ -139,6 +140,7 @@ def execute(
         calibration_batches(
             loaders.train, config.evaluation.bn_calibration_batches, config.data.batch_size
         ),
+        evaluation_mode(config, space),
     )
     store.set_search_status(search.search_id, SearchStatus.RUNNING)
     try:
@@ -300,8 +302,8 @@ def _measure(
     copy), unless the space says its masks cannot emulate it (weight sparsity); in prune mode,
     and then, the extracted module is evaluated.
     """
-    space, config = session.space, session.config
-    if config.evaluation.mode == "elastic" and space.masks_emulate(arch):
+    space = session.space
+    if session.mode == "elastic" and space.masks_emulate(arch):
         space.activate(session.supernet, arch)
         recalibrate_bn(session.supernet, session.calibration)
         accuracy, loss = accuracy_and_loss(session.supernet, session.loaders.val)
@@ -317,7 +319,7 @@ def _measure(
 
 def _finetune(session: _Session, subnet: nn.Module, heartbeat: Callable[[], None]) -> None:
     settings = session.config.evaluation
-    if settings.mode != "prune" or settings.finetune_steps == 0:
+    if session.mode != "prune" or settings.finetune_steps == 0:
         return
     finetune(
         subnet,
@@ -333,7 +335,7 @@ def _finetune(session: _Session, subnet: nn.Module, heartbeat: Callable[[], None
 def _metrics_of(session: _Session, subnet: nn.Module, arch: Architecture) -> dict[str, float]:
     """Latency of the extracted subnet, held-out accuracy, and its non-zero weights when the
     space has a sparsity dimension."""
-    median, p90 = _latency(session, subnet, arch_hash(arch))
+    median, p90 = _latency(session, subnet, session.space.latency_key(arch, subnet))
     metrics = {"latency_ms": median, "latency_p90_ms": p90}
     if session.loaders.test is not None:
         metrics["test_accuracy"] = accuracy_and_loss(subnet, session.loaders.test)[0]
@@ -344,18 +346,19 @@ def _metrics_of(session: _Session, subnet: nn.Module, arch: Architecture) -> dic
 
 
 def _record_reference(session: _Session) -> None:
-    """Evaluate the dense (largest) subnet once per search, as the yardstick `best` shows.
-    In prune mode that is the user's trained model as it is."""
+    """Evaluate the dense model once per search, as the yardstick `best` shows: the user's
+    own trained model as it is for a derived space, else the supernet's largest subnet."""
     search_id = session.search.search_id
     if any(e.kind == "reference" for e in session.store.events(search_id)):
         return
     largest = session.space.largest()
-    if session.config.evaluation.mode == "prune":
-        dense = session.supernet.eval()
+    try:
+        dense = session.space.dense_model().eval()
+    except SpaceError:
+        metrics = _measure(session, largest, lambda: None)
+    else:
         accuracy, loss = accuracy_and_loss(dense, session.loaders.val)
         metrics = _metrics_of(session, dense, largest) | {"accuracy": accuracy, "loss": loss}
-    else:
-        metrics = _measure(session, largest, lambda: None)
     metrics.update(params=session.space.num_params(largest), macs=session.space.macs(largest))
     session.store.add_event(search_id, "reference", json.dumps(metrics))
 

@@ -20,7 +20,7 @@ from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
 from nasprune.evaluate import calibration_batches, recalibrate_bn
 from nasprune.finetune import finetune
-from nasprune.preparation import evaluation_model, load_space_state
+from nasprune.preparation import evaluation_mode, evaluation_model, load_space_state
 from nasprune.search import space_of
 from nasprune.training import file_sha256
 from search_spaces import SearchSpace
@@ -37,6 +37,7 @@ class Context:
     loaders: Loaders
     source: nn.Module  # the trained supernet (elastic) or the dense model (prune)
     calibration: list[torch.Tensor]
+    mode: str  # elastic | prune
 
 
 def open_search(store: Store, record: SearchRecord, space: SearchSpace | None = None) -> Context:
@@ -49,19 +50,20 @@ def open_search(store: Store, record: SearchRecord, space: SearchSpace | None = 
     calibration = calibration_batches(
         loaders.train, config.evaluation.bn_calibration_batches, config.data.batch_size
     )
-    return Context(config, record, space, loaders, source, calibration)
+    mode = evaluation_mode(config, space)
+    return Context(config, record, space, loaders, source, calibration, mode)
 
 
 def searched_subnet(ctx: Context, trial: TrialRecord) -> nn.Module:
     """The standalone module the search measured for ``trial`` (eval mode)."""
     space, settings = ctx.space, ctx.config.evaluation
-    if settings.mode == "elastic" and space.masks_emulate(trial.arch):
+    if ctx.mode == "elastic" and space.masks_emulate(trial.arch):
         space.activate(ctx.source, trial.arch)
         recalibrate_bn(ctx.source, ctx.calibration)
         return space.extract(ctx.source, trial.arch).eval()
     subnet = space.extract(ctx.source, trial.arch)
     recalibrate_bn(subnet, ctx.calibration)
-    if settings.mode == "prune" and settings.finetune_steps:
+    if ctx.mode == "prune" and settings.finetune_steps:
         finetune(
             subnet,
             ctx.loaders.train,

@@ -65,6 +65,7 @@ class SearchSpace(abc.ABC):
     """
 
     name: ClassVar[str]  # the registry name, e.g. "builtin.mlp"
+    has_dense_model: ClassVar[bool] = False  # whether dense_model() gives a trained model
     description: ClassVar[str]  # one line, shown by list_spaces()
 
     def __init__(
@@ -116,6 +117,11 @@ class SearchSpace(abc.ABC):
         """Whether the activated supernet computes what ``extract`` gives for ``arch``; when
         not, the search evaluates the extracted module instead."""
         return True
+
+    def latency_key(self, arch: Mapping[str, Any], subnet: nn.Module) -> str:
+        """What a stored latency measurement of ``subnet`` is filed under: two subnets with
+        the same key must run the same computation. Here the architecture's hash."""
+        return arch_hash(self.validate(arch))
 
     def dense_model(self) -> nn.Module:
         """The trained dense model that prune mode cuts candidates from; built-in spaces have

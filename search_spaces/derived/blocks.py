@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from search_spaces.derived.discovery import example_input
+from search_spaces.derived.discovery import culprit, example_input
 from search_spaces.dimensions import SpaceError
 
 _ADDS = {operator.add, operator.iadd, torch.add}
@@ -72,8 +72,8 @@ def find_blocks(model: nn.Module, input_shape: Sequence[int]) -> list[Block]:
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SpaceError(
-            f"torch.fx cannot trace the model to find residual blocks ({first}); "
-            "list them with blocks.names, or set blocks.mode: none"
+            f"torch.fx cannot trace the model{culprit(exc, model)} to find residual blocks "
+            f"({first}); list them with block_names, or set blocks: none"
         ) from None
     modules = dict(model.named_modules())
     shapes = _io_shapes(model, input_shape)

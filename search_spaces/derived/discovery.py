@@ -9,6 +9,7 @@ the user ignores) and turns attention projections into groups of whole heads.
 
 from __future__ import annotations
 
+import traceback
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,17 @@ def example_input(input_shape: Sequence[int], device: torch.device | None = None
     return torch.zeros((1, *input_shape), device=device)
 
 
+def culprit(exc: BaseException, model: nn.Module) -> str:
+    """`` in module 'name'`` for the innermost module of ``model`` whose code raised, or ''."""
+    names = {id(module): name for name, module in model.named_modules()}
+    found = ""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        owner = frame.f_locals.get("self")
+        if owner is not None and names.get(id(owner)):
+            found = names[id(owner)]
+    return f" in module {found!r}" if found else ""
+
+
 def build_graph(model: nn.Module, input_shape: Sequence[int]) -> Any:
     """torch-pruning's dependency graph of ``model``; a one-line error if it cannot trace it."""
     device = _device_of(model)
@@ -88,7 +100,8 @@ def build_graph(model: nn.Module, input_shape: Sequence[int]) -> Any:
         raise
     except Exception as exc:
         raise SpaceError(
-            f"torch-pruning cannot trace the model: {type(exc).__name__}: {_first_line(exc)}"
+            f"torch-pruning cannot trace the model{culprit(exc, model)}: "
+            f"{type(exc).__name__}: {_first_line(exc)}"
         ) from None
 
 

@@ -281,3 +281,31 @@ def test_the_python_api_searches_a_module_object_and_resumes_and_exports_with_it
         nasprune.load_subnet(workdir / "m.pt")
     loaded = nasprune.load_subnet(workdir / "m.pt", model=model)
     assert sum(p.numel() for p in loaded.parameters()) == best.params
+
+
+@pytest.mark.parametrize(
+    "strategy", ["grid", "optuna.cmaes", "nni.regularized_evolution", "nni.tpe"]
+)
+def test_strategies_search_a_derived_space_with_ratio_and_block_dimensions(
+    strategy: str, workdir: Path
+) -> None:
+    config = byom_config(workdir, "prune", sparsity=[0.5]) | {"budget": {"trials": 3}}
+    config["strategy"] = {"name": strategy}
+    config["evaluation"] = {"mode": "prune"}
+    result = nasprune.run(config)
+    assert result.completed == 3
+
+
+def test_auto_mode_prunes_a_derived_space_and_keeps_built_in_spaces_elastic(
+    workdir: Path, make_config
+) -> None:
+    from nasprune.config import parse_config
+    from nasprune.preparation import evaluation_mode
+    from search_spaces import create_space
+
+    derived = parse_config(byom_config(workdir) | {"evaluation": {}})
+    assert derived.evaluation.mode == "auto"
+    space = create_space("derived", **derived.space.params)
+    assert evaluation_mode(derived, space) == "prune"
+    builtin = parse_config(make_config(workdir))
+    assert evaluation_mode(builtin, create_space(builtin.space.name)) == "elastic"

@@ -19,3 +19,18 @@ def test_example_config_runs_to_its_budget(path: Path, workdir: Path) -> None:
     result = nasprune.run(config, storage=f"sqlite:///{workdir / 'examples.db'}")
     assert result.completed == config.budget.trials
     assert result.best is not None
+
+
+@pytest.mark.slow
+def test_the_bring_your_own_model_example_trains_its_model_and_runs(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = Path(__file__).parents[2]
+    monkeypatch.syspath_prepend(str(root))
+    from examples.byom import digits_resnet
+
+    config = load_config(root / "examples" / "byom" / "digits-resnet.yaml")
+    digits_resnet.train(workdir / config.space.params["weights"], epochs=2)
+    config.budget.trials = 6
+    result = nasprune.run(config, storage=f"sqlite:///{workdir / 'examples.db'}")
+    assert result.completed == 6 and result.best is not None

@@ -271,3 +271,25 @@ def test_nni_l1_ranks_a_single_layer_group_by_its_filters_l1_norm() -> None:
     norms = conv.weight.detach().abs().flatten(1).sum(1)
     scores = torch.tensor(state["scores"]["layer1.0.conv1"])
     assert torch.equal(scores.argsort(), norms.argsort())
+
+
+def test_a_model_torch_fx_cannot_trace_is_named_and_can_list_its_blocks() -> None:
+    params = {"model": "zoo:untraceable", "input_shape": [1, 3, 16, 16]}
+    with pytest.raises(SpaceError, match=r"torch.fx cannot trace the model in module 'gate'"):
+        create_space("derived", **params)
+    listed = create_space("derived", **params, block_names=["gate"])
+    assert [d.name for d in listed.dimensions()] == ["stem", "gate:keep"]
+    assert [d.name for d in create_space("derived", **params, blocks="none").dimensions()] == [
+        "stem"
+    ]
+
+
+def test_latency_is_filed_under_the_pruned_structure_not_the_arch_dict() -> None:
+    small = _space("resnet", granularity="global", model_args={"widths": [8, 16, 32]})
+    large = _space("resnet", granularity="global")
+    arch = small.largest() | {"width": 0.5}
+    a = small.extract(small.dense_model(), arch)
+    b = large.extract(large.dense_model(), arch)
+    assert small.latency_key(arch, a) != large.latency_key(arch, b)
+    again = small.extract(small.build_supernet(), arch)
+    assert small.latency_key(arch, again) == small.latency_key(arch, a)

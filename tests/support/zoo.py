@@ -272,3 +272,31 @@ FAMILIES = {
     "vit": (vit, (3, 32, 32)),
     "cnn1d": (cnn1d, (4, 128)),
 }
+
+
+class Gated(nn.Module):
+    """A residual block with data-dependent control flow: torch.fx cannot trace it."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.mean() > 0:
+            return x + self.conv(x)
+        return x
+
+
+class Untraceable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 1, 1)
+        self.gate = Gated(16)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.gate(self.stem(x)).mean(dim=(2, 3)))
+
+
+def untraceable(**kwargs) -> nn.Module:
+    return _seeded(Untraceable, **kwargs)

@@ -1,0 +1,240 @@
+"""Bring your own model: nasprune against torch-pruning's uniform pruning on a trained CNN.
+
+    .venv/bin/python benchmarks/bench_byom.py            # or: make bench-byom
+
+The model is examples/byom/digits_resnet.py, trained dense on the digits train split by that
+script (its weights are cached under .nasprune/byom/). Every figure below comes from this one
+run on this machine: latency is the median of single-thread CPU timings of the physically
+pruned module (nasprune's own protocol, the same for every row), accuracy is on the digits
+validation split (what the search selects on) and the held-out test split.
+
+1. The dense model.
+2. torch-pruning's MetaPruner, uniform keep ratios 0.75 / 0.5 / 0.3 (group L2 magnitude).
+3. nasprune's best subnet under 70% / 50% / 35% of the dense latency, from a prune-mode
+   search whose latency is measured at the same batch size (1 and 64).
+   Rows 2 and 3 get the same fine-tuning budget (FINETUNE_STEPS, distilled from the dense).
+4. Kendall tau of the search's proxy accuracy against fine-tuned accuracy, prune and elastic.
+5. The criteria table: accuracy before any fine-tuning at keep ratio 0.5 in every group, for
+   each importance criterion, per_group (local) and global.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from examples.byom import digits_resnet  # noqa: E402
+from nasprune import api  # noqa: E402
+from nasprune.config import LatencyConfig  # noqa: E402
+from nasprune.data import digits  # noqa: E402
+from nasprune.evaluate import accuracy_and_loss, recalibrate_bn  # noqa: E402
+from nasprune.finetune import finetune  # noqa: E402
+from nasprune.latency import CPUBackend  # noqa: E402
+from search_spaces import create_space  # noqa: E402
+
+WEIGHTS = ROOT / ".nasprune" / "byom" / "digits_resnet.pt"
+FACTORY = "examples.byom.digits_resnet:build"
+SHAPE = (1, 8, 8)
+FINETUNE_STEPS = 300
+UNIFORM_KEEP = (0.75, 0.5, 0.3)
+LIMITS = (0.70, 0.50, 0.35)
+CRITERIA = ("random", "l1", "l2", "taylor", "bn_scale", "nni.l1", "nni.taylor")
+
+
+def loaders() -> dict[str, torch.utils.data.DataLoader]:
+    train, val, test = digits(SHAPE)
+    return {
+        "train": torch.utils.data.DataLoader(train, batch_size=64, shuffle=True),
+        "val": torch.utils.data.DataLoader(val, batch_size=256),
+        "test": torch.utils.data.DataLoader(test, batch_size=256),
+    }
+
+
+def latency(module: nn.Module, batch: int) -> float:
+    backend = CPUBackend(LatencyConfig(threads=1, batch_size=batch, warmup=20, repeats=60))
+    return backend.measure(copy.deepcopy(module).eval(), SHAPE).median_ms
+
+
+def row(name: str, module: nn.Module, data: dict) -> dict[str, Any]:
+    params = sum(p.numel() for p in module.parameters())
+    return {
+        "name": name,
+        "val": accuracy_and_loss(module, data["val"])[0],
+        "test": accuracy_and_loss(module, data["test"])[0],
+        "params": params,
+        "b1": latency(module, 1),
+        "b64": latency(module, 64),
+    }
+
+
+def tuned(module: nn.Module, data: dict, teacher: nn.Module) -> nn.Module:
+    calibration = [x for x, _ in list(data["train"])[:4]]
+    recalibrate_bn(module, calibration)
+    finetune(module, data["train"], FINETUNE_STEPS, 1e-3, teacher=teacher, seed=0)
+    return module.eval()
+
+
+def uniform(dense: nn.Module, keep: float) -> nn.Module:
+    import torch_pruning as tp
+
+    model = copy.deepcopy(dense)
+    pruner = tp.pruner.MetaPruner(
+        model,
+        torch.zeros(1, *SHAPE),
+        importance=tp.importance.GroupMagnitudeImportance(p=2),
+        pruning_ratio=1.0 - keep,
+        ignored_layers=[model.fc],
+        round_to=8,
+    )
+    pruner.step()
+    return model
+
+
+def search(name: str, url: str, tmp: Path, batch: int, mode: str, trials: int) -> None:
+    config = {
+        "name": name,
+        "seed": 0,
+        "space": {
+            "name": "derived",
+            "params": {"model": FACTORY, "weights": str(WEIGHTS), "input_shape": [1, *SHAPE]},
+        },
+        "data": {"builtin": "digits", "batch_size": 64},
+        "supernet": {"epochs": 8, "lr": 1e-3, "checkpoint_dir": str(tmp / "ckpt")},
+        "evaluation": {"mode": mode, "finetune_steps": 20 if mode == "prune" else 0},
+        "objectives": [
+            {"metric": "accuracy", "direction": "maximize"},
+            {"metric": "latency_ms", "direction": "minimize"},
+        ],
+        "latency": {"threads": 1, "batch_size": batch, "warmup": 10, "repeats": 30},
+        "strategy": {"name": "optuna.nsga2", "params": {"population_size": 16}},
+        "budget": {"trials": trials},
+    }
+    started = time.perf_counter()
+    result = api.run(config, storage=url)
+    print(f"  search {name}: {result.completed} trials in {time.perf_counter() - started:.0f} s",
+          flush=True)  # fmt: skip
+
+
+def picks(name: str, url: str, dense_ms: float, data: dict, dense: nn.Module) -> list[dict]:
+    from nasprune.subnets import open_search, searched_subnet
+    from storage import get_store
+
+    store = get_store(url)
+    ctx = open_search(store, store.get_search(name))
+    found = []
+    for fraction in LIMITS:
+        best = api.best(name, max_latency_ms=fraction * dense_ms, storage=store)
+        if best is None:
+            found.append({"name": f"nasprune <= {fraction:.0%}: none found"})
+            continue
+        module = tuned(searched_subnet(ctx, best), data, dense)
+        found.append(row(f"nasprune <= {fraction:.0%} (trial {best.number})", module, data))
+    return found
+
+
+def table(title: str, rows: list[dict], dense: dict) -> None:
+    print(f"\n{title}")
+    heads = ("val", "test", "params", "b1 ms", "x", "b64 ms", "x")
+    widths = (7, 7, 9, 7, 5, 7, 5)
+    print(f"{'':38} " + " ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True)))
+    for r in rows:
+        if "val" not in r:
+            print(f"{r['name']:38}")
+            continue
+        print(
+            f"{r['name']:38} {r['val']:7.4f} {r['test']:7.4f} {r['params']:9,} "
+            f"{r['b1']:7.3f} {dense['b1'] / r['b1']:5.2f} "
+            f"{r['b64']:7.3f} {dense['b64'] / r['b64']:5.2f}"
+        )
+
+
+def verdicts(dense: dict, ours: list[dict], theirs: list[dict]) -> None:
+    print("\ntargets")
+    for batch in ("b1", "b64"):
+        good = [r for r in ours if "val" in r and dense[batch] / r[batch] >= 2.0]
+        near = [r for r in good if dense["val"] - r["val"] <= 0.01]
+        best = max(good, key=lambda r: r["val"], default=None)
+        print(f"  {batch}: >=2x faster at <=1 pt below dense: {'yes' if near else 'no'}"
+              + ("" if best is None else f" (best >=2x: {best['name']}, "
+                 f"{100 * (best['val'] - dense['val']):+.1f} pts)"))  # fmt: skip
+        for u in theirs:
+            rivals = [r for r in ours if "val" in r and r[batch] <= u[batch]]
+            top = max(rivals, key=lambda r: r["val"], default=None)
+            verdict = "none as fast" if top is None else (
+                f"{100 * (top['val'] - u['val']):+.1f} pts ({top['name']})")  # fmt: skip
+            print(f"    vs {u['name']} at {u[batch]:.3f} ms: {verdict}")
+
+
+def proxy(name: str, url: str) -> None:
+    from nasprune.proxy import validate_proxy
+
+    result = validate_proxy(name, samples=8, steps=100, storage=url)
+    print(f"  {name}: Kendall tau {result.kendall_tau:+.3f} (p = {result.p_value:.3g}), "
+          f"8 trials fine-tuned 100 steps each")  # fmt: skip
+
+
+def criteria(data: dict) -> None:
+    print("\ncriteria: accuracy before fine-tuning, every group at keep 0.5 (blocks kept)")
+    batches = list(data["train"])[:4]
+    print(f"{'criterion':12} {'per_group':>10} {'global':>10}")
+    for criterion in CRITERIA:
+        cells = []
+        for granularity in ("per_group", "global"):
+            space = create_space(
+                "derived", model=FACTORY, weights=str(WEIGHTS), input_shape=[1, *SHAPE],
+                granularity=granularity, blocks="none",
+                importance={"criterion": criterion, "batches": 4},
+            )  # fmt: skip
+            space.load_state(space.fit_state(iter(batches), seed=0))
+            arch = {d.name: 0.5 for d in space.dimensions()}
+            module = space.extract(space.dense_model(), arch)
+            recalibrate_bn(module, [x for x, _ in batches])
+            cells.append(accuracy_and_loss(module, data["val"])[0])
+        print(f"{criterion:12} {cells[0]:10.4f} {cells[1]:10.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=80)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    if not WEIGHTS.is_file():
+        print(f"training the dense model into {WEIGHTS} ...", flush=True)
+        digits_resnet.train(WEIGHTS)
+    data = loaders()
+    dense_model = digits_resnet.build()
+    dense_model.load_state_dict(torch.load(WEIGHTS, weights_only=True))
+    dense = row("dense", dense_model, data)
+    theirs = [
+        row(f"uniform keep {k}", tuned(uniform(dense_model, k), data, dense_model), data)
+        for k in UNIFORM_KEEP
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        ours: dict[str, list[dict]] = {}
+        for batch in (1, 64):
+            search(f"b{batch}", url, Path(tmp), batch, "prune", args.trials)
+            ours[f"b{batch}"] = picks(f"b{batch}", url, dense[f"b{batch}"], data, dense_model)
+        search("elastic-b1", url, Path(tmp), 1, "elastic", args.trials)
+        table(f"fine-tuned {FINETUNE_STEPS} steps each (latency: 1 thread, median)",
+              [dense, *theirs, *ours["b1"], *ours["b64"]], dense)  # fmt: skip
+        verdicts(dense, ours["b1"] + ours["b64"], theirs)
+        print("\nproxy quality (validate-proxy)")
+        proxy("b1", url)
+        proxy("elastic-b1", url)
+    criteria(data)
+
+
+if __name__ == "__main__":
+    main()
