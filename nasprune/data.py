@@ -6,7 +6,6 @@ a fixed seeded 60/20/20 train/val/test split; ``synthetic`` draws Gaussian clust
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -67,13 +66,13 @@ def synthetic(
 
 
 def _user_data(entry_point: str, params: dict[str, Any]) -> tuple[Any, Any, Any]:
-    module_name, _, attr = entry_point.partition(":")
+    from search_spaces import SpaceError
+    from search_spaces.derived.loading import import_object
+
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"data entry point {entry_point!r} cannot be loaded: {exc}") from None
+        obj = import_object(entry_point, "data entry point")
+    except SpaceError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         result = obj(**params)
     except TypeError as exc:

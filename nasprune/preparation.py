@@ -18,6 +18,7 @@ from torch import nn
 
 from nasprune.config import SearchConfig
 from nasprune.data import Loaders
+from nasprune.finetune import finetune
 from nasprune.training import load_or_train
 from search_spaces import SearchSpace
 from storage import SearchRecord, Store
@@ -52,6 +53,35 @@ def evaluation_mode(config: SearchConfig, space: SearchSpace) -> str:
     if config.evaluation.mode != "auto":
         return config.evaluation.mode
     return "prune" if space.has_dense_model else "elastic"
+
+
+def finetune_candidate(
+    config: SearchConfig,
+    mode: str,
+    subnet: nn.Module,
+    loaders: Loaders,
+    dense: nn.Module,
+    heartbeat: Callable[[], None] | None = None,
+) -> None:
+    """Prune mode's short training of a candidate (``evaluation.finetune_steps``, distilled
+    from the dense model if asked); nothing in elastic mode. Seeded: the same every time."""
+    settings = config.evaluation
+    if mode != "prune" or settings.finetune_steps == 0:
+        return
+
+    def beat(step: int, _loss: float) -> None:
+        if heartbeat is not None and step % 50 == 0:
+            heartbeat()
+
+    finetune(
+        subnet,
+        loaders.train,
+        settings.finetune_steps,
+        settings.finetune_lr,
+        teacher=dense if settings.distill else None,
+        seed=config.seed,
+        on_step=beat,
+    )
 
 
 def evaluation_model(

@@ -24,9 +24,13 @@ from nasprune.config import SearchConfig
 from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
 from nasprune.evaluate import accuracy_and_loss, calibration_batches, recalibrate_bn
-from nasprune.finetune import finetune
 from nasprune.latency import LatencyBackend, create_backend
-from nasprune.preparation import evaluation_mode, evaluation_model, load_space_state
+from nasprune.preparation import (
+    evaluation_mode,
+    evaluation_model,
+    finetune_candidate,
+    load_space_state,
+)
 from nasprune.proposer import INTERRUPTED, Candidate, Exhausted, Proposer, Values
 from search_spaces import Architecture, SearchSpace, SpaceError, arch_hash, create_space
 from search_spaces.derived import nonzero_params
@@ -311,25 +315,12 @@ def _measure(
     else:
         subnet = space.extract(session.supernet, arch)
         recalibrate_bn(subnet, session.calibration)
-        _finetune(session, subnet, heartbeat)
+        finetune_candidate(
+            session.config, session.mode, subnet, session.loaders, session.supernet, heartbeat
+        )
         accuracy, loss = accuracy_and_loss(subnet, session.loaders.val)
     heartbeat()
     return _metrics_of(session, subnet, arch) | {"accuracy": accuracy, "loss": loss}
-
-
-def _finetune(session: _Session, subnet: nn.Module, heartbeat: Callable[[], None]) -> None:
-    settings = session.config.evaluation
-    if session.mode != "prune" or settings.finetune_steps == 0:
-        return
-    finetune(
-        subnet,
-        session.loaders.train,
-        settings.finetune_steps,
-        settings.finetune_lr,
-        teacher=session.supernet if settings.distill else None,
-        seed=session.config.seed,
-        on_step=lambda step, _loss: heartbeat() if step % 50 == 0 else None,
-    )
 
 
 def _metrics_of(session: _Session, subnet: nn.Module, arch: Architecture) -> dict[str, float]:

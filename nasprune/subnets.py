@@ -19,8 +19,12 @@ from nasprune.config import SearchConfig
 from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
 from nasprune.evaluate import calibration_batches, recalibrate_bn
-from nasprune.finetune import finetune
-from nasprune.preparation import evaluation_mode, evaluation_model, load_space_state
+from nasprune.preparation import (
+    evaluation_mode,
+    evaluation_model,
+    finetune_candidate,
+    load_space_state,
+)
 from nasprune.search import space_of
 from nasprune.training import file_sha256
 from search_spaces import SearchSpace
@@ -56,22 +60,14 @@ def open_search(store: Store, record: SearchRecord, space: SearchSpace | None = 
 
 def searched_subnet(ctx: Context, trial: TrialRecord) -> nn.Module:
     """The standalone module the search measured for ``trial`` (eval mode)."""
-    space, settings = ctx.space, ctx.config.evaluation
+    space = ctx.space
     if ctx.mode == "elastic" and space.masks_emulate(trial.arch):
         space.activate(ctx.source, trial.arch)
         recalibrate_bn(ctx.source, ctx.calibration)
         return space.extract(ctx.source, trial.arch).eval()
     subnet = space.extract(ctx.source, trial.arch)
     recalibrate_bn(subnet, ctx.calibration)
-    if ctx.mode == "prune" and settings.finetune_steps:
-        finetune(
-            subnet,
-            ctx.loaders.train,
-            settings.finetune_steps,
-            settings.finetune_lr,
-            teacher=ctx.source if settings.distill else None,
-            seed=ctx.config.seed,
-        )
+    finetune_candidate(ctx.config, ctx.mode, subnet, ctx.loaders, ctx.source)
     return subnet.eval()
 
 
