@@ -53,7 +53,9 @@ class DataConfig(_Model):
 
 class SupernetConfig(_Model):
     epochs: int = Field(30, ge=0)  # sandwich-rule epochs; 0 evaluates the random init
-    lr: float = Field(0.01, gt=0)  # Adam learning rate
+    # Adam learning rate; default 0.01 for a built-in supernet trained from scratch, 0.001 for
+    # a supernet derived from a trained model (it starts from the model's weights)
+    lr: float | None = Field(None, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     random_subnets: int = Field(2, ge=0)  # random subnets per step, besides largest and smallest
     distill: bool = True  # smaller subnets learn from the largest one's soft labels
@@ -63,9 +65,9 @@ class SupernetConfig(_Model):
 class EvaluationConfig(_Model):
     bn_calibration_batches: int = Field(4, ge=0)  # train batches to recompute BN stats per subnet
     # elastic: candidates share one trained supernet (masks, no copy); prune: each candidate is
-    # cut from the trained dense model with torch-pruning (derived spaces only), no supernet;
-    # auto: prune for a space derived from a trained model, elastic for a built-in supernet
-    mode: Literal["auto", "elastic", "prune"] = "auto"
+    # cut from the trained dense model with torch-pruning (derived spaces only), no supernet.
+    # elastic ranked candidates better in benchmarks/bench_byom.py (see the README)
+    mode: Literal["elastic", "prune"] = "elastic"
     finetune_steps: int = Field(0, ge=0)  # prune mode: training steps per candidate before eval
     finetune_lr: float = Field(1e-3, gt=0)  # Adam learning rate of those steps
     distill: bool = True  # fine-tuning learns from the dense model's soft labels too

@@ -46,15 +46,6 @@ def state_digest(state: dict[str, Any] | None) -> str | None:
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
 
 
-def evaluation_mode(config: SearchConfig, space: SearchSpace) -> str:
-    """``elastic`` or ``prune``: the config's, or for ``auto`` prune where the space has a
-    trained dense model to cut from (it ranked candidates better in benchmarks/bench_byom.py,
-    see the README) and elastic for a built-in supernet."""
-    if config.evaluation.mode != "auto":
-        return config.evaluation.mode
-    return "prune" if space.has_dense_model else "elastic"
-
-
 def finetune_candidate(
     config: SearchConfig,
     mode: str,
@@ -93,7 +84,7 @@ def evaluation_model(
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[nn.Module, bool]:
     """The model candidates are evaluated from, and whether a stored supernet was reused."""
-    if evaluation_mode(config, space) == "prune":
+    if config.evaluation.mode == "prune":
         return space.dense_model().eval(), False
     extra = {"space_params": space.params, "state": state_digest(state)} if state else None
     return load_or_train(space, loaders.train, config, store, on_epoch=on_epoch, extra=extra)

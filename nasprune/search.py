@@ -26,7 +26,6 @@ from nasprune.errors import SearchError
 from nasprune.evaluate import accuracy_and_loss, calibration_batches, recalibrate_bn
 from nasprune.latency import LatencyBackend, create_backend
 from nasprune.preparation import (
-    evaluation_mode,
     evaluation_model,
     finetune_candidate,
     load_space_state,
@@ -144,7 +143,7 @@ def execute(
         calibration_batches(
             loaders.train, config.evaluation.bn_calibration_batches, config.data.batch_size
         ),
-        evaluation_mode(config, space),
+        config.evaluation.mode,
     )
     store.set_search_status(search.search_id, SearchStatus.RUNNING)
     try:

@@ -20,7 +20,6 @@ from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
 from nasprune.evaluate import calibration_batches, recalibrate_bn
 from nasprune.preparation import (
-    evaluation_mode,
     evaluation_model,
     finetune_candidate,
     load_space_state,
@@ -54,7 +53,7 @@ def open_search(store: Store, record: SearchRecord, space: SearchSpace | None = 
     calibration = calibration_batches(
         loaders.train, config.evaluation.bn_calibration_batches, config.data.batch_size
     )
-    mode = evaluation_mode(config, space)
+    mode = config.evaluation.mode
     return Context(config, record, space, loaders, source, calibration, mode)
 
 

@@ -48,6 +48,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def supernet_lr(config: SearchConfig, space: SearchSpace) -> float:
+    """The config's learning rate, else 0.001 for a supernet that starts from a trained model
+    (a derived space) and 0.01 for one trained from scratch."""
+    if config.supernet.lr is not None:
+        return config.supernet.lr
+    return 1e-3 if space.pretrained else 1e-2
+
+
 def train_supernet(
     space: SearchSpace,
     train: torch.utils.data.DataLoader[Any],
@@ -60,7 +68,7 @@ def train_supernet(
     rng = random.Random(config.seed)
     supernet = space.build_supernet()
     optimiser = torch.optim.Adam(
-        supernet.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        supernet.parameters(), lr=supernet_lr(config, space), weight_decay=settings.weight_decay
     )
     largest, smallest = space.largest(), space.smallest()
     for epoch in range(settings.epochs):

@@ -65,7 +65,7 @@ class SearchSpace(abc.ABC):
     """
 
     name: ClassVar[str]  # the registry name, e.g. "builtin.mlp"
-    has_dense_model: ClassVar[bool] = False  # whether dense_model() gives a trained model
+    pretrained: ClassVar[bool] = False  # whether build_supernet() starts from trained weights
     description: ClassVar[str]  # one line, shown by list_spaces()
 
     def __init__(

@@ -64,7 +64,7 @@ class DerivedSpace(SearchSpace):
     """
 
     name = "derived"
-    has_dense_model = True
+    pretrained = True
     description = "Your own torch model: channel groups (DepGraph), residual blocks, sparsity"
 
     def __init__(

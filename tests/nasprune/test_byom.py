@@ -296,16 +296,52 @@ def test_strategies_search_a_derived_space_with_ratio_and_block_dimensions(
     assert result.completed == 3
 
 
-def test_auto_mode_prunes_a_derived_space_and_keeps_built_in_spaces_elastic(
+def test_a_derived_supernet_fine_tunes_the_model_at_a_lower_default_learning_rate(
     workdir: Path, make_config
 ) -> None:
     from nasprune.config import parse_config
-    from nasprune.preparation import evaluation_mode
+    from nasprune.training import supernet_lr
     from search_spaces import create_space
 
     derived = parse_config(byom_config(workdir) | {"evaluation": {}})
-    assert derived.evaluation.mode == "auto"
-    space = create_space("derived", **derived.space.params)
-    assert evaluation_mode(derived, space) == "prune"
+    assert derived.evaluation.mode == "elastic"
+    assert supernet_lr(derived, create_space("derived", **derived.space.params)) == 1e-3
     builtin = parse_config(make_config(workdir))
-    assert evaluation_mode(builtin, create_space(builtin.space.name)) == "elastic"
+    assert supernet_lr(builtin, create_space(builtin.space.name)) == 1e-2
+    explicit = parse_config(make_config(workdir) | {"supernet": {"lr": 0.05}})
+    assert supernet_lr(explicit, create_space(explicit.space.name)) == 0.05
+
+
+@pytest.mark.parametrize("family", sorted(zoo.FAMILIES))
+def test_every_family_searches_exports_in_three_formats_and_reloads(
+    family: str, workdir: Path
+) -> None:
+    _, shape = zoo.FAMILIES[family]
+    classes = 5 if family == "cnn1d" else 10
+    config = byom_config(workdir, "prune") | {
+        "name": family,
+        "space": {"name": "derived", "params": {"model": f"zoo:{family}",
+                                                "input_shape": [1, *shape]}},
+        "data": {"builtin": "synthetic", "batch_size": 32,
+                 "params": {"num_samples": 160, "noise": 0.5}},
+        "evaluation": {"mode": "prune", "bn_calibration_batches": 1},
+        "budget": {"trials": 2},
+    }  # fmt: skip
+    nasprune.run(config)
+    trial = nasprune.best(family, storage=config["storage"])
+    assert trial is not None
+    outputs = {}
+    x = torch.randn(3, *shape)
+    for fmt, file in (("state", "m.pt"), ("torchscript", "m.ts"), ("onnx", "m.onnx")):
+        nasprune.export(family, workdir / file, trial=trial.number, format=fmt,
+                        storage=config["storage"])  # fmt: skip
+    model = nasprune.load_subnet(workdir / "m.pt")
+    assert sum(p.numel() for p in model.parameters()) == trial.params
+    with torch.no_grad():
+        outputs["state"] = model(x)
+        outputs["torchscript"] = torch.jit.load(str(workdir / "m.ts"))(x)
+    session = ort.InferenceSession(str(workdir / "m.onnx"), providers=["CPUExecutionProvider"])
+    outputs["onnx"] = torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+    assert outputs["state"].shape == (3, classes)
+    torch.testing.assert_close(outputs["torchscript"], outputs["state"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(outputs["onnx"], outputs["state"], atol=1e-4, rtol=0)
