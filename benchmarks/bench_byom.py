@@ -167,7 +167,7 @@ def picks(
             continue
         module = tuned(searched_subnet(ctx, best), data, dense)
         measured = row(f"{name} <= {label} (trial {best.number})", module, data)
-        found.append(measured | {"limit": label})
+        found.append(measured | {"limit": label, "plan": ctx.space.plan(best.arch)})
     return found
 
 
@@ -210,6 +210,21 @@ def verdicts(dense: dict, ours: dict[str, list[dict]], theirs: list[dict]) -> No
             )  # fmt: skip
             print(f"    against {u['name']} ({u[batch]:.3f} ms), nasprune's best under that "
                   f"latency: {verdict}")  # fmt: skip
+
+
+def describe(ours: dict[str, list[dict]]) -> None:
+    """What each distinct pick removed: blocks, and the channels left in each pruned group."""
+    print("\nthe picks")
+    shown = set()
+    for r in ours["b1"] + ours["b64"]:
+        label = r["name"].split(" <= ")[0] + " " + r["name"].rsplit("(", 1)[-1].rstrip(")")
+        if "plan" not in r or label in shown:
+            continue
+        shown.add(label)
+        plan = r["plan"]
+        blocks = ", ".join(plan["removed_blocks"]) or "none"
+        kept = ", ".join(f"{g} {len(s['keep'])}/{s['channels']}" for g, s in plan["groups"].items())
+        print(f"  {label}: removed blocks {blocks}; channels kept: {kept or 'all'}")
 
 
 def _pts(delta: float) -> str:
@@ -277,6 +292,7 @@ def main() -> None:
               f"{ROUNDS} interleaved passes; search b1 limits latency at batch 1, b64 at "
               "batch 64)", rows, dense)  # fmt: skip
         verdicts(dense, ours, theirs)
+        describe(ours)
         print("\nproxy quality (validate-proxy): elastic (b1) against prune mode (prune-b1)")
         proxy("b1", url)
         proxy("prune-b1", url)

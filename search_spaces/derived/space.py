@@ -165,7 +165,7 @@ class DerivedSpace(SearchSpace):
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise SpaceError(
                 f"the model rejects input of shape {[1, *shape]}{culprit(exc, self._template)}: "
-                f"{type(exc).__name__}: {first}"
+                f"{type(exc).__name__}: {first} (input_shape is one example input, batch first)"
             ) from None
         if not isinstance(out, torch.Tensor) or out.dim() != 2:
             raise SpaceError("the model must return logits of shape (batch, classes)")
