@@ -38,6 +38,7 @@ typecheck: install
 bench: install
 	$(BIN)/python benchmarks/bench_search.py
 	$(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_queries.py
 
 # Bring your own model: trains examples/byom/digits_resnet.py once (cached), then compares
 # nasprune with torch-pruning's uniform pruning (about 15 minutes on 2 cores).

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from storage import Store, TrialState
+from storage import SearchRecord, Store, TrialState
 
 
 def timed(call, repeats: int = 20) -> float:
@@ -27,6 +27,25 @@ def timed(call, repeats: int = 20) -> float:
     return statistics.median(times) * 1000
 
 
+def fill_store(store: Store, name: str, trials: int, rng: random.Random) -> SearchRecord:
+    """A search of ``trials`` complete trials with random metrics, written one by one."""
+    config = {"name": name, "objectives": [{"metric": "accuracy", "direction": "maximize"}]}
+    search = store.create_search(name, config, "h", "builtin.mlp", "random", trials, {})
+    for i in range(trials):
+        trial = store.create_trial(search.search_id, {"i": i}, f"{i:016x}", "bench")
+        store.finish_trial(
+            trial.trial_id,
+            TrialState.COMPLETE,
+            {
+                "accuracy": rng.random(),
+                "latency_ms": rng.uniform(0.01, 5.0),
+                "params": rng.randint(1000, 100000),
+                "macs": rng.randint(1000, 10**6),
+            },
+        )
+    return search
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=20000)
@@ -34,20 +53,8 @@ def main() -> None:
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        search = store.create_search("bench", {}, "h", "builtin.mlp", "random", args.trials, {})
         start = time.perf_counter()
-        for i in range(args.trials):
-            trial = store.create_trial(search.search_id, {"i": i}, f"{i:016x}", "bench")
-            store.finish_trial(
-                trial.trial_id,
-                TrialState.COMPLETE,
-                {
-                    "accuracy": rng.random(),
-                    "latency_ms": rng.uniform(0.01, 5.0),
-                    "params": rng.randint(1000, 100000),
-                    "macs": rng.randint(1000, 10**6),
-                },
-            )
+        search = fill_store(store, "bench", args.trials, rng)
         fill = time.perf_counter() - start
         best = timed(lambda: store.best_trial(search.search_id, max_latency_ms=1.0))
         pareto = timed(

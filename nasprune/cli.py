@@ -105,7 +105,7 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the searches in the store and how far each has got."""
-    from nasprune import api
+    from nasprune import queries as api
 
     summaries = api.status(name, storage=storage)
     if as_json:
@@ -129,16 +129,17 @@ def best(
     as_json: JsonOpt = False,
 ) -> None:
     """The most accurate completed subnetwork within the limits."""
-    from nasprune import api
+    from nasprune import queries as api
 
+    store = api.open_store(storage)  # one connection for the three questions below
     trial = api.best(
         name,
         max_latency_ms=max_latency_ms,
         max_params=max_params,
         max_macs=max_macs,
-        storage=storage,
+        storage=store,
     )
-    runs = {} if trial is None else api.finetuned(name, [trial], storage=storage)
+    runs = {} if trial is None else api.finetuned(name, [trial], storage=store)
     if as_json:
         found = None if trial is None else api.trial_json(trial)
         if found is not None:
@@ -151,7 +152,7 @@ def best(
                 [trial],
                 title=f"best trial of {name}",
                 finetuned=runs,
-                reference=api.reference(name, storage=storage),
+                reference=api.reference(name, storage=store),
             )
         )
     if trial is None:
@@ -167,7 +168,7 @@ def pareto(
     as_json: JsonOpt = False,
 ) -> None:
     """The Pareto front of a search on its objectives."""
-    from nasprune import api
+    from nasprune import queries as api
 
     front = api.pareto(name, storage=storage)
     if as_json:
@@ -186,7 +187,7 @@ def compare(
     as_json: JsonOpt = False,
 ) -> None:
     """Compare searches side by side: best result under latency limits, evaluations, time."""
-    from nasprune import api
+    from nasprune import queries as api
 
     limits = max_latency_ms or []
     rows = api.compare(names, max_latency_ms=limits, storage=storage)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import tomllib
 from pathlib import Path
@@ -18,9 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nasprune.errors import ConfigError
-
-DEFAULT_STORAGE = "sqlite:///nasprune.db"
-STORAGE_ENV = "NASPRUNE_STORAGE"
+from nasprune.storage_url import DEFAULT_STORAGE, STORAGE_ENV, resolve_storage  # noqa: F401
 
 
 class _Model(BaseModel):
@@ -165,16 +162,6 @@ def load_config(path: str | Path) -> SearchConfig:
             f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {detail}"
         ) from None
     return parse_config(data, source=str(path))
-
-
-def resolve_storage(cli_value: str | None = None, config: SearchConfig | None = None) -> str:
-    """The storage URL: --storage, then NASPRUNE_STORAGE, then the config, then the default."""
-    return (
-        cli_value
-        or os.environ.get(STORAGE_ENV)
-        or (config.storage if config is not None else None)
-        or DEFAULT_STORAGE
-    )
 
 
 def json_schema() -> dict[str, Any]:

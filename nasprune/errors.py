@@ -62,11 +62,11 @@ def is_user_error(exc: BaseException) -> bool:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Re-raise the rooms' own errors as :class:`NasPruneError` subclasses."""
-    import search_spaces  # noqa: F401  (loaded so that their error classes are known)
-    import storage  # noqa: F401
-    import strategies  # noqa: F401
+    """Re-raise the rooms' own errors as :class:`NasPruneError` subclasses.
 
+    Only the rooms already imported are considered (a room that is not loaded cannot have
+    raised), so a query does not load torch through ``search_spaces`` just to map errors.
+    """
     try:
         yield
     except Exception as exc:

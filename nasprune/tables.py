@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from nasprune.api import SearchSummary
+    from nasprune.queries import SearchSummary
     from storage import TrialRecord
 
 SPARSITY_NOTE = (

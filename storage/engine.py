@@ -8,19 +8,17 @@ replaced. Migrations are Alembic scripts in ``storage/migrations``, configured i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from storage.errors import StoreError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SCHEMA_VERSION = "0002"  # the head revision in migrations/versions
@@ -112,37 +110,55 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def alembic_config() -> Config:
     """An Alembic config that points at the packaged migration scripts; no alembic.ini."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     return config
 
 
 def upgrade_to_head(engine: Engine, url: str) -> None:
-    """Migrate the database to SCHEMA_VERSION; a database already there is not touched."""
-    config = alembic_config()
-    known = {rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()}
+    """Migrate the database to SCHEMA_VERSION; a database already there is not touched.
+
+    A database at head is recognised with one query and Alembic is not even imported, so that
+    opening a store for a query stays fast.
+    """
     try:
         current = _current_revision(engine)
         if current == SCHEMA_VERSION:
             return
-        if current is not None and current not in known:
-            raise StoreError(
-                f"the database {safe_url(url)} has schema revision {current!r}, which this "
-                f"version of nasprune does not know (its newest is {SCHEMA_VERSION!r}); "
-                "upgrade nasprune"
-            )
-        try:
-            with engine.begin() as connection:
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
-        except (SQLAlchemyError, CommandError):
-            # Another process may have migrated the same database at the same moment.
-            if _current_revision(engine) != SCHEMA_VERSION:
-                raise
-    except (SQLAlchemyError, CommandError) as exc:
+        _upgrade(engine, url, current)
+    except SQLAlchemyError as exc:
         raise StoreError(f"cannot open the store at {safe_url(url)}: {one_line(exc)}") from exc
 
 
+def _upgrade(engine: Engine, url: str, current: str | None) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    config = alembic_config()
+    known = {rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()}
+    if current is not None and current not in known:
+        raise StoreError(
+            f"the database {safe_url(url)} has schema revision {current!r}, which this "
+            f"version of nasprune does not know (its newest is {SCHEMA_VERSION!r}); "
+            "upgrade nasprune"
+        )
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except (SQLAlchemyError, CommandError) as exc:
+        # Another process may have migrated the same database at the same moment.
+        if _current_revision(engine) != SCHEMA_VERSION:
+            raise StoreError(f"cannot open the store at {safe_url(url)}: {one_line(exc)}") from exc
+
+
 def _current_revision(engine: Engine) -> str | None:
+    """The revision in the database's ``alembic_version`` table (None for an empty database)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return None if revision is None else str(revision)

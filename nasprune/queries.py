@@ -1,0 +1,216 @@
+"""Read-only questions to the store: best, pareto, status, compare, and the stable JSON.
+
+Nothing here imports torch, Optuna or NNI (nor pydantic): a deployment script that asks
+``nasprune best NAME --max-latency-ms 3`` in a loop pays for Python, SQLAlchemy and the query,
+not for the deep-learning stack. The search's config is read as the JSON it was stored as
+(it was validated when the search was created).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nasprune.errors import SearchError, StoreError, user_errors
+from nasprune.storage_url import resolve_storage
+from storage import FinetuneRecord, SearchRecord, Store, TrialRecord, TrialState, get_store
+
+StorageArg = str | Store | None
+_LIMIT_NAMES = {"latency_ms": "max_latency_ms", "params": "max_params", "macs": "max_macs"}
+
+
+def open_store(storage: StorageArg = None, config: Any = None) -> Store:
+    """The store that ``storage`` names: an instance, a URL, or the default resolution."""
+    if isinstance(storage, Store):
+        return storage
+    with user_errors():
+        return get_store(resolve_storage(storage, config))
+
+
+def objectives_of(record: SearchRecord) -> list[tuple[str, str]]:
+    """(metric, direction) of each objective of the stored config, the first one first."""
+    stored = record.config.get("objectives") or [{"metric": "accuracy", "direction": "maximize"}]
+    return [(str(o["metric"]), str(o["direction"])) for o in stored]
+
+
+def limits_of_record(record: SearchRecord) -> dict[str, Any]:
+    """The stored config's constraints as keyword arguments of :meth:`Store.best_trial`."""
+    constraints = record.config.get("constraints") or {}
+    return {_LIMIT_NAMES[m]: float(limit["max"]) for m, limit in constraints.items()}
+
+
+def best(
+    name: str,
+    *,
+    max_latency_ms: float | None = None,
+    max_params: int | None = None,
+    max_macs: int | None = None,
+    storage: StorageArg = None,
+) -> TrialRecord | None:
+    """The completed trial that is best on the search's first objective within the limits."""
+    store = open_store(storage)
+    with user_errors():
+        record = store.get_search(name)
+        metric, direction = objectives_of(record)[0]
+        return store.best_trial(
+            record.search_id,
+            metric,
+            direction,
+            max_latency_ms=max_latency_ms,
+            max_params=max_params,
+            max_macs=max_macs,
+        )
+
+
+def pareto(name: str, *, storage: StorageArg = None) -> list[TrialRecord]:
+    """The non-dominated trials on the search's objectives (accuracy vs latency if only one)."""
+    store = open_store(storage)
+    with user_errors():
+        record = store.get_search(name)
+        objectives = objectives_of(record)
+        if len(objectives) == 1:
+            objectives.append(("latency_ms", "minimize"))
+        return store.pareto_front(record.search_id, objectives)
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """One search as `nasprune status` and `compare` show it."""
+
+    name: str
+    status: str
+    strategy: str
+    space: str
+    budget: int
+    complete: int
+    failed: int
+    infeasible: int
+    running: int
+    best: TrialRecord | None
+    eval_s: float | None  # seconds spent evaluating trials; None before the first trial
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "strategy": self.strategy,
+            "space": self.space,
+            "budget": self.budget,
+            "complete": self.complete,
+            "failed": self.failed,
+            "infeasible": self.infeasible,
+            "running": self.running,
+            "best": None if self.best is None else trial_json(self.best),
+            "eval_s": self.eval_s,
+        }
+
+
+def _summary(store: Store, record: SearchRecord) -> SearchSummary:
+    counts = {s: store.count_trials(record.search_id, [s]) for s in TrialState}
+    metric, direction = objectives_of(record)[0]
+    top = store.best_trial(record.search_id, metric, direction, **limits_of_record(record))
+    evaluating = store.trial_seconds(record.search_id) if sum(counts.values()) else None
+    return SearchSummary(
+        record.name,
+        str(record.status.value),
+        record.strategy,
+        record.space,
+        record.budget_trials,
+        counts[TrialState.COMPLETE],
+        counts[TrialState.FAILED],
+        counts[TrialState.INFEASIBLE],
+        counts[TrialState.RUNNING],
+        top,
+        evaluating,
+    )
+
+
+def status(name: str | None = None, *, storage: StorageArg = None) -> list[SearchSummary]:
+    """A summary of one search, or of every search in the store."""
+    store = open_store(storage)
+    with user_errors():
+        records = [store.get_search(name)] if name else store.list_searches()
+        return [_summary(store, r) for r in records]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A search's best primary metric under each latency limit, for `nasprune compare`."""
+
+    summary: SearchSummary
+    metric: str
+    best_under: dict[float, float | None]
+
+
+def compare(
+    names: Sequence[str], *, max_latency_ms: Sequence[float] = (), storage: StorageArg = None
+) -> list[Comparison]:
+    store = open_store(storage)
+    rows = []
+    with user_errors():
+        for name in names:
+            record = store.get_search(name)
+            metric, direction = objectives_of(record)[0]
+            under = {}
+            for limit in max_latency_ms:
+                top = store.best_trial(record.search_id, metric, direction, max_latency_ms=limit)
+                under[limit] = None if top is None else getattr(top, metric)
+            rows.append(Comparison(_summary(store, record), metric, under))
+    return rows
+
+
+def reference(name: str, *, storage: StorageArg = None) -> dict[str, float] | None:
+    """Metrics of the dense (largest) subnet, recorded when the search first ran."""
+    store = open_store(storage)
+    with user_errors():
+        record = store.get_search(name)
+        for event in store.events(record.search_id):
+            if event.kind == "reference":
+                return dict(json.loads(event.message))
+    return None
+
+
+def trial_json(trial: TrialRecord) -> dict[str, Any]:
+    """The stable JSON form of a trial (documented in the README)."""
+    return {
+        "number": trial.number,
+        "state": trial.state.value,
+        "arch": trial.arch,
+        "arch_hash": trial.arch_hash,
+        "accuracy": trial.accuracy,
+        "loss": trial.loss,
+        "latency_ms": trial.latency_ms,
+        "latency_p90_ms": trial.latency_p90_ms,
+        "params": trial.params,
+        "macs": trial.macs,
+        "duration_s": trial.duration_s,
+        "metrics": trial.metrics,
+    }
+
+
+def finetuned(
+    name: str, trials: Sequence[TrialRecord], *, storage: StorageArg = None
+) -> dict[int, FinetuneRecord]:
+    """Trial number -> its newest complete fine-tuning run, for those of ``trials`` that have
+    one (``nasprune finetune``)."""
+    store = open_store(storage)
+    found = {}
+    with user_errors():
+        store.get_search(name)
+        for trial in trials:
+            run = store.get_finetune(trial.trial_id)
+            if run is not None:
+                found[trial.number] = run
+    return found
+
+
+def find_trial(store: Store, record: SearchRecord, number: int) -> TrialRecord:
+    """Complete trial ``number`` of a search, or an error that says why not."""
+    trial = store.get_trial(record.search_id, number)
+    if trial is None:
+        raise StoreError(f"search {record.name!r} has no trial {number}")
+    if trial.state != TrialState.COMPLETE:
+        raise SearchError(f"trial {number} of {record.name!r} is {trial.state.value}, not complete")
+    return trial

@@ -1,0 +1,68 @@
+"""The read-only commands answer from the store without loading the deep-learning stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nasprune
+from nasprune.queries import limits_of_record, objectives_of
+
+HEAVY = ("torch", "optuna", "nni", "torch_pruning", "onnxruntime", "alembic")
+PROBE = """
+import io, json, sys
+from contextlib import redirect_stdout
+from nasprune.cli import main
+heavy = set(json.loads(sys.argv[2]))
+sys.argv = ["nasprune", *json.loads(sys.argv[1])]
+buffer = io.StringIO()
+try:
+    with redirect_stdout(buffer):
+        main()
+except SystemExit:
+    pass
+loaded = sorted({m.split(".")[0] for m in sys.modules} & heavy)
+print(json.dumps({"loaded": loaded, "out": buffer.getvalue()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory, make_config) -> str:
+    workdir = tmp_path_factory.mktemp("queries")
+    config = make_config(workdir, name="q") | {"budget": {"trials": 3}}
+    config["objectives"] = [
+        {"metric": "accuracy", "direction": "maximize"},
+        {"metric": "latency_ms", "direction": "minimize"},
+    ]
+    config["constraints"] = {"latency_ms": {"max": 50.0}}
+    nasprune.run(config)
+    return str(config["storage"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["best", "q", "--json"], ["best", "q"], ["pareto", "q", "--json"], ["status", "--json"],
+     ["compare", "q", "q", "--max-latency-ms", "5"]],
+)  # fmt: skip
+def test_query_commands_load_neither_torch_nor_optuna_nor_nni(
+    args: list[str], searched: str
+) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps([*args, "--storage", searched]),
+         json.dumps(HEAVY)],
+        capture_output=True, text=True, check=True, cwd=Path(searched[10:]).parent,
+    )  # fmt: skip
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["loaded"] == []
+    assert "q" in result["out"]
+
+
+def test_objectives_and_limits_come_from_the_stored_config(searched: str) -> None:
+    record = nasprune.api.open_store(searched).get_search("q")
+    assert objectives_of(record) == [("accuracy", "maximize"), ("latency_ms", "minimize")]
+    assert limits_of_record(record) == {"max_latency_ms": 50.0}
+    assert nasprune.best("q", storage=searched) == nasprune.api.best("q", storage=searched)
