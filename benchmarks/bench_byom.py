@@ -42,7 +42,7 @@ from nasprune.config import LatencyConfig  # noqa: E402
 from nasprune.data import digits  # noqa: E402
 from nasprune.evaluate import accuracy_and_loss, recalibrate_bn  # noqa: E402
 from nasprune.finetune import finetune  # noqa: E402
-from nasprune.latency import CPUBackend  # noqa: E402
+from nasprune.latency.torch_eager import TorchBackend  # noqa: E402
 from search_spaces import create_space  # noqa: E402
 
 WEIGHTS = ROOT / ".nasprune" / "byom" / "digits_resnet.pt"
@@ -66,7 +66,7 @@ def loaders() -> dict[str, torch.utils.data.DataLoader]:
 
 
 def latency(module: nn.Module, batch: int) -> float:
-    backend = CPUBackend(LatencyConfig(threads=1, batch_size=batch, warmup=10, repeats=40))
+    backend = TorchBackend(LatencyConfig(threads=1, batch_size=batch, warmup=10, repeats=40))
     return backend.measure(module, SHAPE).median_ms
 
 

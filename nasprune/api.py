@@ -92,7 +92,8 @@ def run(
             )
         except DuplicateSearchError:
             existing = store.get_search(cfg.name)
-            if resume_if_exists and existing.config_hash == cfg.config_hash():
+            # Compare as parsed today: a field added since with its default is no change.
+            if resume_if_exists and stored_config(existing).config_hash() == cfg.config_hash():
                 return _continue(cfg, store, existing, parts, observer)
             if resume_if_exists:
                 raise SearchError(

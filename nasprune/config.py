@@ -80,7 +80,8 @@ class Limit(_Model):
 
 
 class LatencyConfig(_Model):
-    device: str = "cpu"  # a latency backend: cpu or cuda
+    backend: str = "torch"  # torch (eager) | torchscript | onnxruntime
+    device: str = "cpu"  # cpu | cuda (torch on a GPU is timed with CUDA events)
     threads: int = Field(1, gt=0)  # torch intra-op threads while measuring
     batch_size: int = Field(1, gt=0)
     warmup: int = Field(10, ge=0)  # untimed runs first

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +23,8 @@ from torch import nn
 from nasprune.api import StorageArg, open_store
 from nasprune.errors import SearchError, StoreError, user_errors
 from nasprune.evaluate import accuracy_and_loss
+from nasprune.latency.onnxruntime import export_onnx
+from nasprune.latency.torchscript import torchscript
 from search_spaces import SearchSpace, create_space
 from search_spaces.derived import apply_plan
 from storage import FinetuneRecord, TrialRecord
@@ -133,20 +134,6 @@ def _write(
         write_onnx(subnet, example, out)
 
 
-def torchscript(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
-    """``torch.jit.script`` of ``module``, or its trace when it does not script."""
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        try:
-            return torch.jit.script(module)
-        except Exception:
-            try:
-                return torch.jit.trace(module, (example,))
-            except Exception as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise SearchError(f"cannot compile the subnet to TorchScript: {first}") from None
-
-
 def write_onnx(module: nn.Module, example: torch.Tensor, out: Path) -> float:
     """Export to ONNX and check the file under ONNX Runtime; returns the largest difference."""
     import numpy as np
@@ -155,17 +142,7 @@ def write_onnx(module: nn.Module, example: torch.Tensor, out: Path) -> float:
         import onnxruntime as ort
     except ImportError:
         raise SearchError("ONNX export needs onnxruntime: pip install onnxruntime") from None
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(
-                module, (example,), str(out), dynamo=False, opset_version=17,
-                input_names=["input"], output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-            )  # fmt: skip
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise SearchError(f"the subnet cannot be exported to ONNX: {first}") from None
+    export_onnx(module, example, out)
     batch = torch.randn(4, *example.shape[1:], generator=torch.Generator().manual_seed(1))
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": batch.numpy()})[0]

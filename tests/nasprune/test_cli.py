@@ -20,6 +20,7 @@ BAD_CONFIGS = {
     "unknown_strategy": ({"strategy": {"name": "optuna.nope"}}, "optuna.nope"),
     "unknown_space": ({"space": {"name": "builtin.nope"}}, "builtin.nope"),
     "unknown_latency_device": ({"latency": {"device": "tpu"}}, "tpu"),
+    "unknown_latency_backend": ({"latency": {"backend": "tvm"}}, "tvm"),
     "bad_entry_point": ({"data": {"entry_point": "no_such_module_xyz:load"}}, "no_such_module_xyz"),
     "bad_space_param": (
         {"space": {"name": "builtin.mlp", "params": {"depth_max": 2}}},

@@ -1,0 +1,87 @@
+"""``onnxruntime``: the module exported to ONNX and run by ONNX Runtime (CPU or CUDA provider)."""
+
+from __future__ import annotations
+
+import io
+import platform
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasprune.config import LatencyConfig
+from nasprune.errors import ConfigError, SearchError
+from nasprune.latency.base import LatencyBackend, Runner, cpu_name
+
+
+def export_onnx(module: nn.Module, example: torch.Tensor, target: str | Path | io.BytesIO) -> None:
+    """The TorchScript-based exporter (opset 17, a dynamic batch axis): it needs no onnxscript."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                module, (example,), target if isinstance(target, io.BytesIO) else str(target),  # type: ignore[arg-type]
+                dynamo=False, opset_version=17, input_names=["input"], output_names=["output"],
+                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            )  # fmt: skip
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SearchError(f"the subnet cannot be exported to ONNX: {first}") from None
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(
+            "latency.backend onnxruntime needs ONNX Runtime: pip install onnxruntime"
+        ) from None
+    return onnxruntime
+
+
+class OnnxRuntimeBackend(LatencyBackend):
+    """ONNX Runtime with the CPU execution provider (the CUDA one for ``device: cuda``)."""
+
+    name = "onnxruntime"
+    tolerance = 1e-4
+
+    def __init__(self, settings: LatencyConfig) -> None:
+        super().__init__(settings)
+        self.ort = _ort()
+        self.provider = (
+            "CUDAExecutionProvider" if settings.device == "cuda" else "CPUExecutionProvider"
+        )
+        if self.provider not in self.ort.get_available_providers():
+            raise ConfigError(
+                f"ONNX Runtime here has no {self.provider} (it has "
+                f"{', '.join(self.ort.get_available_providers())})"
+            )
+
+    def fingerprint(self) -> str:
+        where = torch.cuda.get_device_name() if self.device.type == "cuda" else cpu_name()
+        return (
+            f"onnxruntime:{self.provider}:{platform.machine()}:{where}"
+            f":ort-{self.ort.__version__}:threads={self.settings.threads}"
+        )
+
+    def prepare(self, module: nn.Module, example: torch.Tensor) -> Runner:
+        buffer = io.BytesIO()
+        export_onnx(module.cpu(), example.cpu(), buffer)
+        options = self.ort.SessionOptions()
+        options.intra_op_num_threads = self.settings.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = self.ort.InferenceSession(
+            buffer.getvalue(), options, providers=[self.provider]
+        )
+        cached = {id(example): example.cpu().numpy()}
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            array = cached.get(id(x))
+            if array is None:
+                array = x.cpu().numpy()
+            return torch.from_numpy(session.run(None, {"input": array})[0])
+
+        return run

@@ -1,0 +1,93 @@
+"""Latency backends: each times what torch eager computes, refuses what it cannot run, and
+names its device precisely enough that figures from two settings never mix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import zoo
+from torch import nn
+
+import nasprune
+from nasprune.config import LatencyConfig
+from nasprune.errors import ConfigError, SearchError
+from nasprune.latency import BACKENDS, create_backend
+from nasprune.latency.torch_eager import TorchBackend
+
+MODELS = {
+    "mlp": (lambda: nn.Sequential(nn.Linear(16, 32), nn.BatchNorm1d(32), nn.ReLU(),
+                                  nn.Linear(32, 4)), (16,)),  # fmt: skip
+    "resnet": (lambda: zoo.resnet(widths=(8, 16, 32)), (3, 16, 16)),
+    "vit": (lambda: zoo.vit(image_size=16, patch=4, dim=32, num_heads=2), (3, 16, 16)),
+    "cnn1d": (lambda: zoo.cnn1d(width=8), (4, 32)),
+}
+
+
+def settings(backend: str, **changes: object) -> LatencyConfig:
+    return LatencyConfig(backend=backend, warmup=1, repeats=3, **changes)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_backend_times_modules_whose_outputs_agree_with_torch_eager(
+    backend: str, model: str
+) -> None:
+    build, shape = MODELS[model]
+    module = build().eval()
+    timed = create_backend(settings(backend, batch_size=2)).measure(module, shape)
+    assert 0 < timed.median_ms <= timed.p90_ms
+
+
+def test_a_backend_whose_outputs_differ_from_eager_is_refused() -> None:
+    class Wrong(TorchBackend):
+        name = "wrong"
+
+        def prepare(self, module: nn.Module, example: torch.Tensor):  # type: ignore[override]
+            return lambda x: module(x) + 1e-3
+
+    with pytest.raises(SearchError, match="outputs differ from torch eager by 1.00e-03"):
+        Wrong(settings("torch")).measure(nn.Linear(4, 2), (4,))
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_fingerprints_differ_by_threads_and_by_backend(backend: str) -> None:
+    one = create_backend(settings(backend, threads=1)).fingerprint()
+    two = create_backend(settings(backend, threads=2)).fingerprint()
+    assert one != two
+    others = {create_backend(settings(b)).fingerprint() for b in BACKENDS if b != backend}
+    assert one not in others
+
+
+def test_measure_leaves_torch_threads_as_it_found_them() -> None:
+    before = torch.get_num_threads()
+    create_backend(settings("onnxruntime", threads=1)).measure(nn.Linear(4, 2), (4,))
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_a_gpu_backend_without_a_gpu_is_one_clear_error(backend: str) -> None:
+    with pytest.raises(ConfigError, match="cuda"):
+        create_backend(settings(backend, device="cuda"))
+
+
+def test_unknown_backends_and_devices_are_refused_with_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="known: onnxruntime, torch, torchscript"):
+        create_backend(settings("tvm"))
+    with pytest.raises(ConfigError, match="known: cpu, cuda"):
+        create_backend(settings("torch", device="tpu"))
+
+
+@pytest.mark.parametrize("backend", ["torchscript", "onnxruntime"])
+def test_a_search_measures_with_the_configured_backend(
+    backend: str, workdir: Path, make_config
+) -> None:
+    config = make_config(workdir) | {"budget": {"trials": 2}}
+    config["latency"] = {"backend": backend, "warmup": 1, "repeats": 3}
+    result = nasprune.run(config)
+    assert result.completed == 2
+    store = nasprune.api.open_store(config["storage"])
+    trials = store.trials(store.get_search("tiny").search_id)
+    assert all(t.latency_ms is not None and t.latency_ms > 0 for t in trials)
