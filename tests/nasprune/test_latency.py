@@ -91,3 +91,22 @@ def test_a_search_measures_with_the_configured_backend(
     store = nasprune.api.open_store(config["storage"])
     trials = store.trials(store.get_search("tiny").search_id)
     assert all(t.latency_ms is not None and t.latency_ms > 0 for t in trials)
+
+
+def test_a_search_stored_before_the_backend_field_existed_still_resumes_if_exists(
+    workdir: Path, make_config
+) -> None:
+    import json
+
+    from sqlalchemy import create_engine, text
+
+    config = make_config(workdir) | {"budget": {"trials": 1}}
+    nasprune.run(config)
+    engine = create_engine(config["storage"])
+    with engine.begin() as connection:  # as an older nasprune wrote it: no latency.backend
+        stored = json.loads(connection.execute(text("SELECT config_json FROM searches")).scalar())
+        del stored["latency"]["backend"]
+        connection.execute(text("UPDATE searches SET config_json = :c"), {"c": json.dumps(stored)})
+    engine.dispose()
+    result = nasprune.run(config, resume_if_exists=True)
+    assert result.completed == 1 and result.new_trials == 0
