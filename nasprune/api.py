@@ -67,6 +67,7 @@ def run(
     observer: Observer | None = None,
     resume_if_exists: bool = False,
     space: SearchSpace | None = None,
+    remeasure: bool = False,
 ) -> SearchResult:
     """Launch a new search from a config file, mapping or :class:`SearchConfig`.
 
@@ -94,7 +95,7 @@ def run(
             existing = store.get_search(cfg.name)
             # Compare as parsed today: a field added since with its default is no change.
             if resume_if_exists and stored_config(existing).config_hash() == cfg.config_hash():
-                return _continue(cfg, store, existing, parts, observer)
+                return _continue(cfg, store, existing, parts, observer, remeasure)
             if resume_if_exists:
                 raise SearchError(
                     f"a search named {cfg.name!r} already exists in {store.url} with a different "
@@ -104,7 +105,7 @@ def run(
                 f"a search named {cfg.name!r} already exists in {store.url}; "
                 f"`nasprune resume {cfg.name}` continues it, or give the config another name"
             ) from None
-        return execute(cfg, store, search, parts, observer)
+        return execute(cfg, store, search, parts, observer, remeasure)
 
 
 def stored_config(record: SearchRecord) -> SearchConfig:
@@ -117,10 +118,11 @@ def _continue(
     record: SearchRecord,
     parts: Parts,
     observer: Observer | None,
+    remeasure: bool = False,
 ) -> SearchResult:
     """Fail the trials a dead process left running (they are retried), then carry on."""
     store.fail_running_trials(record.search_id, INTERRUPTED_REASON)
-    return execute(cfg, store, record, parts, observer)
+    return execute(cfg, store, record, parts, observer, remeasure)
 
 
 def resume(
@@ -129,6 +131,7 @@ def resume(
     storage: StorageArg = None,
     observer: Observer | None = None,
     space: SearchSpace | None = None,
+    remeasure: bool = False,
 ) -> SearchResult:
     """Continue an interrupted search to its total budget (``space``: the same space built in
     Python, for a search launched with one)."""
@@ -137,4 +140,4 @@ def resume(
         record = store.get_search(name)
         cfg = stored_config(record)
         parts = prepare(cfg, space)
-        return _continue(cfg, store, record, parts, observer)
+        return _continue(cfg, store, record, parts, observer, remeasure)

@@ -29,6 +29,9 @@ app = typer.Typer(
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, highlight=False)
 
+RemeasureOpt = Annotated[
+    bool, typer.Option(help="Measure latency again even where this device has a stored figure.")
+]
 StorageOpt = Annotated[
     str | None,
     typer.Option(
@@ -55,6 +58,7 @@ def run(
     resume_if_exists: Annotated[
         bool, typer.Option(help="Resume a search of the same name and config instead of failing.")
     ] = False,
+    remeasure: RemeasureOpt = False,
 ) -> None:
     """Launch a new search from a config file."""
     from nasprune import api
@@ -63,7 +67,13 @@ def run(
 
     cfg = load_config(config)
     with _interruptible(cfg.name), RichObserver(err, enabled=not quiet) as observer:
-        result = api.run(cfg, storage=storage, observer=observer, resume_if_exists=resume_if_exists)
+        result = api.run(
+            cfg,
+            storage=storage,
+            observer=observer,
+            resume_if_exists=resume_if_exists,
+            remeasure=remeasure,
+        )
     _print_result(result)
 
 
@@ -72,13 +82,14 @@ def resume(
     name: Annotated[str, typer.Argument(help="The search to continue.")],
     storage: StorageOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    remeasure: RemeasureOpt = False,
 ) -> None:
     """Continue an interrupted search to its total budget."""
     from nasprune import api
     from nasprune.progress import RichObserver
 
     with _interruptible(name), RichObserver(err, enabled=not quiet) as observer:
-        result = api.resume(name, storage=storage, observer=observer)
+        result = api.resume(name, storage=storage, observer=observer, remeasure=remeasure)
     _print_result(result)
 
 
@@ -223,6 +234,26 @@ def compare(
             *[num(row.best_under[x]) for x in limits],
             num(s.eval_s, 1),
         )
+    out.print(table)
+
+
+@app.command()
+def devices(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
+    """The devices (fingerprints) the store has latency measurements for."""
+    from nasprune import queries
+
+    found = queries.devices(storage=storage)
+    if as_json:
+        out.print_json(json.dumps([{"device": d, "measurements": n} for d, n in found]))
+        return
+    if not found:
+        out.print("no latency measurements in this store")
+        return
+    table = Table(title="devices")
+    table.add_column("device fingerprint", overflow="fold")
+    table.add_column("measurements", justify="right")
+    for device, count in found:
+        table.add_row(device, f"{count:,}")
     out.print(table)
 
 

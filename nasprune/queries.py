@@ -172,6 +172,13 @@ def reference(name: str, *, storage: StorageArg = None) -> dict[str, float] | No
     return None
 
 
+def devices(*, storage: StorageArg = None) -> list[tuple[str, int]]:
+    """The device fingerprints the store has latency measurements for, with their counts."""
+    store = open_store(storage)
+    with user_errors():
+        return store.devices()
+
+
 def trial_json(trial: TrialRecord) -> dict[str, Any]:
     """The stable JSON form of a trial (documented in the README)."""
     return {

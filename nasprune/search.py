@@ -81,7 +81,8 @@ class _Session:
     backend: LatencyBackend
     loaders: Loaders
     calibration: list[torch.Tensor]
-    mode: str = "elastic"  # elastic | prune, resolved from the config's evaluation.mode
+    mode: str = "elastic"  # elastic | prune, the config's evaluation.mode
+    remeasure: bool = False  # measure latency again even where a stored figure exists
     supernet: nn.Module = field(default_factory=nn.Module)  # set once loaded or trained
 
 
@@ -128,8 +129,10 @@ def execute(
     search: SearchRecord,
     parts: Parts,
     observer: Observer | None = None,
+    remeasure: bool = False,
 ) -> SearchResult:
-    """Run ``search`` until its budget, its time limit or the space is spent."""
+    """Run ``search`` until its budget, its time limit or the space is spent. With
+    ``remeasure``, latency is measured again even where this device has a stored figure."""
     started = time.monotonic()
     observer = observer or _Silent()
     space, backend, loaders = parts
@@ -144,6 +147,7 @@ def execute(
             loaders.train, config.evaluation.bn_calibration_batches, config.data.batch_size
         ),
         config.evaluation.mode,
+        remeasure,
     )
     store.set_search_status(search.search_id, SearchStatus.RUNNING)
     try:
@@ -358,7 +362,7 @@ def _latency(session: _Session, subnet: nn.Module, key: str) -> tuple[float, flo
     settings, shape = session.config.latency, session.space.input_shape
     device = session.backend.fingerprint()
     stored = session.store.get_latency(device, key, settings.batch_size, shape, settings.threads)
-    if stored is not None:
+    if stored is not None and not session.remeasure:
         return stored.median_ms, stored.p90_ms
     measured = session.backend.measure(subnet, shape)
     session.store.put_latency(

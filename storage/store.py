@@ -389,6 +389,16 @@ class Store(Attachments):
             row = session.scalars(latency_query(*key)).one_or_none()
             return None if row is None else row.to_record()
 
+    def devices(self) -> list[tuple[str, int]]:
+        """Every device fingerprint with stored measurements, and how many, most first."""
+        query = (
+            select(LatencyMeasurementModel.device, func.count())
+            .group_by(LatencyMeasurementModel.device)
+            .order_by(func.count().desc(), LatencyMeasurementModel.device)
+        )
+        with self._session() as session:
+            return [(str(device), int(count)) for device, count in session.execute(query)]
+
     def put_latency(
         self,
         device: str,

@@ -3,6 +3,7 @@ names its device precisely enough that figures from two settings never mix."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,40 @@ def test_a_search_stored_before_the_backend_field_existed_still_resumes_if_exist
     engine.dispose()
     result = nasprune.run(config, resume_if_exists=True)
     assert result.completed == 1 and result.new_trials == 0
+
+
+def test_stored_latency_is_reused_and_remeasure_replaces_it_and_devices_lists_them(
+    workdir: Path, make_config, capsys, monkeypatch
+) -> None:
+    from cli_support import cli
+
+    from storage import get_store
+
+    config = make_config(workdir) | {"budget": {"trials": 3}}
+    config["latency"] = {"warmup": 1, "repeats": 3}
+    nasprune.run(config)
+    store = get_store(config["storage"])
+    ((device, count),) = store.devices()
+    assert count >= 3  # the dense reference and every trial
+    stamps = {r.measurement_id: r.created_at for r in _measurements(store)}
+
+    twin = config | {"name": "twin"}  # same space and device: every figure comes from the store
+    nasprune.run(twin)
+    assert {r.measurement_id: r.created_at for r in _measurements(store)} == stamps
+
+    again = config | {"name": "again"}
+    nasprune.run(again, remeasure=True)
+    after = {r.measurement_id: r.created_at for r in _measurements(store)}
+    assert set(after) == set(stamps) and all(after[k] > stamps[k] for k in stamps)
+
+    code, out, _ = cli(capsys, monkeypatch, "devices", "--json", "--storage", config["storage"])
+    assert code == 0 and json.loads(out) == [{"device": device, "measurements": count}]
+
+
+def _measurements(store):  # noqa: ANN001, ANN202
+    from sqlalchemy import select
+
+    from storage.models import LatencyMeasurementModel
+
+    with store._session() as session:
+        return [r.to_record() for r in session.scalars(select(LatencyMeasurementModel))]
