@@ -85,7 +85,10 @@ class LatencyConfig(_Model):
     threads: int = Field(1, gt=0)  # torch intra-op threads while measuring
     batch_size: int = Field(1, gt=0)
     warmup: int = Field(10, ge=0)  # untimed runs first
-    repeats: int = Field(30, gt=0)  # timed runs; median and p90 are stored
+    repeats: int = Field(30, gt=0)  # timed runs per round; rounds go on until precise enough
+    precision: float = Field(0.05, gt=0)  # stop when the median's 95% CI is within +-5% of it
+    max_repeats: int = Field(300, gt=0)  # ... or after this many timed runs
+    time_cap_s: float = Field(10.0, gt=0)  # ... or this many seconds; then it is flagged noisy
 
 
 class StrategyConfig(_Model):

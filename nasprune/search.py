@@ -33,7 +33,7 @@ from nasprune.preparation import (
 from nasprune.proposer import INTERRUPTED, Candidate, Exhausted, Proposer, Values
 from search_spaces import Architecture, SearchSpace, SpaceError, arch_hash, create_space
 from search_spaces.derived import nonzero_params
-from storage import SearchRecord, SearchStatus, Store, TrialRecord, TrialState
+from storage import LatencyRecord, SearchRecord, SearchStatus, Store, TrialRecord, TrialState
 from strategies import create_strategy
 
 
@@ -329,8 +329,12 @@ def _measure(
 def _metrics_of(session: _Session, subnet: nn.Module, arch: Architecture) -> dict[str, float]:
     """Latency of the extracted subnet, held-out accuracy, and its non-zero weights when the
     space has a sparsity dimension."""
-    median, p90 = _latency(session, subnet, session.space.latency_key(arch, subnet))
-    metrics = {"latency_ms": median, "latency_p90_ms": p90}
+    timed = _latency(session, subnet, session.space.latency_key(arch, subnet))
+    metrics = {"latency_ms": timed.median_ms, "latency_p90_ms": timed.p90_ms}
+    if timed.spread is not None:
+        metrics["latency_spread"] = timed.spread
+    if timed.noisy:
+        metrics["latency_noisy"] = 1.0  # the median's CI never got within latency.precision
     if session.loaders.test is not None:
         metrics["test_accuracy"] = accuracy_and_loss(subnet, session.loaders.test)[0]
     if "sparsity" in arch:
@@ -357,15 +361,15 @@ def _record_reference(session: _Session) -> None:
     session.store.add_event(search_id, "reference", json.dumps(metrics))
 
 
-def _latency(session: _Session, subnet: nn.Module, key: str) -> tuple[float, float]:
+def _latency(session: _Session, subnet: nn.Module, key: str) -> LatencyRecord:
     """Measured latency of a subnet, reused from the store when this device measured it."""
     settings, shape = session.config.latency, session.space.input_shape
     device = session.backend.fingerprint()
     stored = session.store.get_latency(device, key, settings.batch_size, shape, settings.threads)
     if stored is not None and not session.remeasure:
-        return stored.median_ms, stored.p90_ms
+        return stored
     measured = session.backend.measure(subnet, shape)
-    session.store.put_latency(
+    return session.store.put_latency(
         device,
         key,
         settings.batch_size,
@@ -373,9 +377,10 @@ def _latency(session: _Session, subnet: nn.Module, key: str) -> tuple[float, flo
         settings.threads,
         measured.median_ms,
         measured.p90_ms,
-        settings.repeats,
+        measured.repeats,
+        spread=measured.spread,
+        noisy=measured.noisy,
     )
-    return measured.median_ms, measured.p90_ms
 
 
 def _primary(config: SearchConfig) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -180,6 +182,8 @@ class LatencyMeasurementModel(Base):
     p90_ms: Mapped[float] = mapped_column(Float)
     repeats: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    spread: Mapped[float | None] = mapped_column(Float, nullable=True)  # IQR / median
+    noisy: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def to_record(self) -> LatencyRecord:
         return LatencyRecord(
@@ -193,6 +197,8 @@ class LatencyMeasurementModel(Base):
             p90_ms=self.p90_ms,
             repeats=self.repeats,
             created_at=_aware(self.created_at),
+            spread=self.spread,
+            noisy=bool(self.noisy),
         )
 
 

@@ -107,6 +107,8 @@ class LatencyRecord:
     p90_ms: float
     repeats: int
     created_at: datetime
+    spread: float | None = None  # interquartile range / median (None before revision 0003)
+    noisy: bool = False  # the median's confidence interval never got within the target
 
 
 @dataclass(frozen=True)

@@ -409,6 +409,8 @@ class Store(Attachments):
         median_ms: float,
         p90_ms: float,
         repeats: int,
+        spread: float | None = None,
+        noisy: bool = False,
     ) -> LatencyRecord:
         """Cache a measurement; a second put of the same key replaces the values."""
 
@@ -425,6 +427,7 @@ class Store(Attachments):
                 )
                 session.add(row)
             row.median_ms, row.p90_ms, row.repeats = median_ms, p90_ms, repeats
+            row.spread, row.noisy = spread, noisy
             row.created_at = utcnow()
             session.flush()
             return row.to_record()

@@ -12,6 +12,7 @@ the same settings.
 from __future__ import annotations
 
 import abc
+import math
 import platform
 import statistics
 import time
@@ -32,6 +33,36 @@ Runner = Callable[[torch.Tensor], torch.Tensor]  # runs the prepared module on a
 class Latency:
     median_ms: float
     p90_ms: float
+    spread: float = 0.0  # interquartile range / median
+    repeats: int = 0  # timed runs it took
+    noisy: bool = False  # the median's confidence interval never got within the precision
+
+
+def median_ci(times: list[float]) -> tuple[float, float]:
+    """A 95% confidence interval of the median of ``times`` (sorted), from order statistics:
+    the ranks n/2 -+ 1.96 sqrt(n)/2, clamped to the sample."""
+    n = len(times)
+    reach = 1.96 * math.sqrt(n) / 2
+    low = max(0, math.floor(n / 2 - reach))
+    high = min(n - 1, math.ceil(n / 2 + reach) - 1)
+    return times[low], times[high]
+
+
+def summarise(times: list[float], precision: float) -> Latency:
+    """Median, p90, spread and the noisy flag of sorted timings (milliseconds)."""
+    n = len(times)
+    median = statistics.median(times)
+    p90 = times[min(n - 1, int(round(0.9 * (n - 1))))]
+    q1, q3 = times[int(0.25 * (n - 1))], times[int(round(0.75 * (n - 1)))]
+    low, high = median_ci(times)
+    precise = (high - low) / 2 <= precision * median
+    return Latency(
+        median_ms=median,
+        p90_ms=p90,
+        spread=(q3 - q1) / median if median > 0 else 0.0,
+        repeats=n,
+        noisy=not precise,
+    )
 
 
 class LatencyBackend(abc.ABC):
@@ -85,11 +116,24 @@ class LatencyBackend(abc.ABC):
                 self.check_outputs(module, run, x)
                 for _ in range(s.warmup):
                     run(x)
-                times = sorted(self._time_once(run, x) * 1000.0 for _ in range(s.repeats))
+                return self._rounds(run, x)
         finally:
             torch.set_num_threads(previous_threads)
-        p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
-        return Latency(median_ms=statistics.median(times), p90_ms=p90)
+
+    def _rounds(self, run: Runner, x: torch.Tensor) -> Latency:
+        """Rounds of ``repeats`` timed runs until the median's 95% confidence interval is
+        within ``precision`` of it; past ``max_repeats`` runs or ``time_cap_s`` seconds the
+        figure is kept and flagged noisy."""
+        s = self.settings
+        deadline = time.perf_counter() + s.time_cap_s
+        times: list[float] = []
+        while True:
+            times.extend(self._time_once(run, x) * 1000.0 for _ in range(s.repeats))
+            times.sort()
+            found = summarise(times, s.precision)
+            spent = len(times) >= s.max_repeats or time.perf_counter() >= deadline
+            if not found.noisy or spent:
+                return found
 
     def check_outputs(self, module: nn.Module, run: Runner, x: torch.Tensor) -> None:
         """Refuse to time ``run`` unless it computes what torch eager computes on ``x``."""

@@ -27,7 +27,9 @@ MODELS = {
 
 
 def settings(backend: str, **changes: object) -> LatencyConfig:
-    return LatencyConfig(backend=backend, warmup=1, repeats=3, **changes)
+    """Quick settings: one warm-up run, rounds of three, and any precision (1.0: one round)."""
+    base: dict[str, object] = {"warmup": 1, "repeats": 3, "precision": 1.0}
+    return LatencyConfig(backend=backend, **(base | changes))
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
@@ -148,3 +150,44 @@ def _measurements(store):  # noqa: ANN001, ANN202
 
     with store._session() as session:
         return [r.to_record() for r in session.scalars(select(LatencyMeasurementModel))]
+
+
+def test_the_median_confidence_interval_comes_from_order_statistics() -> None:
+    from nasprune.latency.base import median_ci, summarise
+
+    times = [float(t) for t in range(1, 101)]  # n = 100: ranks 50 -+ 9.8 -> 40 .. 59
+    assert median_ci(times) == (41.0, 60.0)
+    assert median_ci([5.0] * 30) == (5.0, 5.0)
+    steady = summarise([5.0] * 30, precision=0.05)
+    assert (steady.median_ms, steady.spread, steady.noisy, steady.repeats) == (5.0, 0.0, False, 30)
+    assert summarise(times, precision=0.05).noisy  # +-9.5 around 50.5 is +-19%
+    assert not summarise(times, precision=0.2).noisy
+
+
+def test_rounds_stop_once_precise_and_a_figure_that_never_settles_is_flagged_noisy() -> None:
+    module, shape = MODELS["resnet"][0]().eval(), MODELS["resnet"][1]
+    loose = create_backend(settings("torch", repeats=8, precision=10.0)).measure(module, shape)
+    assert loose.repeats == 8 and not loose.noisy  # one round was enough
+    strict = create_backend(
+        settings("torch", repeats=8, precision=1e-9, max_repeats=24)
+    ).measure(module, shape)
+    assert strict.repeats == 24 and strict.noisy and strict.spread > 0
+    capped = create_backend(
+        settings("torch", repeats=4, precision=1e-9, max_repeats=10_000, time_cap_s=0.05)
+    ).measure(module, shape)
+    assert capped.noisy and 4 <= capped.repeats < 10_000
+
+
+def test_a_search_stores_the_spread_and_the_repeat_count_of_each_measurement(
+    workdir: Path, make_config
+) -> None:
+    from storage import get_store
+
+    config = make_config(workdir) | {"budget": {"trials": 2}}
+    config["latency"] = {"warmup": 1, "repeats": 5, "precision": 1e-9, "max_repeats": 10}
+    nasprune.run(config)
+    store = get_store(config["storage"])
+    records = _measurements(store)
+    assert records and all(r.repeats == 10 and r.noisy and r.spread is not None for r in records)
+    trials = store.trials(store.get_search("tiny").search_id)
+    assert all(t.metrics["latency_noisy"] == 1.0 and "latency_spread" in t.metrics for t in trials)
