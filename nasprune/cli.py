@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,9 +15,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from nasprune.tables import SPARSITY_NOTE, list_table, num, summary_table, trial_table
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     help="Find the best subnetwork of a neural network under hardware constraints.",
@@ -42,12 +39,17 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON instead
 
 
 @contextmanager
-def _interruptible(name: str) -> Iterator[None]:
+def _interruptible(hint: str) -> Iterator[None]:
+    """Ctrl-C ends the command with status 130 and one line saying how to carry on."""
     try:
         yield
     except KeyboardInterrupt:
-        err.print(f"interrupted; `nasprune resume {name}` carries on from here")
+        err.print(f"interrupted; {hint}")
         raise typer.Exit(130) from None
+
+
+def _resume_hint(name: str) -> str:
+    return f"`nasprune resume {name}` carries on from here"
 
 
 @app.command()
@@ -66,7 +68,7 @@ def run(
     from nasprune.progress import RichObserver
 
     cfg = load_config(config)
-    with _interruptible(cfg.name), RichObserver(err, enabled=not quiet) as observer:
+    with _interruptible(_resume_hint(cfg.name)), RichObserver(err, enabled=not quiet) as observer:
         result = api.run(
             cfg,
             storage=storage,
@@ -88,7 +90,7 @@ def resume(
     from nasprune import api
     from nasprune.progress import RichObserver
 
-    with _interruptible(name), RichObserver(err, enabled=not quiet) as observer:
+    with _interruptible(_resume_hint(name)), RichObserver(err, enabled=not quiet) as observer:
         result = api.resume(name, storage=storage, observer=observer, remeasure=remeasure)
     _print_result(result)
 
@@ -326,7 +328,11 @@ def finetune(
     def show(step: int, _total: int, loss: float) -> None:
         bar.update(task, completed=step, info=f"loss {loss:.3f}")
 
-    with _interruptible_finetune(name, trial), bar:
+    hint = (
+        f"the same `nasprune finetune {name} --trial {trial} ...` resumes "
+        "from the last checkpoint"
+    )
+    with _interruptible(hint), bar:
         result = finetune_trial(
             name, trial, steps=steps, lr=lr, distill=distill, rewind=rewind, storage=storage,
             progress=show,
@@ -380,18 +386,6 @@ def validate_proxy(
         table.add_row(str(p.trial), num(p.proxy), num(p.finetuned))
     table.caption = f"Kendall tau {result.kendall_tau:+.3f} (p = {result.p_value:.3g})"
     out.print(table)
-
-
-@contextmanager
-def _interruptible_finetune(name: str, trial: int) -> Iterator[None]:
-    try:
-        yield
-    except KeyboardInterrupt:
-        err.print(
-            f"interrupted; the same `nasprune finetune {name} --trial {trial} ...` resumes "
-            "from the last checkpoint"
-        )
-        raise typer.Exit(130) from None
 
 
 def _finetune_json(run: Any) -> dict[str, Any]:

@@ -60,6 +60,12 @@ def is_user_error(exc: BaseException) -> bool:
     )
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name if it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Re-raise the rooms' own errors as :class:`NasPruneError` subclasses.

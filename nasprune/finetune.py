@@ -14,16 +14,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from search_spaces.derived.plan import prunable_weights
+
 
 def zero_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(weight, mask of its non-zeros) for every conv and linear weight that holds zeros."""
     masks = []
-    for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Linear) and weight is not None:
-            nonzero = weight.detach() != 0
-            if not bool(nonzero.all()):
-                masks.append((weight, nonzero))
+    for module, name in prunable_weights(model):  # the weights weight sparsity prunes
+        weight = getattr(module, name)
+        nonzero = weight.detach() != 0
+        if not bool(nonzero.all()):
+            masks.append((weight, nonzero))
     return masks
 
 

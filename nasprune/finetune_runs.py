@@ -123,12 +123,11 @@ def _resume_point(
 
 def _teacher(ctx: Context) -> nn.Module:
     """The dense model (derived spaces) or the supernet's largest subnet (built-in ones)."""
-    try:
+    if ctx.space.pretrained:
         return ctx.space.dense_model().eval()
-    except Exception:
-        largest = ctx.space.largest()
-        ctx.space.activate(ctx.source, largest)
-        return ctx.space.extract(ctx.source, largest).eval()
+    largest = ctx.space.largest()
+    ctx.space.activate(ctx.source, largest)
+    return ctx.space.extract(ctx.source, largest).eval()
 
 
 def _train(

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
+import torch
 from torch import nn
 
 from nasprune.config import SearchConfig
 from nasprune.data import Loaders
+from nasprune.evaluate import recalibrate_bn
 from nasprune.finetune import finetune
 from nasprune.training import load_or_train
 from search_spaces import SearchSpace
@@ -73,6 +75,34 @@ def finetune_candidate(
         seed=config.seed,
         on_step=beat,
     )
+
+
+def candidate(
+    config: SearchConfig,
+    mode: str,
+    space: SearchSpace,
+    source: nn.Module,
+    arch: Mapping[str, Any],
+    calibration: Sequence[torch.Tensor],
+    loaders: Loaders,
+    heartbeat: Callable[[], None] | None = None,
+) -> tuple[nn.Module, nn.Module]:
+    """A candidate made ready to evaluate: (the module its accuracy is measured on, its
+    standalone, physically smaller subnet).
+
+    In elastic mode the candidate is activated inside the supernet ``source`` and measured
+    there (no copy), unless the space says its masks cannot emulate it (weight sparsity); in
+    prune mode, and then, the extracted subnet is recalibrated, briefly fine-tuned in prune
+    mode, and measured itself.
+    """
+    if mode == "elastic" and space.masks_emulate(arch):
+        space.activate(source, arch)
+        recalibrate_bn(source, calibration)
+        return source, space.extract(source, arch)
+    subnet = space.extract(source, arch)
+    recalibrate_bn(subnet, calibration)
+    finetune_candidate(config, mode, subnet, loaders, source, heartbeat)
+    return subnet, subnet
 
 
 def evaluation_model(

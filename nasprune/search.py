@@ -23,15 +23,16 @@ from torch import nn
 from nasprune.config import SearchConfig
 from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
-from nasprune.evaluate import accuracy_and_loss, calibration_batches, recalibrate_bn
+from nasprune.evaluate import accuracy_and_loss, calibration_batches
 from nasprune.latency import LatencyBackend, create_backend
 from nasprune.preparation import (
+    candidate,
     evaluation_model,
-    finetune_candidate,
     load_space_state,
 )
 from nasprune.proposer import INTERRUPTED, Candidate, Exhausted, Proposer, Values
-from search_spaces import Architecture, SearchSpace, SpaceError, arch_hash, create_space
+from nasprune.queries import limits_of_record
+from search_spaces import Architecture, SearchSpace, arch_hash, create_space
 from search_spaces.derived import nonzero_params
 from storage import LatencyRecord, SearchRecord, SearchStatus, Store, TrialRecord, TrialState
 from strategies import create_strategy
@@ -96,8 +97,8 @@ def prepare(config: SearchConfig, space: SearchSpace | None = None) -> Parts:
     the config's and must have the same name and params as the config says.
     """
     space = space_of(config, space)
-    if config.evaluation.mode == "prune":
-        space.dense_model()  # refuses spaces that have no dense model to cut from
+    if config.evaluation.mode == "prune" and not space.pretrained:
+        space.dense_model()  # raises: there is no trained model to cut candidates from
     backend = create_backend(config.latency)
     # Validates the strategy name and params now; the loop builds its own fresh instance.
     create_strategy(
@@ -303,25 +304,18 @@ def _measure(
     session: _Session, arch: Architecture, heartbeat: Callable[[], None]
 ) -> dict[str, float]:
     """Accuracy and loss after BN recalibration (and, in prune mode, fine-tuning), then the
-    latency of the extracted, physically smaller module.
-
-    In elastic mode the candidate is activated inside the supernet and evaluated there (no
-    copy), unless the space says its masks cannot emulate it (weight sparsity); in prune mode,
-    and then, the extracted module is evaluated.
-    """
-    space = session.space
-    if session.mode == "elastic" and space.masks_emulate(arch):
-        space.activate(session.supernet, arch)
-        recalibrate_bn(session.supernet, session.calibration)
-        accuracy, loss = accuracy_and_loss(session.supernet, session.loaders.val)
-        subnet = space.extract(session.supernet, arch)
-    else:
-        subnet = space.extract(session.supernet, arch)
-        recalibrate_bn(subnet, session.calibration)
-        finetune_candidate(
-            session.config, session.mode, subnet, session.loaders, session.supernet, heartbeat
-        )
-        accuracy, loss = accuracy_and_loss(subnet, session.loaders.val)
+    latency of the extracted, physically smaller module (see :func:`preparation.candidate`)."""
+    evaluated, subnet = candidate(
+        session.config,
+        session.mode,
+        session.space,
+        session.supernet,
+        arch,
+        session.calibration,
+        session.loaders,
+        heartbeat,
+    )
+    accuracy, loss = accuracy_and_loss(evaluated, session.loaders.val)
     heartbeat()
     return _metrics_of(session, subnet, arch) | {"accuracy": accuracy, "loss": loss}
 
@@ -350,13 +344,12 @@ def _record_reference(session: _Session) -> None:
     if any(e.kind == "reference" for e in session.store.events(search_id)):
         return
     largest = session.space.largest()
-    try:
+    if session.space.pretrained:
         dense = session.space.dense_model().eval()
-    except SpaceError:
-        metrics = _measure(session, largest, lambda: None)
-    else:
         accuracy, loss = accuracy_and_loss(dense, session.loaders.val)
         metrics = _metrics_of(session, dense, largest) | {"accuracy": accuracy, "loss": loss}
+    else:
+        metrics = _measure(session, largest, lambda: None)
     metrics.update(params=session.space.num_params(largest), macs=session.space.macs(largest))
     session.store.add_event(search_id, "reference", json.dumps(metrics))
 
@@ -388,15 +381,10 @@ def _primary(config: SearchConfig) -> tuple[str, str]:
     return first.metric, first.direction
 
 
-def limits_of(config: SearchConfig) -> dict[str, Any]:
-    names = {"latency_ms": "max_latency_ms", "params": "max_params", "macs": "max_macs"}
-    return {names[m]: limit.max for m, limit in config.constraints.items()}
-
-
 def _best(session: _Session) -> TrialRecord | None:
     metric, direction = _primary(session.config)
     return session.store.best_trial(
-        session.search.search_id, metric, direction, **limits_of(session.config)
+        session.search.search_id, metric, direction, **limits_of_record(session.search)
     )
 
 

@@ -18,10 +18,10 @@ from nasprune.api import find_trial, stored_config
 from nasprune.config import SearchConfig
 from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
-from nasprune.evaluate import calibration_batches, recalibrate_bn
+from nasprune.evaluate import calibration_batches
 from nasprune.preparation import (
+    candidate,
     evaluation_model,
-    finetune_candidate,
     load_space_state,
 )
 from nasprune.search import space_of
@@ -59,14 +59,9 @@ def open_search(store: Store, record: SearchRecord, space: SearchSpace | None = 
 
 def searched_subnet(ctx: Context, trial: TrialRecord) -> nn.Module:
     """The standalone module the search measured for ``trial`` (eval mode)."""
-    space = ctx.space
-    if ctx.mode == "elastic" and space.masks_emulate(trial.arch):
-        space.activate(ctx.source, trial.arch)
-        recalibrate_bn(ctx.source, ctx.calibration)
-        return space.extract(ctx.source, trial.arch).eval()
-    subnet = space.extract(ctx.source, trial.arch)
-    recalibrate_bn(subnet, ctx.calibration)
-    finetune_candidate(ctx.config, ctx.mode, subnet, ctx.loaders, ctx.source)
+    _, subnet = candidate(
+        ctx.config, ctx.mode, ctx.space, ctx.source, trial.arch, ctx.calibration, ctx.loaders
+    )
     return subnet.eval()
 
 

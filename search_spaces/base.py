@@ -65,7 +65,9 @@ class SearchSpace(abc.ABC):
     """
 
     name: ClassVar[str]  # the registry name, e.g. "builtin.mlp"
-    pretrained: ClassVar[bool] = False  # whether build_supernet() starts from trained weights
+    # Whether the space comes from a trained model: dense_model() gives it, and build_supernet()
+    # starts from its weights. Built-in spaces have none and train from scratch.
+    pretrained: ClassVar[bool] = False
     description: ClassVar[str]  # one line, shown by list_spaces()
 
     def __init__(
@@ -216,10 +218,14 @@ class SearchSpace(abc.ABC):
         if key not in self._cost_cache:
             if len(self._cost_cache) >= _CACHE_SIZE:
                 self._cost_cache.clear()
-            with torch.device("meta"):  # shapes only: no memory, no random draws
-                net = self.build_subnet(arch)
-            self._cost_cache[key] = int(count(net))
+            self._cost_cache[key] = int(count(self._costing_subnet(arch)))
         return self._cost_cache[key]
+
+    def _costing_subnet(self, arch: Mapping[str, Any]) -> nn.Module:
+        """The module that params and MACs are counted on: ``build_subnet`` on the meta device
+        (shapes only: no memory, no random draws)."""
+        with torch.device("meta"):
+            return self.build_subnet(arch)
 
     # ---- identity ----------------------------------------------------------------------------
 
@@ -240,7 +246,8 @@ def _count_params(net: nn.Module) -> int:
 
 def _count_macs(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     net.eval()
-    x = torch.zeros((1, *input_shape), device="meta")
+    device = next((p.device for p in net.parameters()), torch.device("meta"))
+    x = torch.zeros((1, *input_shape), device=device)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         net(x)
     return counter.get_total_flops() // 2

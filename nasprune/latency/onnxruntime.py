@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from nasprune.config import LatencyConfig
-from nasprune.errors import ConfigError, SearchError
+from nasprune.errors import ConfigError, SearchError, first_line
 from nasprune.latency.base import LatencyBackend, Runner, cpu_name
 
 
@@ -27,7 +27,7 @@ def export_onnx(module: nn.Module, example: torch.Tensor, target: str | Path | i
                 dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
             )  # fmt: skip
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise SearchError(f"the subnet cannot be exported to ONNX: {first}") from None
 
 

@@ -28,6 +28,8 @@ class TorchBackend(LatencyBackend):
         return f"cpu:{cpu}:{cpu_name()}:torch-{torch.__version__}:threads={threads}"
 
     def prepare(self, module: nn.Module, example: torch.Tensor) -> Runner:
+        if self.device.type == "cpu":
+            return module  # the reference itself: nothing to check against, nothing to move
         module = module.to(self.device)
         placed = example.to(self.device)
 

@@ -8,7 +8,7 @@ import warnings
 import torch
 from torch import nn
 
-from nasprune.errors import SearchError
+from nasprune.errors import SearchError, first_line
 from nasprune.latency.base import LatencyBackend, Runner, cpu_name
 
 
@@ -22,7 +22,7 @@ def torchscript(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptMod
             try:
                 return torch.jit.trace(module, (example,))
             except Exception as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                first = first_line(exc)
                 raise SearchError(f"cannot compile the subnet to TorchScript: {first}") from None
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from search_spaces.derived.discovery import culprit, example_input
+from search_spaces.derived.discovery import culprit, example_input, first_line
 from search_spaces.dimensions import SpaceError
 
 _ADDS = {operator.add, operator.iadd, torch.add}
@@ -70,7 +70,7 @@ def find_blocks(model: nn.Module, input_shape: Sequence[int]) -> list[Block]:
     try:
         graph = fx.symbolic_trace(model).graph
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise SpaceError(
             f"torch.fx cannot trace the model{culprit(exc, model)} to find residual blocks "
             f"({first}); list them with block_names, or set blocks: none"

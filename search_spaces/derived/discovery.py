@@ -72,6 +72,12 @@ def example_input(input_shape: Sequence[int], device: torch.device | None = None
     return torch.zeros((1, *input_shape), device=device)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name if it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def culprit(exc: BaseException, model: nn.Module) -> str:
     """`` in module 'name'`` for the innermost module of ``model`` whose code raised, or ''."""
     names = {id(module): name for name, module in model.named_modules()}
@@ -101,7 +107,7 @@ def build_graph(model: nn.Module, input_shape: Sequence[int]) -> Any:
     except Exception as exc:
         raise SpaceError(
             f"torch-pruning cannot trace the model{culprit(exc, model)}: "
-            f"{type(exc).__name__}: {_first_line(exc)}"
+            f"{type(exc).__name__}: {first_line(exc)}"
         ) from None
 
 
@@ -220,8 +226,3 @@ def _reaches_output(start: Any) -> bool:
 def _device_of(model: nn.Module) -> torch.device:
     tensor = next(iter(model.parameters()), None)
     return torch.device("cpu") if tensor is None else tensor.device
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

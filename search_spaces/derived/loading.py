@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import io
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from search_spaces.derived.discovery import first_line
 from search_spaces.dimensions import SpaceError
 
 
@@ -57,7 +57,7 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise SpaceError(f"weights file {file} cannot be loaded safely: {first}") from None
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
@@ -95,10 +95,7 @@ def _some(keys: Sequence[str]) -> str:
 def fingerprint(model: nn.Module) -> str:
     """sha256 of the model's structure and weights, to tell two models apart."""
     digest = hashlib.sha256(repr(model).encode())
-    buffer = io.BytesIO()
     for key, value in model.state_dict().items():
         digest.update(key.encode())
-        buffer.seek(0)
-        buffer.truncate()
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()

@@ -5,7 +5,8 @@ dimension (convolutions other than depthwise, linear layers) sees its pruned inp
 zeroed by a forward pre-hook, which is what removing those input channels does; a layer norm
 over a pruned dimension normalises over the surviving channels only; a removed block returns
 its input. Values left in pruned channels are never read, so the masked model computes what the
-physically pruned one computes (checked to 1e-5 by the tests and by :meth:`MaskState.verify`).
+physically pruned one computes (checked to 1e-5 by the tests, and once per space when its
+supernet is first built).
 """
 
 from __future__ import annotations
@@ -21,13 +22,6 @@ from search_spaces.derived.importance import root_pruning_fn
 from search_spaces.dimensions import SpaceError
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-# Layers that act on each channel alone: a pruned channel's junk stays in its own channel.
-_PER_CHANNEL = (
-    nn.modules.batchnorm._BatchNorm,
-    nn.modules.instancenorm._InstanceNorm,
-    nn.PReLU,
-    nn.Embedding,
-)
 ATTRIBUTE = "_nasprune_masks"
 
 
@@ -44,6 +38,7 @@ class MaskState:
         self.norms: dict[nn.Module, dict[str, tuple[Tensor, Tensor]]] = {}
         self.masks: dict[nn.Module, Tensor | None] = {}
         self.skipped: list[nn.Module] = []
+        self.modules = dict(model.named_modules())
         self._map_groups(groups, input_shape)
         for module in self.readers:
             module.register_forward_pre_hook(self._mask_input)
@@ -52,10 +47,9 @@ class MaskState:
 
     def _map_groups(self, groups: Sequence[ChannelGroup], input_shape: Sequence[int]) -> None:
         graph = build_graph(self.model, input_shape)
-        modules = dict(self.model.named_modules())
-        names = {m: n for n, m in modules.items()}
+        names = {m: n for n, m in self.modules.items()}
         for group in groups:
-            root = modules[group.root]
+            root = self.modules[group.root]
             fn = root_pruning_fn(graph, root, group.root_is_input)
             for item in graph.get_pruning_group(root, fn, list(range(group.channels))):
                 module, handler = item.dep.target.module, item.dep.handler
@@ -91,8 +85,7 @@ class MaskState:
                 self.masks[module] = mask
         for block in self.skipped:
             del block.forward  # the class's forward again
-        modules = dict(self.model.named_modules())
-        self.skipped = [modules[name] for name in skipped]
+        self.skipped = [self.modules[name] for name in skipped]
         for block in self.skipped:
             block.forward = _identity  # type: ignore[method-assign]
 
@@ -133,11 +126,7 @@ def _reads_channels(module: nn.Module) -> bool:
     if isinstance(module, _CONV):
         depthwise = module.groups == module.in_channels and module.groups > 1
         return not depthwise
-    if isinstance(module, nn.Linear):
-        return True
-    if isinstance(module, _PER_CHANNEL):
-        return False
-    return False
+    return isinstance(module, nn.Linear)  # per-channel layers (batch norm ...) need no mask
 
 
 def _in_channels(module: nn.Module) -> int:

@@ -42,7 +42,8 @@ def _nni() -> Any:
 def layer_scores(
     model: nn.Module, criterion: str, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
 ) -> dict[str, torch.Tensor]:
-    """NNI's score of every output channel of every conv and linear layer, by module name."""
+    """NNI's score of every output channel of every conv and linear layer, by module name.
+    NNI wraps the layers of the model it is given, so it is given a copy."""
     nni, evaluator_cls, l1_pruner, taylor_pruner = _nni()
     model = copy.deepcopy(model)
     config = [{"op_types": _OP_TYPES, "sparse_ratio": 0.5}]
@@ -55,9 +56,6 @@ def layer_scores(
             if not batches:
                 raise SpaceError("nni.taylor needs at least one batch of training data")
             metrics = _taylor(nni, evaluator_cls, taylor_pruner, model, config, batches)
-        pruner_model = getattr(pruner, "unwrap_model", None) if criterion == "nni.l1" else None
-        if pruner_model is not None:
-            pruner_model()
     return {name: values["weight"].flatten().float() for name, values in metrics.items()}
 
 
@@ -96,7 +94,6 @@ def _taylor(
 
     pruner._calculate_metrics = capture
     pruner.compress()
-    pruner.unwrap_model()
     return captured
 
 

@@ -19,6 +19,7 @@ from search_spaces.derived.discovery import (
     culprit,
     discover_groups,
     example_input,
+    first_line,
 )
 from search_spaces.derived.importance import (
     NEEDS_DATA,
@@ -33,7 +34,6 @@ from search_spaces.dimensions import (
     Dimension,
     DimensionKind,
     SpaceError,
-    arch_hash,
 )
 from search_spaces.registry import register_space
 
@@ -111,6 +111,7 @@ class DerivedSpace(SearchSpace):
         self.groups = discover_groups(self._template, shape, list(_names("ignore", ignore)))
         self.blocks = self._find_blocks(shape, block_names)
         self._group_by_name = {g.name: g for g in self.groups}
+        self._widths = self._width_dims()  # width dimension name -> the groups it sets
         self._dims = self._make_dimensions()
         if not self._dims:
             raise SpaceError(
@@ -119,6 +120,7 @@ class DerivedSpace(SearchSpace):
             )
         self._scores: dict[str, list[float]] | None = None
         self._orders: dict[str, list[int]] = {}
+        self._global_cache: dict[float, dict[str, int]] = {}
         self._verified = False
         super().__init__(
             params={
@@ -162,7 +164,7 @@ class DerivedSpace(SearchSpace):
             with torch.no_grad():
                 out = self._template(example_input(shape))
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise SpaceError(
                 f"the model rejects input of shape {[1, *shape]}{culprit(exc, self._template)}: "
                 f"{type(exc).__name__}: {first} (input_shape is one example input, batch first)"
@@ -204,7 +206,7 @@ class DerivedSpace(SearchSpace):
 
     def _make_dimensions(self) -> list[Dimension]:
         ratios = tuple(self.keep_ratios)
-        dims = [Dimension(name, DimensionKind.WIDTH, ratios) for name in self._width_dims()]
+        dims = [Dimension(name, DimensionKind.WIDTH, ratios) for name in self._widths]
         if self.block_mode == "per_block":
             dims += [Dimension(f"{b.name}:keep", DimensionKind.DEPTH, (0, 1)) for b in self.blocks]
         elif self.block_mode == "per_stage":
@@ -249,27 +251,9 @@ class DerivedSpace(SearchSpace):
         subnet.load_state_dict(supernet.state_dict())
         return apply_plan(subnet, plan, self.input_shape).train(supernet.training)
 
-    def num_params(self, arch: Mapping[str, Any]) -> int:
-        return self._cached("params", arch, lambda net: sum(p.numel() for p in net.parameters()))
-
-    def macs(self, arch: Mapping[str, Any]) -> int:
-        from torch.utils.flop_counter import FlopCounterMode
-
-        def count(net: nn.Module) -> int:
-            with FlopCounterMode(display=False) as counter, torch.no_grad():
-                net.eval()(example_input(self.input_shape))
-            return int(counter.get_total_flops() // 2)
-
-        return self._cached("macs", arch, count)
-
-    def _cached(self, what: str, arch: Mapping[str, Any], count: Any) -> int:
-        """Costs are counted on the pruned CPU module (torch-pruning needs real tensors)."""
-        key = (what, arch_hash(self.canonical(arch)))
-        if key not in self._cost_cache:
-            if len(self._cost_cache) >= 4096:
-                self._cost_cache.clear()
-            self._cost_cache[key] = int(count(self.build_subnet(arch)))
-        return self._cost_cache[key]
+    def _costing_subnet(self, arch: Mapping[str, Any]) -> nn.Module:
+        """Costs are counted on the pruned CPU module: torch-pruning needs real tensors."""
+        return self.build_subnet(arch)
 
     # ---- architectures, plans, state ---------------------------------------------------------
 
@@ -278,7 +262,7 @@ class DerivedSpace(SearchSpace):
         the same channels become the smallest such ratio."""
         clean = self.validate(arch)
         removed = self._removed(clean)
-        for name, groups in self._width_dims().items():
+        for name, groups in self._widths.items():
             live = [g for g in groups if not self._inside(g, removed)]
             if not live:
                 clean[name] = self.keep_ratios[-1]
@@ -338,6 +322,7 @@ class DerivedSpace(SearchSpace):
                 raise SpaceError(f"the stored importance of group {name!r} has the wrong length")
         self._scores = {k: [float(v) for v in vals] for k, vals in scores.items()}
         self._orders = {g.name: channel_order(self._scores[g.name], g.unit) for g in self.groups}
+        self._global_cache = {}
 
     def _need_state(self) -> None:
         if self._scores is None:
@@ -364,11 +349,10 @@ class DerivedSpace(SearchSpace):
         self._need_state()
         removed = self._removed(arch)
         counts = {g.name: g.channels for g in self.groups}
-        dims = self._width_dims()
-        if self.granularity == "global" and "width" in dims:
-            counts.update(self._global_counts(dims["width"], float(arch["width"])))
+        if self.granularity == "global" and "width" in self._widths:
+            counts.update(self._global_counts(self._widths["width"], float(arch["width"])))
         else:
-            for name, groups in dims.items():
+            for name, groups in self._widths.items():
                 for g in groups:
                     counts[g.name] = kept_count(g, float(arch[name]), self.round_to)
         keep = {}
@@ -379,8 +363,11 @@ class DerivedSpace(SearchSpace):
 
     def _global_counts(self, groups: Sequence[ChannelGroup], ratio: float) -> dict[str, int]:
         """Channels per group when one keep ratio is spent across all groups by normalised
-        importance (global pruning), then rounded per group as local pruning rounds."""
+        importance (global pruning), then rounded per group as local pruning rounds. Cached per
+        ratio: every activation of a global-width candidate asks it."""
         assert self._scores is not None
+        if ratio in self._global_cache:
+            return self._global_cache[ratio]
         ranked: list[tuple[float, int, int]] = []
         for gi, g in enumerate(groups):
             scores = self._scores[g.name]
@@ -392,10 +379,11 @@ class DerivedSpace(SearchSpace):
         per_group = [0] * len(groups)
         for _, gi, _ in chosen:
             per_group[gi] += 1
-        return {
+        self._global_cache[ratio] = {
             g.name: kept_count(g, per_group[gi] / g.channels, self.round_to)
             for gi, g in enumerate(groups)
         }
+        return self._global_cache[ratio]
 
     def _verify(self, supernet: nn.Module) -> None:
         """Masks must compute what physical pruning computes; checked once on the smallest arch."""
