@@ -79,9 +79,7 @@ def validate_proxy(
             if progress is not None:
                 progress(done + 1, len(chosen))
         tau, p_value = kendalltau([p.proxy for p in points], [p.finetuned for p in points])
-        result = ProxyValidation(
-            name, ctx.mode, steps, points, _finite(tau), _finite(p_value, 1.0)
-        )
+        result = ProxyValidation(name, ctx.mode, steps, points, _finite(tau), _finite(p_value, 1.0))
         store.put_artifact(
             record.search_id,
             f"proxy_validation:{len(points)}:{steps}",

@@ -8,6 +8,7 @@ not for the deep-learning stack. The search's config is read as the JSON it was 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,15 @@ from typing import Any
 
 from nasprune.errors import SearchError, StoreError, user_errors
 from nasprune.storage_url import resolve_storage
-from storage import FinetuneRecord, SearchRecord, Store, TrialRecord, TrialState, get_store
+from storage import (
+    DeviceKey,
+    FinetuneRecord,
+    SearchRecord,
+    Store,
+    TrialRecord,
+    TrialState,
+    get_store,
+)
 
 StorageArg = str | Store | None
 _LIMIT_NAMES = {"latency_ms": "max_latency_ms", "params": "max_params", "macs": "max_macs"}
@@ -47,13 +56,22 @@ def best(
     max_latency_ms: float | None = None,
     max_params: int | None = None,
     max_macs: int | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
     storage: StorageArg = None,
 ) -> TrialRecord | None:
-    """The completed trial that is best on the search's first objective within the limits."""
+    """The completed trial that is best on the search's first objective within the limits.
+
+    With ``device`` (a fingerprint, its short id, or a unique part of it; see
+    :func:`devices`), latency is the trial's measurement on that device from ``nasprune
+    measure``, and the record returned carries that figure; ``batch_size`` picks among
+    several measured batch sizes.
+    """
     store = open_store(storage)
     with user_errors():
         record = store.get_search(name)
         metric, direction = objectives_of(record)[0]
+        on = None if device is None else device_key(store, record, device, batch_size)
         return store.best_trial(
             record.search_id,
             metric,
@@ -61,7 +79,56 @@ def best(
             max_latency_ms=max_latency_ms,
             max_params=max_params,
             max_macs=max_macs,
+            on=on,
         )
+
+
+def device_id(fingerprint: str) -> str:
+    """A device's short id: the first 8 hex digits of its fingerprint's SHA-256."""
+    return hashlib.sha256(fingerprint.encode()).hexdigest()[:8]
+
+
+def resolve_device(store: Store, text: str) -> str:
+    """The fingerprint that ``text`` names: itself, its short id or a unique part of it."""
+    known = [device for device, _, _ in store.devices()]
+    exact = [d for d in known if text in (d, device_id(d))]
+    found = exact or [d for d in known if text.lower() in d.lower()]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise SearchError(
+            f"no device {text!r} in this store; `nasprune devices` lists the known ones"
+        )
+    raise SearchError(
+        f"{text!r} matches {len(found)} devices ({', '.join(map(device_id, found))}); "
+        "give the short id"
+    )
+
+
+def device_key(
+    store: Store, record: SearchRecord, device: str, batch_size: int | None = None
+) -> DeviceKey:
+    """The measurements of ``record``'s trials on ``device``: which batch size, input shape
+    and threads they were taken with (one setting, or the one ``batch_size`` picks)."""
+    fingerprint = resolve_device(store, device)
+    settings = [
+        key
+        for key in store.measured_settings(record.search_id, fingerprint)
+        if batch_size is None or key.batch_size == batch_size
+    ]
+    if len(settings) == 1:
+        return settings[0]
+    at = "" if batch_size is None else f" at batch size {batch_size}"
+    if not settings:
+        raise SearchError(
+            f"search {record.name!r} has no measurements on device {device_id(fingerprint)}{at}; "
+            f"run `nasprune measure {record.name}` on that device"
+        )
+    sizes = sorted({key.batch_size for key in settings})
+    raise SearchError(
+        f"search {record.name!r} was measured on {device_id(fingerprint)} at batch sizes "
+        f"{sizes}; pick one with --batch-size"
+    )
 
 
 def pareto(name: str, *, storage: StorageArg = None) -> list[TrialRecord]:
@@ -172,11 +239,21 @@ def reference(name: str, *, storage: StorageArg = None) -> dict[str, float] | No
     return None
 
 
-def devices(*, storage: StorageArg = None) -> list[tuple[str, int]]:
-    """The device fingerprints the store has latency measurements for, with their counts."""
+@dataclass(frozen=True)
+class Device:
+    """A device the store has latency measurements for (``nasprune devices``)."""
+
+    device_id: str  # short: the first 8 hex digits of the fingerprint's SHA-256
+    fingerprint: str
+    networks: int  # measured whole networks (trials, references)
+    units: int  # measured lookup-table units (``nasprune calibrate``)
+
+
+def devices(*, storage: StorageArg = None) -> list[Device]:
+    """The devices the store has latency measurements for, with their counts."""
     store = open_store(storage)
     with user_errors():
-        return store.devices()
+        return [Device(device_id(d), d, n, u) for d, n, u in store.devices()]
 
 
 def trial_json(trial: TrialRecord) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
 from nasprune.evaluate import accuracy_and_loss, calibration_batches
 from nasprune.latency import LatencyBackend, create_backend
+from nasprune.latency.recorded import device_key, recorded_latency
 from nasprune.preparation import (
     candidate,
     evaluation_model,
@@ -34,7 +35,7 @@ from nasprune.proposer import INTERRUPTED, Candidate, Exhausted, Proposer, Value
 from nasprune.queries import limits_of_record
 from search_spaces import Architecture, SearchSpace, arch_hash, create_space
 from search_spaces.derived import nonzero_params
-from storage import LatencyRecord, SearchRecord, SearchStatus, Store, TrialRecord, TrialState
+from storage import DeviceKey, SearchRecord, SearchStatus, Store, TrialRecord, TrialState
 from strategies import create_strategy
 
 
@@ -84,6 +85,7 @@ class _Session:
     calibration: list[torch.Tensor]
     mode: str = "elastic"  # elastic | prune, the config's evaluation.mode
     remeasure: bool = False  # measure latency again even where a stored figure exists
+    on: DeviceKey = DeviceKey("", 0, (), 0)  # what the backend measures: set from it
     supernet: nn.Module = field(default_factory=nn.Module)  # set once loaded or trained
 
 
@@ -149,6 +151,7 @@ def execute(
         ),
         config.evaluation.mode,
         remeasure,
+        device_key(backend, space.input_shape),
     )
     store.set_search_status(search.search_id, SearchStatus.RUNNING)
     try:
@@ -273,7 +276,7 @@ def _run_trial(session: _Session, arch: Architecture) -> TrialRecord:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     trial = store.create_trial(session.search.search_id, arch, arch_hash(arch), worker)
     try:
-        state, metrics = _evaluate(session, trial)
+        state, metrics, latency_key = _evaluate(session, trial)
     except KeyboardInterrupt:
         store.finish_trial(trial.trial_id, TrialState.FAILED, error=f"{INTERRUPTED}: keyboard")
         raise
@@ -281,11 +284,14 @@ def _run_trial(session: _Session, arch: Architecture) -> TrialRecord:
         return store.finish_trial(
             trial.trial_id, TrialState.FAILED, error=f"{type(exc).__name__}: {exc}"
         )
-    return store.finish_trial(trial.trial_id, state, metrics)
+    return store.finish_trial(trial.trial_id, state, metrics, latency_key=latency_key)
 
 
-def _evaluate(session: _Session, trial: TrialRecord) -> tuple[TrialState, dict[str, Any]]:
-    """Screen on exact params and MACs, then accuracy with inherited weights, then latency."""
+def _evaluate(
+    session: _Session, trial: TrialRecord
+) -> tuple[TrialState, dict[str, Any], str | None]:
+    """Screen on exact params and MACs, then accuracy with inherited weights, then latency.
+    Returns the state, the metrics and the key of the trial's latency measurements."""
     space, config, arch = session.space, session.config, trial.arch
     metrics: dict[str, Any] = {"params": space.num_params(arch), "macs": space.macs(arch)}
     violated = [
@@ -295,14 +301,14 @@ def _evaluate(session: _Session, trial: TrialRecord) -> tuple[TrialState, dict[s
     ]
     if violated:
         metrics["violated"] = ",".join(violated)
-        return TrialState.INFEASIBLE, metrics
-    metrics.update(_measure(session, arch, lambda: session.store.heartbeat(trial.trial_id)))
-    return TrialState.COMPLETE, metrics
+        return TrialState.INFEASIBLE, metrics, None
+    measured, latency_key = _measure(session, arch, lambda: session.store.heartbeat(trial.trial_id))
+    return TrialState.COMPLETE, metrics | measured, latency_key
 
 
 def _measure(
     session: _Session, arch: Architecture, heartbeat: Callable[[], None]
-) -> dict[str, float]:
+) -> tuple[dict[str, float], str]:
     """Accuracy and loss after BN recalibration (and, in prune mode, fine-tuning), then the
     latency of the extracted, physically smaller module (see :func:`preparation.candidate`)."""
     evaluated, subnet = candidate(
@@ -317,13 +323,19 @@ def _measure(
     )
     accuracy, loss = accuracy_and_loss(evaluated, session.loaders.val)
     heartbeat()
-    return _metrics_of(session, subnet, arch) | {"accuracy": accuracy, "loss": loss}
+    metrics, latency_key = _metrics_of(session, subnet, arch)
+    return metrics | {"accuracy": accuracy, "loss": loss}, latency_key
 
 
-def _metrics_of(session: _Session, subnet: nn.Module, arch: Architecture) -> dict[str, float]:
+def _metrics_of(
+    session: _Session, subnet: nn.Module, arch: Architecture
+) -> tuple[dict[str, float], str]:
     """Latency of the extracted subnet, held-out accuracy, and its non-zero weights when the
-    space has a sparsity dimension."""
-    timed = _latency(session, subnet, session.space.latency_key(arch, subnet))
+    space has a sparsity dimension; and the key of its latency measurements."""
+    latency_key = session.space.latency_key(arch, subnet)
+    timed = recorded_latency(
+        session.store, session.backend, session.on, subnet, latency_key, session.remeasure
+    )
     metrics = {"latency_ms": timed.median_ms, "latency_p90_ms": timed.p90_ms}
     if timed.spread is not None:
         metrics["latency_spread"] = timed.spread
@@ -334,7 +346,7 @@ def _metrics_of(session: _Session, subnet: nn.Module, arch: Architecture) -> dic
     if "sparsity" in arch:
         metrics["nonzero_params"] = float(nonzero_params(subnet))
         metrics["sparsity"] = float(arch["sparsity"])
-    return metrics
+    return metrics, latency_key
 
 
 def _record_reference(session: _Session) -> None:
@@ -347,33 +359,11 @@ def _record_reference(session: _Session) -> None:
     if session.space.pretrained:
         dense = session.space.dense_model().eval()
         accuracy, loss = accuracy_and_loss(dense, session.loaders.val)
-        metrics = _metrics_of(session, dense, largest) | {"accuracy": accuracy, "loss": loss}
+        metrics = _metrics_of(session, dense, largest)[0] | {"accuracy": accuracy, "loss": loss}
     else:
-        metrics = _measure(session, largest, lambda: None)
+        metrics = _measure(session, largest, lambda: None)[0]
     metrics.update(params=session.space.num_params(largest), macs=session.space.macs(largest))
     session.store.add_event(search_id, "reference", json.dumps(metrics))
-
-
-def _latency(session: _Session, subnet: nn.Module, key: str) -> LatencyRecord:
-    """Measured latency of a subnet, reused from the store when this device measured it."""
-    settings, shape = session.config.latency, session.space.input_shape
-    device = session.backend.fingerprint()
-    stored = session.store.get_latency(device, key, settings.batch_size, shape, settings.threads)
-    if stored is not None and not session.remeasure:
-        return stored
-    measured = session.backend.measure(subnet, shape)
-    return session.store.put_latency(
-        device,
-        key,
-        settings.batch_size,
-        shape,
-        settings.threads,
-        measured.median_ms,
-        measured.p90_ms,
-        measured.repeats,
-        spread=measured.spread,
-        noisy=measured.noisy,
-    )
 
 
 def _primary(config: SearchConfig) -> tuple[str, str]:

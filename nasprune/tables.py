@@ -16,7 +16,6 @@ SPARSITY_NOTE = (
 )
 
 
-
 def list_table(title: str, entries: dict[str, str]) -> Table:
     table = Table(title=title)
     table.add_column("name")
@@ -116,5 +115,3 @@ def summary_table(summaries: list[SearchSummary]) -> Table:
             num(None if s.best is None else s.best.accuracy),
         )
     return table
-
-

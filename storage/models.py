@@ -29,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.records import (
     ArtifactRecord,
+    CalibrationRecord,
     CheckpointRecord,
     EventRecord,
     FinetuneRecord,
@@ -113,6 +114,7 @@ class TrialModel(Base):
         Index(None, "search_id", "latency_p90_ms"),
         Index(None, "search_id", "params"),
         Index(None, "search_id", "macs"),
+        Index(None, "search_id", "latency_key"),
     )
 
     trial_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -134,6 +136,8 @@ class TrialModel(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # the arch_hash of its latency_measurements rows on every device (revision 0004)
+    latency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
     def to_record(self) -> TrialRecord:
         return TrialRecord(
@@ -156,6 +160,7 @@ class TrialModel(Base):
             heartbeat_at=_aware_or_none(self.heartbeat_at),
             finished_at=_aware_or_none(self.finished_at),
             duration_s=self.duration_s,
+            latency_key=self.latency_key,
         )
 
 
@@ -199,6 +204,47 @@ class LatencyMeasurementModel(Base):
             created_at=_aware(self.created_at),
             spread=self.spread,
             noisy=bool(self.noisy),
+        )
+
+
+class LatencyCalibrationModel(Base):
+    """A device's lookup table and predictor for one space, batch size, input and threads."""
+
+    __tablename__ = "latency_calibrations"
+    __table_args__ = (
+        UniqueConstraint(
+            "device",
+            "space_key",
+            "batch_size",
+            "input_shape",
+            "threads",
+            name="uq_latency_calibrations_key",
+        ),
+    )
+
+    calibration_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device: Mapped[str] = mapped_column(String(255))
+    space_key: Mapped[str] = mapped_column(String(128))  # the space's name and params, hashed
+    batch_size: Mapped[int] = mapped_column(Integer)
+    input_shape: Mapped[str] = mapped_column(String(255))  # JSON list, as in measurements
+    threads: Mapped[int] = mapped_column(Integer)
+    space: Mapped[str] = mapped_column(String(255))
+    content_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    def to_record(self) -> CalibrationRecord:
+        return CalibrationRecord(
+            calibration_id=self.calibration_id,
+            device=self.device,
+            space_key=self.space_key,
+            batch_size=self.batch_size,
+            input_shape=tuple(int(size) for size in json.loads(self.input_shape)),
+            threads=self.threads,
+            space=self.space,
+            content=json.loads(self.content_json),
+            created_at=_aware(self.created_at),
+            updated_at=_aware(self.updated_at),
         )
 
 

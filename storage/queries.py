@@ -16,7 +16,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from storage.errors import StoreError
 from storage.models import LatencyMeasurementModel, TrialModel
-from storage.records import COLUMN_METRICS, INT_METRICS, TrialState
+from storage.records import COLUMN_METRICS, INT_METRICS, DeviceKey, TrialState
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -69,14 +69,31 @@ def best_trial_query(
     max_latency_ms: float | None,
     max_params: int | None,
     max_macs: int | None,
-) -> Select[TrialModel]:
-    """Complete trials within the limits, best metric first, then lower latency, number."""
+    on: DeviceKey | None = None,
+) -> Select[TrialModel, float | None, float | None]:
+    """Complete trials within the limits, best metric first, then lower latency, number; each
+    with its median and p90 latency: the trial's own, or with ``on``, its measurement on that
+    device (trials it never measured take no part)."""
     column = metric_column(TrialModel, metric)
-    query = select(TrialModel).where(
-        *trial_filter(search_id, [TrialState.COMPLETE]), column.is_not(None)
-    )
+    if on is None:
+        median, p90 = TrialModel.latency_ms, TrialModel.latency_p90_ms
+        query = select(TrialModel, median, p90)
+    else:
+        measured = LatencyMeasurementModel
+        median, p90 = measured.median_ms, measured.p90_ms
+        query = select(TrialModel, median, p90).join(
+            measured,
+            and_(
+                measured.arch_hash == TrialModel.latency_key,
+                measured.device == on.device,
+                measured.batch_size == on.batch_size,
+                measured.input_shape == shape_json(on.input_shape),
+                measured.threads == on.threads,
+            ),
+        )
+    query = query.where(*trial_filter(search_id, [TrialState.COMPLETE]), column.is_not(None))
     limits = (
-        (TrialModel.latency_ms, max_latency_ms),
+        (median, max_latency_ms),
         (TrialModel.params, max_params),
         (TrialModel.macs, max_macs),
     )
@@ -84,9 +101,7 @@ def best_trial_query(
         if bound is not None:  # a trial whose limited metric is null fails the limit
             query = query.where(limited <= bound)
     order = column.desc() if maximize(direction) else column.asc()
-    return query.order_by(order, TrialModel.latency_ms.asc().nulls_last(), TrialModel.number).limit(
-        1
-    )
+    return query.order_by(order, median.asc().nulls_last(), TrialModel.number).limit(1)
 
 
 def pareto_front_query(search_id: int, objectives: Sequence[tuple[str, str]]) -> Select[TrialModel]:

@@ -86,6 +86,7 @@ class TrialRecord:
     heartbeat_at: datetime | None
     finished_at: datetime | None
     duration_s: float | None
+    latency_key: str | None = None  # the arch_hash of its latency measurements, per device
 
     def all_metrics(self) -> dict[str, Any]:
         """Column metrics that are set, merged with the extra metrics."""
@@ -109,6 +110,33 @@ class LatencyRecord:
     created_at: datetime
     spread: float | None = None  # interquartile range / median (None before revision 0003)
     noisy: bool = False  # the median's confidence interval never got within the target
+
+
+@dataclass(frozen=True)
+class DeviceKey:
+    """What a latency figure is a figure of, besides the architecture: the device's
+    fingerprint, the batch size, the input shape (without the batch) and the threads."""
+
+    device: str
+    batch_size: int
+    input_shape: tuple[int, ...]
+    threads: int
+
+
+@dataclass(frozen=True)
+class CalibrationRecord:
+    """A device's latency lookup table and predictor for one space (see nasprune.latency)."""
+
+    calibration_id: int
+    device: str
+    space_key: str
+    batch_size: int
+    input_shape: tuple[int, ...]
+    threads: int
+    space: str
+    content: dict[str, Any]  # decoded JSON: units, whole-network points, the fitted model
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)

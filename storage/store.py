@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -16,22 +17,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.attachments import Attachments
 from storage.engine import create_store_engine, one_line, safe_url, upgrade_to_head
 from storage.errors import DuplicateSearchError, SearchNotFoundError, StoreError
+from storage.latency import LatencyTables
 from storage.models import (
-    LatencyMeasurementModel,
     SearchModel,
     TrialModel,
     utcnow,
 )
 from storage.queries import (
     best_trial_query,
-    latency_query,
     pareto_front_query,
-    shape_json,
     split_metrics,
     trial_filter,
 )
 from storage.records import (
-    LatencyRecord,
+    DeviceKey,
     SearchRecord,
     SearchStatus,
     TrialRecord,
@@ -50,7 +49,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-class Store(Attachments):
+class Store(Attachments, LatencyTables):
     """Durable storage for searches and their trials, behind one SQLAlchemy URL.
 
     Contract:
@@ -248,8 +247,10 @@ class Store(Attachments):
         state: TrialState,
         metrics: dict[str, float] | None = None,
         error: str | None = None,
+        latency_key: str | None = None,
     ) -> TrialRecord:
-        """Finish a running trial; column metrics go to their columns, the rest to JSON."""
+        """Finish a running trial; column metrics go to their columns, the rest to JSON;
+        ``latency_key`` names its latency measurements (one per device)."""
         state = TrialState(state)
         if not state.is_finished():
             raise StoreError(f"finish_trial needs a finished state, not {state.value!r}")
@@ -264,6 +265,7 @@ class Store(Attachments):
                 "error": error,
                 "finished_at": now,
                 "duration_s": (now - row.started_at).total_seconds(),
+                "latency_key": latency_key,
             }
             changed = session.execute(
                 update(TrialModel)
@@ -354,12 +356,21 @@ class Store(Attachments):
         max_latency_ms: float | None = None,
         max_params: int | None = None,
         max_macs: int | None = None,
+        on: DeviceKey | None = None,
     ) -> TrialRecord | None:
-        """The best complete trial under the limits; ties go to lower latency, then number."""
-        query = best_trial_query(search_id, metric, direction, max_latency_ms, max_params, max_macs)
+        """The best complete trial under the limits; ties go to lower latency, then number.
+
+        With ``on``, latency is the trial's measurement on that device (``nasprune measure``),
+        and the record returned carries that device's median and p90 as its latency.
+        """
+        limits = (max_latency_ms, max_params, max_macs)
+        query = best_trial_query(search_id, metric, direction, *limits, on=on)
         with self._session() as session:
-            row = session.scalars(query).first()
-            return None if row is None else row.to_record()
+            found = session.execute(query).first()
+            if found is None:
+                return None
+            row, median, p90 = found
+            return dataclasses.replace(row.to_record(), latency_ms=median, latency_p90_ms=p90)
 
     def pareto_front(
         self, search_id: int, objectives: Sequence[tuple[str, str]]
@@ -372,67 +383,6 @@ class Store(Attachments):
         query = pareto_front_query(search_id, objectives)
         with self._session() as session:
             return [row.to_record() for row in session.scalars(query)]
-
-    # latency cache
-
-    def get_latency(
-        self,
-        device: str,
-        arch_hash: str,
-        batch_size: int,
-        input_shape: Sequence[int],
-        threads: int,
-    ) -> LatencyRecord | None:
-        """The cached measurement for this device, architecture and input, if any."""
-        with self._session() as session:
-            key = (device, arch_hash, batch_size, input_shape, threads)
-            row = session.scalars(latency_query(*key)).one_or_none()
-            return None if row is None else row.to_record()
-
-    def devices(self) -> list[tuple[str, int]]:
-        """Every device fingerprint with stored measurements, and how many, most first."""
-        query = (
-            select(LatencyMeasurementModel.device, func.count())
-            .group_by(LatencyMeasurementModel.device)
-            .order_by(func.count().desc(), LatencyMeasurementModel.device)
-        )
-        with self._session() as session:
-            return [(str(device), int(count)) for device, count in session.execute(query)]
-
-    def put_latency(
-        self,
-        device: str,
-        arch_hash: str,
-        batch_size: int,
-        input_shape: Sequence[int],
-        threads: int,
-        median_ms: float,
-        p90_ms: float,
-        repeats: int,
-        spread: float | None = None,
-        noisy: bool = False,
-    ) -> LatencyRecord:
-        """Cache a measurement; a second put of the same key replaces the values."""
-
-        def upsert(session: Session) -> LatencyRecord:
-            key = (device, arch_hash, batch_size, input_shape, threads)
-            row = session.scalars(latency_query(*key)).one_or_none()
-            if row is None:
-                row = LatencyMeasurementModel(
-                    device=device,
-                    arch_hash=arch_hash,
-                    batch_size=batch_size,
-                    input_shape=shape_json(input_shape),
-                    threads=threads,
-                )
-                session.add(row)
-            row.median_ms, row.p90_ms, row.repeats = median_ms, p90_ms, repeats
-            row.spread, row.noisy = spread, noisy
-            row.created_at = utcnow()
-            session.flush()
-            return row.to_record()
-
-        return self._write_retrying(upsert, "cache a latency measurement")
 
 
 def get_store(storage: str | Store) -> Store:

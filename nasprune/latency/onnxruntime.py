@@ -73,9 +73,7 @@ class OnnxRuntimeBackend(LatencyBackend):
         options.intra_op_num_threads = self.settings.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        session = self.ort.InferenceSession(
-            buffer.getvalue(), options, providers=[self.provider]
-        )
+        session = self.ort.InferenceSession(buffer.getvalue(), options, providers=[self.provider])
         cached = {id(example): example.cpu().numpy()}
 
         def run(x: torch.Tensor) -> torch.Tensor:

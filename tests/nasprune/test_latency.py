@@ -16,6 +16,8 @@ from nasprune.config import LatencyConfig
 from nasprune.errors import ConfigError, SearchError
 from nasprune.latency import BACKENDS, create_backend
 from nasprune.latency.torch_eager import TorchBackend
+from nasprune.queries import device_id
+from storage import DeviceKey
 
 MODELS = {
     "mlp": (lambda: nn.Sequential(nn.Linear(16, 32), nn.BatchNorm1d(32), nn.ReLU(),
@@ -126,7 +128,8 @@ def test_stored_latency_is_reused_and_remeasure_replaces_it_and_devices_lists_th
     config["latency"] = {"warmup": 1, "repeats": 3}
     nasprune.run(config)
     store = get_store(config["storage"])
-    ((device, count),) = store.devices()
+    ((device, count, units),) = store.devices()
+    assert units == 0
     assert count >= 3  # the dense reference and every trial
     stamps = {r.measurement_id: r.created_at for r in _measurements(store)}
 
@@ -140,7 +143,10 @@ def test_stored_latency_is_reused_and_remeasure_replaces_it_and_devices_lists_th
     assert set(after) == set(stamps) and all(after[k] > stamps[k] for k in stamps)
 
     code, out, _ = cli(capsys, monkeypatch, "devices", "--json", "--storage", config["storage"])
-    assert code == 0 and json.loads(out) == [{"device": device, "measurements": count}]
+    assert code == 0
+    assert json.loads(out) == [
+        {"id": device_id(device), "device": device, "networks": count, "units": 0}
+    ]
 
 
 def _measurements(store):  # noqa: ANN001, ANN202
@@ -191,3 +197,62 @@ def test_a_search_stores_the_spread_and_the_repeat_count_of_each_measurement(
     assert records and all(r.repeats == 10 and r.noisy and r.spread is not None for r in records)
     trials = store.trials(store.get_search("tiny").search_id)
     assert all(t.metrics["latency_noisy"] == 1.0 and "latency_spread" in t.metrics for t in trials)
+
+
+def test_a_search_measured_on_a_second_device_answers_best_for_each_device(
+    workdir: Path, make_config, capsys, monkeypatch
+) -> None:
+    from cli_support import cli
+
+    from storage import TrialState, get_store
+
+    config = make_config(workdir)
+    config["latency"] = {"threads": 1, "warmup": 1, "repeats": 5}
+    nasprune.run(config)
+    url = config["storage"]
+    store = get_store(url)
+    ((first, networks, _),) = store.devices()
+    search = store.get_search("tiny")
+    trials = store.trials(search.search_id, [TrialState.COMPLETE])
+    assert all(t.latency_key for t in trials)  # every trial knows its measurements
+
+    # The search's own device answers as plain `best` does.
+    code, out, _ = cli(capsys, monkeypatch, "best", "tiny", "--device", device_id(first),
+                       "--json", "--storage", url)  # fmt: skip
+    plain = nasprune.best("tiny", storage=url)
+    assert code == 0 and json.loads(out)["trial"]["number"] == plain.number
+
+    # A second device: two threads give another fingerprint, so other figures.
+    code, out, _ = cli(capsys, monkeypatch, "measure", "tiny", "--threads", "2", "--all",
+                       "--storage", url)  # fmt: skip
+    assert code == 0 and f"measured {len(trials)} trials" in out
+    (second,) = [d for d, _, _ in store.devices() if d != first]
+    assert "threads=2" in second
+    on_second = store.latencies(
+        DeviceKey(second, 1, (64,), 2), [t.latency_key for t in trials]
+    )
+    assert len(on_second) == len({t.latency_key for t in trials})
+    limit = sorted(r.median_ms for r in on_second.values())[len(on_second) // 2]
+    within = [t for t in trials if on_second[t.latency_key].median_ms <= limit]
+    want = max(within, key=lambda t: (t.accuracy, -on_second[t.latency_key].median_ms))
+    code, out, _ = cli(capsys, monkeypatch, "best", "tiny", "--device", device_id(second),
+                       "--max-latency-ms", str(limit), "--json", "--storage", url)  # fmt: skip
+    found = json.loads(out)["trial"]
+    assert code == 0 and found["number"] == want.number
+    assert found["latency_ms"] == on_second[want.latency_key].median_ms  # the second device's
+    first_figure = store.get_trial(search.search_id, want.number).latency_ms
+    assert nasprune.best("tiny", device=device_id(first), storage=url) is not None
+    assert found["latency_ms"] != first_figure
+
+    # Measured again on the same device and settings: every figure comes from the store.
+    code, out, _ = cli(capsys, monkeypatch, "measure", "tiny", "--threads", "2", "--all",
+                       "--storage", url)  # fmt: skip
+    assert f"0 timed now, {len(trials)} already stored" in out
+    assert store.devices()[0][1] >= networks
+
+    code, _, err = cli(capsys, monkeypatch, "best", "tiny", "--device", "nosuch",
+                       "--storage", url)  # fmt: skip
+    assert code == 2 and "no device 'nosuch'" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli(capsys, monkeypatch, "best", "tiny", "--device", device_id(second),
+                       "--batch-size", "8", "--storage", url)  # fmt: skip
+    assert code == 2 and "no measurements" in err and "nasprune measure tiny" in err

@@ -1,0 +1,62 @@
+"""What every command shares: the Typer app, the consoles, common options, failing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+app = typer.Typer(
+    help="Find the best subnetwork of a neural network under hardware constraints.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Piped output is not cut to 80 columns: tables keep their natural width.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+err = Console(stderr=True, highlight=False)
+
+RemeasureOpt = Annotated[
+    bool, typer.Option(help="Measure latency again even where this device has a stored figure.")
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage", help="SQLAlchemy URL [default: $NASPRUNE_STORAGE or sqlite:///nasprune.db]"
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
+
+
+@contextmanager
+def interruptible(hint: str) -> Iterator[None]:
+    """Ctrl-C ends the command with status 130 and one line saying how to carry on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(f"interrupted; {hint}")
+        raise typer.Exit(130) from None
+
+
+def resume_hint(name: str) -> str:
+    return f"`nasprune resume {name}` carries on from here"
+
+
+def fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    sys.exit(2)
+
+
+def finetune_json(run: Any) -> dict[str, Any]:
+    return {
+        "accuracy": run.accuracy,
+        "test_accuracy": run.test_accuracy,
+        "steps": run.steps_done,
+        "settings": run.settings,
+        "path": run.path,
+    }

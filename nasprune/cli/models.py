@@ -1,0 +1,141 @@
+"""Commands on one subnetwork: export it, fine-tune it, validate the accuracy proxy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from nasprune.cli.common import JsonOpt, StorageOpt, app, err, interruptible, out
+from nasprune.tables import SPARSITY_NOTE, num
+
+
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="The search.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    trial: Annotated[int | None, typer.Option(help="Trial number to export.")] = None,
+    max_latency_ms: Annotated[
+        float | None, typer.Option(help="Export the best under this.")
+    ] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="state (weights + plan) | torchscript | onnx")
+    ] = "state",
+    inherited: Annotated[
+        bool, typer.Option(help="Export the search's weights even if the trial was fine-tuned.")
+    ] = False,
+    storage: StorageOpt = None,
+) -> None:
+    """Write a subnetwork as a standalone model, with its pruning plan as JSON beside it."""
+    from nasprune.exporter import export as do_export
+
+    done = do_export(
+        name,
+        output,
+        trial=trial,
+        max_latency_ms=max_latency_ms,
+        storage=storage,
+        format=format,  # type: ignore[arg-type]
+        inherited=inherited,
+    )
+    weights = "fine-tuned" if done.finetuned is not None else "inherited"
+    out.print(
+        f"wrote {done.path} ({format}, {weights} weights) and {done.plan_path}: trial "
+        f"{done.trial.number}, {done.params:,} parameters, validation accuracy "
+        f"{done.accuracy:.4f} (stored {num(done.trial.accuracy)})",
+        soft_wrap=True,
+    )
+    if "sparsity" in done.trial.arch and float(done.trial.arch["sparsity"]) > 0:
+        out.print(SPARSITY_NOTE, soft_wrap=True)
+
+
+@app.command()
+def finetune(
+    name: Annotated[str, typer.Argument(help="The search.")],
+    trial: Annotated[int, typer.Option(help="Trial number to fine-tune.")],
+    steps: Annotated[int, typer.Option(help="Training steps (batches).")] = 500,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    distill: Annotated[
+        bool, typer.Option("--distill", help="Also learn the dense model's soft labels.")
+    ] = False,
+    rewind: Annotated[
+        Path | None,
+        typer.Option(help="Start from this dense-model state dict (e.g. an early checkpoint)."),
+    ] = None,
+    storage: StorageOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fine-tune a trial's subnet; export and best then use the fine-tuned weights."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from nasprune.finetune_runs import finetune_trial
+
+    columns = (BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
+    bar = Progress(
+        TextColumn("fine-tune"), *columns, console=err, disable=quiet or not err.is_terminal
+    )
+    task = bar.add_task("fine-tune", total=steps, info="")
+
+    def show(step: int, _total: int, loss: float) -> None:
+        bar.update(task, completed=step, info=f"loss {loss:.3f}")
+
+    hint = (
+        f"the same `nasprune finetune {name} --trial {trial} ...` resumes from the last checkpoint"
+    )
+    with interruptible(hint), bar:
+        result = finetune_trial(
+            name, trial, steps=steps, lr=lr, distill=distill, rewind=rewind, storage=storage,
+            progress=show,
+        )  # fmt: skip
+    run = result.run
+    how = "reused a complete run" if result.reused else (
+        f"resumed at step {result.resumed_from}" if result.resumed_from else "trained"
+    )  # fmt: skip
+    out.print(
+        f"trial {trial} of {name}: fine-tuned {run.steps_done} steps ({how}); validation "
+        f"accuracy {num(run.accuracy)} (search's proxy {num(result.trial.accuracy)})"
+        + ("" if run.test_accuracy is None else f", test {num(run.test_accuracy)}")
+        + f"; weights {run.path}",
+        soft_wrap=True,
+    )
+
+
+@app.command("validate-proxy")
+def validate_proxy(
+    name: Annotated[str, typer.Argument(help="The search.")],
+    samples: Annotated[int, typer.Option(help="Trials to fine-tune, spread over the ranking.")] = 8,
+    steps: Annotated[int, typer.Option(help="Fine-tuning steps per trial.")] = 200,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Kendall tau between the search's accuracy and stand-alone fine-tuned accuracy."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from nasprune.proxy import validate_proxy as run_validation
+
+    bar = Progress(TextColumn("fine-tune"), BarColumn(), MofNCompleteColumn(), console=err,
+                   disable=as_json or not err.is_terminal)  # fmt: skip
+    task = bar.add_task("trials", total=samples)
+    with bar:
+        result = run_validation(
+            name, samples=samples, steps=steps, storage=storage,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    if as_json:
+        payload = {
+            "search": name, "mode": result.mode, "steps": steps,
+            "kendall_tau": result.kendall_tau, "p_value": result.p_value,
+            "points": [p.__dict__ for p in result.points],
+        }  # fmt: skip
+        out.print_json(json.dumps(payload))
+        return
+    table = Table(title=f"proxy validation of {name} ({result.mode} mode, {steps} steps each)")
+    for column in ("trial", "search accuracy", "fine-tuned accuracy"):
+        table.add_column(column, justify="right")
+    for p in result.points:
+        table.add_row(str(p.trial), num(p.proxy), num(p.finetuned))
+    table.caption = f"Kendall tau {result.kendall_tau:+.3f} (p = {result.p_value:.3g})"
+    out.print(table)

@@ -1,0 +1,107 @@
+"""Commands that launch and continue searches, and list what can be searched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nasprune.cli.common import (
+    RemeasureOpt,
+    StorageOpt,
+    app,
+    err,
+    interruptible,
+    out,
+    resume_hint,
+)
+from nasprune.tables import list_table, trial_table
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML or TOML search config.")],
+    storage: StorageOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    resume_if_exists: Annotated[
+        bool, typer.Option(help="Resume a search of the same name and config instead of failing.")
+    ] = False,
+    remeasure: RemeasureOpt = False,
+) -> None:
+    """Launch a new search from a config file."""
+    from nasprune import api
+    from nasprune.config import load_config
+    from nasprune.progress import RichObserver
+
+    cfg = load_config(config)
+    with interruptible(resume_hint(cfg.name)), RichObserver(err, enabled=not quiet) as observer:
+        result = api.run(
+            cfg,
+            storage=storage,
+            observer=observer,
+            resume_if_exists=resume_if_exists,
+            remeasure=remeasure,
+        )
+    _print_result(result)
+
+
+@app.command()
+def resume(
+    name: Annotated[str, typer.Argument(help="The search to continue.")],
+    storage: StorageOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    remeasure: RemeasureOpt = False,
+) -> None:
+    """Continue an interrupted search to its total budget."""
+    from nasprune import api
+    from nasprune.progress import RichObserver
+
+    with interruptible(resume_hint(name)), RichObserver(err, enabled=not quiet) as observer:
+        result = api.resume(name, storage=storage, observer=observer, remeasure=remeasure)
+    _print_result(result)
+
+
+def _print_result(result: Any) -> None:
+    why = {
+        "budget": "budget reached",
+        "time": "time limit reached; resume to go on",
+        "exhausted": "the strategy proposes nothing new",
+    }[result.stopped_because]
+    out.print(
+        f"search {result.name}: {result.completed}/{result.budget} trials complete "
+        f"({result.new_trials} new, {why}); supernet "
+        f"{'reused' if result.reused_supernet else 'trained'}",
+        soft_wrap=True,
+    )
+    if result.best is not None:
+        out.print(trial_table([result.best], title="best trial within the constraints"))
+
+
+@app.command()
+def spaces() -> None:
+    """List the registered search spaces."""
+    from search_spaces import list_spaces
+
+    _print_list("search spaces", list_spaces())
+
+
+@app.command()
+def strategies() -> None:
+    """List the registered search strategies."""
+    from strategies import list_strategies
+
+    _print_list("strategies", list_strategies())
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON schema of the search config."""
+    from nasprune.config import json_schema
+
+    out.print_json(json.dumps(json_schema()))
+
+
+def _print_list(title: str, entries: dict[str, str]) -> None:
+    out.print(list_table(title, entries))

@@ -1,0 +1,88 @@
+"""`nasprune measure`: a finished search's subnets measured again on this machine.
+
+Accuracy does not depend on the device, latency does: one search can be re-ranked for every
+device it will run on. Each trial's subnet is rebuilt from the store exactly as the search
+built it, timed by the backend the options name (the search's own by default), and stored
+under that device's fingerprint; `nasprune best NAME --device ID` then answers for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nasprune.api import stored_config
+from nasprune.errors import user_errors
+from nasprune.latency import LatencyBackend, create_backend
+from nasprune.latency.recorded import device_key, recorded_latency
+from nasprune.queries import StorageArg, open_store, pareto
+from nasprune.subnets import Context, open_search, searched_subnet
+from storage import DeviceKey, Store, TrialRecord, TrialState
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What `measure` did: where, how many trials, how many figures were new."""
+
+    on: DeviceKey
+    trials: int
+    measured: int  # timed now
+    reused: int  # already in the store for this device and settings
+
+
+def measure(
+    name: str,
+    *,
+    storage: StorageArg = None,
+    all_trials: bool = False,
+    remeasure: bool = False,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> Measured:
+    """Measure the Pareto front (or, with ``all_trials``, every complete trial) of ``name``
+    on this machine. ``settings`` override the search's latency settings (``backend``,
+    ``device``, ``threads``, ``batch_size`` ...); the device fingerprint follows from them."""
+    store = open_store(storage)
+    with user_errors():
+        record = store.get_search(name)
+        config = stored_config(record)
+        changed = {key: value for key, value in settings.items() if value is not None}
+        latency = config.latency.model_validate(config.latency.model_dump() | changed)
+        backend = create_backend(latency)
+        if all_trials:
+            trials = store.trials(record.search_id, [TrialState.COMPLETE])
+        else:
+            trials = pareto(name, storage=store)
+        ctx = open_search(store, record)
+        on = device_key(backend, ctx.space.input_shape)
+        return _measure_all(store, ctx, backend, on, trials, remeasure, progress)
+
+
+def _measure_all(
+    store: Store,
+    ctx: Context,
+    backend: LatencyBackend,
+    on: DeviceKey,
+    trials: list[TrialRecord],
+    remeasure: bool,
+    progress: Progress | None,
+) -> Measured:
+    fresh = reused = 0
+    for done, trial in enumerate(trials, 1):
+        subnet = searched_subnet(ctx, trial)
+        key = ctx.space.latency_key(trial.arch, subnet)
+        if trial.latency_key != key:
+            store.set_latency_key(trial.trial_id, key)
+        before = None if remeasure else store.get_latency(on.device, key, *_rest(on))
+        recorded_latency(store, backend, on, subnet, key, remeasure)
+        fresh, reused = (fresh, reused + 1) if before is not None else (fresh + 1, reused)
+        if progress is not None:
+            progress(done, len(trials))
+    return Measured(on, len(trials), fresh, reused)
+
+
+def _rest(on: DeviceKey) -> tuple[int, tuple[int, ...], int]:
+    return on.batch_size, on.input_shape, on.threads

@@ -1,0 +1,188 @@
+"""Latency in the store: measurements keyed by device, the trials they belong to, and the
+per-device calibrations (lookup table and predictor). :class:`storage.Store` inherits these
+methods; they use its session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from storage.errors import StoreError
+from storage.models import (
+    LatencyCalibrationModel,
+    LatencyMeasurementModel,
+    TrialModel,
+    utcnow,
+)
+from storage.queries import latency_query, shape_json
+from storage.records import CalibrationRecord, DeviceKey, LatencyRecord
+
+UNIT_PREFIX = "unit:"  # the arch_hash of a lookup-table unit's measurement starts with this
+
+
+class LatencyTables:
+    """Measurements, trial latency keys and calibrations (mixed into :class:`storage.Store`)."""
+
+    url: str
+    _session: Callable[[], AbstractContextManager[Session]]
+    _write_retrying: Callable[..., Any]
+
+    def get_latency(
+        self,
+        device: str,
+        arch_hash: str,
+        batch_size: int,
+        input_shape: Sequence[int],
+        threads: int,
+    ) -> LatencyRecord | None:
+        """The cached measurement for this device, architecture and input, if any."""
+        with self._session() as session:
+            key = (device, arch_hash, batch_size, input_shape, threads)
+            row = session.scalars(latency_query(*key)).one_or_none()
+            return None if row is None else row.to_record()
+
+    def latencies(self, on: DeviceKey, arch_hashes: Sequence[str]) -> dict[str, LatencyRecord]:
+        """The measurements on ``on`` of each of ``arch_hashes`` that has one."""
+        found: dict[str, LatencyRecord] = {}
+        wanted = sorted(set(arch_hashes))
+        with self._session() as session:
+            for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter cap
+                query = select(LatencyMeasurementModel).filter_by(
+                    device=on.device,
+                    batch_size=on.batch_size,
+                    input_shape=shape_json(on.input_shape),
+                    threads=on.threads,
+                )
+                chunk = wanted[start : start + 500]
+                query = query.where(LatencyMeasurementModel.arch_hash.in_(chunk))
+                found.update((row.arch_hash, row.to_record()) for row in session.scalars(query))
+        return found
+
+    def measured_settings(self, search_id: int, device: str) -> list[DeviceKey]:
+        """The (batch size, input shape, threads) settings at which ``device`` measured some
+        of the search's trials, as device keys."""
+        measured = LatencyMeasurementModel
+        query = (
+            select(measured.batch_size, measured.input_shape, measured.threads)
+            .join(TrialModel, TrialModel.latency_key == measured.arch_hash)
+            .where(TrialModel.search_id == search_id, measured.device == device)
+            .distinct()
+            .order_by(measured.batch_size, measured.input_shape, measured.threads)
+        )
+        with self._session() as session:
+            return [
+                DeviceKey(device, int(b), tuple(int(x) for x in json.loads(shape)), int(t))
+                for b, shape, t in session.execute(query)
+            ]
+
+    def devices(self) -> list[tuple[str, int, int]]:
+        """Every device fingerprint with stored measurements: (device, networks, lookup-table
+        units), most networks first."""
+        unit = LatencyMeasurementModel.arch_hash.startswith(UNIT_PREFIX)
+        units = func.sum(case((unit, 1), else_=0))
+        networks = func.count() - units
+        query = (
+            select(LatencyMeasurementModel.device, networks, units)
+            .group_by(LatencyMeasurementModel.device)
+            .order_by(networks.desc(), LatencyMeasurementModel.device)
+        )
+        with self._session() as session:
+            return [(str(d), int(n or 0), int(u or 0)) for d, n, u in session.execute(query)]
+
+    def put_latency(
+        self,
+        device: str,
+        arch_hash: str,
+        batch_size: int,
+        input_shape: Sequence[int],
+        threads: int,
+        median_ms: float,
+        p90_ms: float,
+        repeats: int,
+        spread: float | None = None,
+        noisy: bool = False,
+    ) -> LatencyRecord:
+        """Cache a measurement; a second put of the same key replaces the values."""
+
+        def upsert(session: Session) -> LatencyRecord:
+            key = (device, arch_hash, batch_size, input_shape, threads)
+            row = session.scalars(latency_query(*key)).one_or_none()
+            if row is None:
+                row = LatencyMeasurementModel(
+                    device=device,
+                    arch_hash=arch_hash,
+                    batch_size=batch_size,
+                    input_shape=shape_json(input_shape),
+                    threads=threads,
+                )
+                session.add(row)
+            row.median_ms, row.p90_ms, row.repeats = median_ms, p90_ms, repeats
+            row.spread, row.noisy = spread, noisy
+            row.created_at = utcnow()
+            session.flush()
+            return row.to_record()
+
+        record: LatencyRecord = self._write_retrying(upsert, "cache a latency measurement")
+        return record
+
+    def set_latency_key(self, trial_id: int, latency_key: str) -> None:
+        """Record which measurements are the trial's (a search measured before revision 0004
+        learns its keys when it is measured again)."""
+        with self._session() as session:
+            changed = session.execute(
+                update(TrialModel)
+                .where(TrialModel.trial_id == trial_id)
+                .values(latency_key=latency_key)
+                .execution_options(synchronize_session=False)
+            )
+            if changed.rowcount == 0:  # type: ignore[attr-defined]
+                raise StoreError(f"no trial with id {trial_id} in the store")
+
+    # calibrations
+
+    def get_calibration(self, on: DeviceKey, space_key: str) -> CalibrationRecord | None:
+        """The calibration of the space ``space_key`` on ``on``, if one was stored."""
+        with self._session() as session:
+            row = session.scalars(_calibration_query(on, space_key)).one_or_none()
+            return None if row is None else row.to_record()
+
+    def put_calibration(
+        self, on: DeviceKey, space_key: str, space: str, content: dict[str, Any]
+    ) -> CalibrationRecord:
+        """Create or replace the calibration of ``space_key`` on ``on``."""
+
+        def upsert(session: Session) -> CalibrationRecord:
+            row = session.scalars(_calibration_query(on, space_key)).one_or_none()
+            now = utcnow()
+            if row is None:
+                row = LatencyCalibrationModel(
+                    device=on.device,
+                    space_key=space_key,
+                    batch_size=on.batch_size,
+                    input_shape=shape_json(on.input_shape),
+                    threads=on.threads,
+                    created_at=now,
+                )
+                session.add(row)
+            row.space, row.content_json = space, json.dumps(content, sort_keys=True)
+            row.updated_at = now
+            session.flush()
+            return row.to_record()
+
+        record: CalibrationRecord = self._write_retrying(upsert, "store a latency calibration")
+        return record
+
+
+def _calibration_query(on: DeviceKey, space_key: str) -> Any:
+    return select(LatencyCalibrationModel).filter_by(
+        device=on.device,
+        space_key=space_key,
+        batch_size=on.batch_size,
+        input_shape=shape_json(on.input_shape),
+        threads=on.threads,
+    )
