@@ -89,6 +89,10 @@ class LatencyConfig(_Model):
     precision: float = Field(0.05, gt=0)  # stop when the median's 95% CI is within +-5% of it
     max_repeats: int = Field(300, gt=0)  # ... or after this many timed runs
     time_cap_s: float = Field(10.0, gt=0)  # ... or this many seconds; then it is flagged noisy
+    # with a latency constraint and a calibration of this device (`nasprune calibrate`), skip
+    # candidates predicted slower than the limit by more than screen_margin (a fraction)
+    screen: bool = True
+    screen_margin: float = Field(0.1, ge=0)
 
 
 class StrategyConfig(_Model):

@@ -25,6 +25,7 @@ from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
 from nasprune.evaluate import accuracy_and_loss, calibration_batches
 from nasprune.latency import LatencyBackend, create_backend
+from nasprune.latency.predictor import Predictor, load_predictor, unit_timer
 from nasprune.latency.recorded import device_key, recorded_latency
 from nasprune.preparation import (
     candidate,
@@ -86,6 +87,7 @@ class _Session:
     mode: str = "elastic"  # elastic | prune, the config's evaluation.mode
     remeasure: bool = False  # measure latency again even where a stored figure exists
     on: DeviceKey = DeviceKey("", 0, (), 0)  # what the backend measures: set from it
+    predictor: Predictor | None = None  # screens by predicted latency, when calibrated
     supernet: nn.Module = field(default_factory=nn.Module)  # set once loaded or trained
 
 
@@ -189,6 +191,7 @@ def _run(session: _Session, observer: Observer, started: float) -> tuple[bool, s
         on_epoch=lambda epoch, loss: observer.supernet_epoch(epoch, epochs, loss),
     )
     _record_reference(session)
+    session.predictor = _screening_predictor(session)
     strategy = create_strategy(
         config.strategy.name,
         space.dimensions(),
@@ -302,6 +305,10 @@ def _evaluate(
     if violated:
         metrics["violated"] = ",".join(violated)
         return TrialState.INFEASIBLE, metrics, None
+    if session.predictor is not None:
+        screened = _screen(session, arch, metrics)
+        if screened is not None:
+            return TrialState.INFEASIBLE, metrics, None
     measured, latency_key = _measure(session, arch, lambda: session.store.heartbeat(trial.trial_id))
     return TrialState.COMPLETE, metrics | measured, latency_key
 
@@ -347,6 +354,49 @@ def _metrics_of(
         metrics["nonzero_params"] = float(nonzero_params(subnet))
         metrics["sparsity"] = float(arch["sparsity"])
     return metrics, latency_key
+
+
+def _screening_predictor(session: _Session) -> Predictor | None:
+    """The device's predictor when the search has a latency limit to screen against."""
+    config, store, search = session.config, session.store, session.search
+    if "latency_ms" not in config.constraints or not config.latency.screen:
+        return None
+    predictor = load_predictor(store, session.on, session.space)
+    if predictor is None and not any(e.kind == "screen" for e in store.events(search.search_id)):
+        store.add_event(
+            search.search_id,
+            "screen",
+            f"no latency calibration of {session.space.name} for this device: every candidate "
+            "is evaluated; `nasprune calibrate CONFIG` lets the search skip hopeless ones",
+        )
+    return predictor
+
+
+def _screen(session: _Session, arch: Architecture, metrics: dict[str, Any]) -> str | None:
+    """Predict the candidate's latency; when it exceeds the limit by more than the margin,
+    record why in ``metrics`` and return the reason. Units missing from the table are timed
+    and added to it. The prediction is kept as ``predicted_latency_ms``, never as latency."""
+    assert session.predictor is not None
+    limit = session.config.constraints["latency_ms"].max
+    margin = session.config.latency.screen_margin
+    store, backend, on = session.store, session.backend, session.on
+    with torch.random.fork_rng(devices=[]):  # the strategy's and the loop's draws stay as they were
+        structure = session.space.structure(arch)
+    found = session.predictor.predict(
+        structure, session.space.input_shape, unit_timer(store, backend, on)
+    )
+    if found is None:
+        return None
+    metrics["predicted_latency_ms"] = found.latency_ms
+    if found.latency_ms <= limit * (1 + margin):
+        return None
+    metrics["violated"] = "latency_ms (predicted)"
+    reason = (
+        f"screened: predicted {found.latency_ms:.3g} ms > limit {limit:g} ms + "
+        f"{margin:.0%} margin; accuracy not evaluated"
+    )
+    metrics["screened"] = reason
+    return reason
 
 
 def _record_reference(session: _Session) -> None:

@@ -68,6 +68,9 @@ class SearchSpace(abc.ABC):
     # Whether the space comes from a trained model: dense_model() gives it, and build_supernet()
     # starts from its weights. Built-in spaces have none and train from scratch.
     pretrained: ClassVar[bool] = False
+    # modules timed as one unit by a latency lookup table (``nasprune calibrate``); other work
+    # is timed per layer (conv-bn-act, linear)
+    latency_blocks: ClassVar[tuple[type, ...]] = ()
     description: ClassVar[str]  # one line, shown by list_spaces()
 
     def __init__(
@@ -119,6 +122,12 @@ class SearchSpace(abc.ABC):
         """Whether the activated supernet computes what ``extract`` gives for ``arch``; when
         not, the search evaluates the extracted module instead."""
         return True
+
+    def structure(self, arch: Mapping[str, Any]) -> nn.Module:
+        """``arch``'s standalone module for counting and latency prediction: the layers, on the
+        meta device (no weights, no draw from torch's global generator)."""
+        with torch.device("meta"):
+            return self.build_subnet(self.validate(arch)).eval()
 
     def latency_key(self, arch: Mapping[str, Any], subnet: nn.Module) -> str:
         """What a stored latency measurement of ``subnet`` is filed under: two subnets with

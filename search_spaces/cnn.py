@@ -89,6 +89,7 @@ class CNNSpace(SearchSpace):
 
     name = "builtin.cnn"
     description = "Residual CNN on small images (digits: 1x8x8): elastic channels, depth, kernel"
+    latency_blocks = (ConvBlock,)  # a lookup table times each block configuration whole
 
     def __init__(
         self,

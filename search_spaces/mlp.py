@@ -62,6 +62,7 @@ class MLPSpace(SearchSpace):
 
     name = "builtin.mlp"
     description = "MLP on flat features (digits: 64 -> 10): elastic depth and width per layer"
+    latency_blocks = (MLPLayer,)  # a lookup table times each layer configuration whole
 
     def __init__(
         self,

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from nasprune.cli.common import JsonOpt, RemeasureOpt, StorageOpt, app, err, out
+from nasprune.cli.common import JsonOpt, RemeasureOpt, StorageOpt, app, err, interruptible, out
 
 
 @app.command()
@@ -58,14 +66,7 @@ def measure(
     from nasprune.measuring import measure as do_measure
     from nasprune.queries import device_id
 
-    bar = Progress(
-        TextColumn("measure"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet or not err.is_terminal,
-    )
+    bar = _bar(quiet)
     task = bar.add_task("measure", total=None)
     with bar:
         done = do_measure(
@@ -86,3 +87,100 @@ def measure(
         soft_wrap=True,
     )
     out.print(f"device: {done.on.device}", soft_wrap=True)
+
+
+@app.command()
+def calibrate(
+    config: Annotated[Path, typer.Argument(help="The search config whose space to calibrate.")],
+    samples: Annotated[
+        int, typer.Option(min=0, help="Random architectures whose units fill the table.")
+    ] = 64,
+    networks: Annotated[
+        int, typer.Option(min=5, help="Whole subnetworks timed to fit the correction.")
+    ] = 24,
+    remeasure: RemeasureOpt = False,
+    storage: StorageOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Time the units of a space on this machine: a lookup table and a latency predictor."""
+    from nasprune.calibration import calibrate as do_calibrate
+    from nasprune.config import load_config
+    from nasprune.queries import device_id
+
+    cfg = load_config(config)
+    bar = _bar(quiet)
+    tasks: dict[str, TaskID] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    with interruptible("`nasprune calibrate` again carries on from here"), bar:
+        done = do_calibrate(
+            cfg,
+            storage=storage,
+            samples=samples,
+            networks=networks,
+            remeasure=remeasure,
+            progress=progress,
+        )
+    errors = ", ".join(f"{kind} {error:.1%}" for kind, error in done.errors.items())
+    out.print(
+        f"calibrated {done.space} on device {device_id(done.on.device)} (batch size "
+        f"{done.on.batch_size}) in {done.seconds:.1f} s: {done.units} units "
+        f"({done.units_timed} timed now), {done.networks} whole networks "
+        f"({done.networks_timed} timed now); predictor: {done.model} (cross-validated median "
+        f"error: {errors})",
+        soft_wrap=True,
+    )
+
+
+@app.command("latency-report")
+def latency_report(
+    name: Annotated[str, typer.Argument(help="The search.")],
+    device: Annotated[
+        str | None, typer.Option(help="A device id [default: this machine, the search's settings]")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write the scatter plot here (PNG).")] = None,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Predicted against measured latency of a search's trials: share within +-10%, errors."""
+    from nasprune.latency_report import latency_report as build_report
+    from nasprune.queries import device_id
+
+    report = build_report(name, device=device, plot=plot, storage=storage)
+    summary = {
+        "search": name,
+        "device": report.device,
+        "model": report.model,
+        "trials": len(report.points),
+        "unpredicted": report.unpredicted,
+        "share_within_10pct": report.share_within,
+        "median_error": report.median_error,
+        "p90_error": report.p90_error,
+        "plot": None if plot is None else str(plot),
+    }
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    out.print(
+        f"{name} on device {device_id(report.device)}: {len(report.points)} measured trials, "
+        f"{report.share_within:.0%} predicted within +-10%, median error "
+        f"{report.median_error:.1%}, 90th percentile {report.p90_error:.1%} (predictor: "
+        f"{report.model})" + ("" if plot is None else f"; plot: {plot}"),
+        soft_wrap=True,
+    )
+
+
+def _bar(quiet: bool) -> Progress:
+    """A progress display on stderr, shown only on a terminal."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+    )

@@ -22,14 +22,17 @@ def recorded_latency(
     module: nn.Module,
     key: str,
     remeasure: bool = False,
+    input_shape: tuple[int, ...] | None = None,
 ) -> LatencyRecord:
     """The latency of ``module`` (whose measurements are keyed ``key``) on ``on``: the stored
-    figure, unless there is none or ``remeasure``; then measured now and stored."""
+    figure, unless there is none or ``remeasure``; then measured now and stored. A part of a
+    network (a lookup-table unit) is timed on its own ``input_shape`` and filed under the
+    network's."""
     if not remeasure:
         stored = store.get_latency(on.device, key, on.batch_size, on.input_shape, on.threads)
         if stored is not None:
             return stored
-    measured = backend.measure(module, on.input_shape)
+    measured = backend.measure(module, input_shape or on.input_shape)
     return store.put_latency(
         on.device,
         key,

@@ -251,6 +251,12 @@ class DerivedSpace(SearchSpace):
         subnet.load_state_dict(supernet.state_dict())
         return apply_plan(subnet, plan, self.input_shape).train(supernet.training)
 
+    def structure(self, arch: Mapping[str, Any]) -> nn.Module:
+        """The pruned module itself: torch-pruning needs real tensors. The global generator is
+        left as it was (the model's factory may draw from it)."""
+        with torch.random.fork_rng(devices=[]):
+            return self.build_subnet(arch).eval()
+
     def _costing_subnet(self, arch: Mapping[str, Any]) -> nn.Module:
         """Costs are counted on the pruned CPU module: torch-pruning needs real tensors."""
         return self.build_subnet(arch)

@@ -1,0 +1,193 @@
+"""`nasprune calibrate`: a device's latency lookup table and predictor for one search space.
+
+Calibrating a space on this machine (with the config's latency settings) does three things,
+each stored as it is done, so a killed calibration resumes where it stopped:
+
+1. It lists the units of the space's subnetworks (see :mod:`nasprune.latency.units`) over
+   its largest, its smallest and a seeded sample of architectures, and times each unit once
+   (a built-in space's block configurations; a derived space's layers at the channel counts
+   the space allows).
+2. It times a seeded sample of whole subnetworks (stored as ordinary measurements, so a
+   search on this device reuses them).
+3. It fits the predictor's correction on those networks and stores the calibration.
+
+A search whose latency constraint is tight then screens candidates by predicted latency
+(``latency.screen``), and `nasprune latency-report` shows how good the prediction was.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
+
+from nasprune.config import SearchConfig
+from nasprune.data import make_loaders
+from nasprune.errors import user_errors
+from nasprune.latency import LatencyBackend, create_backend
+from nasprune.latency.predictor import Point, Predictor, space_key
+from nasprune.latency.recorded import device_key, recorded_latency
+from nasprune.latency.units import Unit, runnable, units_of
+from nasprune.queries import StorageArg, open_store
+from nasprune.search import space_of
+from search_spaces import Architecture, SearchSpace, arch_hash
+from storage import DeviceKey, LatencyRecord, Store
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+SAMPLES = 64  # random architectures whose units make the table (besides largest, smallest)
+NETWORKS = 24  # whole subnetworks measured to fit the correction
+_SEED_OFFSET = 104_729  # calibration samples differ from the search's own draws
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """What a calibration did and found."""
+
+    on: DeviceKey
+    space: str
+    units: int
+    units_timed: int  # units timed by this invocation (the rest were in the store)
+    networks: int
+    networks_timed: int
+    model: str  # the predictor's correction: table | linear | gbm
+    errors: dict[str, float]  # cross-validated median relative error of each model
+    seconds: float
+
+
+def calibrate(
+    config: SearchConfig,
+    *,
+    storage: StorageArg = None,
+    samples: int = SAMPLES,
+    networks: int = NETWORKS,
+    remeasure: bool = False,
+    progress: Progress | None = None,
+    space: SearchSpace | None = None,
+) -> Calibrated:
+    """Build (or finish, or with ``remeasure`` rebuild) the lookup table and the predictor of
+    ``config``'s space on this machine, with ``config.latency``'s settings."""
+    started = time.monotonic()
+    report = progress or (lambda stage, done, total: None)
+    store = open_store(storage, config)
+    with user_errors():
+        space = ready_space(config, space)
+        backend = create_backend(config.latency)
+        on = device_key(backend, space.input_shape)
+        rng = random.Random(config.seed + _SEED_OFFSET)
+        measured_nets = _distinct(space, [space.sample(rng) for _ in range(networks * 4)])
+        measured_nets = measured_nets[:networks]
+        others = [space.largest(), space.smallest(), *(space.sample(rng) for _ in range(samples))]
+        archs = _distinct(space, measured_nets + others)
+        units = _collect_units(space, archs, report)
+        timed_units = _time_units(store, backend, on, units, remeasure, report)
+        table = {u.key: r.median_ms for u, r in zip(units, timed_units[0], strict=True)}
+        predictor = Predictor(table, [], space.latency_blocks)
+        points, timed_nets = _time_networks(
+            store, backend, on, space, predictor, measured_nets, remeasure, report
+        )
+        predictor.points = points
+        predictor.fit()
+        content = {
+            "space": space.name,
+            "unit_keys": sorted(table),
+            "points": [list(p) for p in points],
+            "model": predictor.kind,
+            "errors": predictor.errors,
+            "samples": samples,
+        }
+        store.put_calibration(on, space_key(space), space.name, content)
+    return Calibrated(
+        on,
+        space.name,
+        len(units),
+        timed_units[1],
+        len(points),
+        timed_nets,
+        predictor.kind,
+        predictor.errors,
+        time.monotonic() - started,
+    )
+
+
+def ready_space(config: SearchConfig, space: SearchSpace | None = None) -> SearchSpace:
+    """The config's space, with its data-dependent state (channel importance) fitted when it
+    needs one: the structure of a subnetwork may depend on it."""
+    space = space_of(config, space)
+    if space.needs_state():
+        loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
+        space.load_state(space.fit_state(islice(iter(loaders.train), 64), config.seed))
+    return space
+
+
+def _distinct(space: SearchSpace, archs: list[Architecture]) -> list[Architecture]:
+    seen: set[str] = set()
+    kept = []
+    for arch in archs:
+        key = arch_hash(space.canonical(arch))
+        if key not in seen:
+            seen.add(key)
+            kept.append(arch)
+    return kept
+
+
+def _collect_units(space: SearchSpace, archs: list[Architecture], report: Progress) -> list[Unit]:
+    found: dict[str, Unit] = {}
+    for done, arch in enumerate(archs, 1):
+        for unit in units_of(space.structure(arch), space.input_shape, space.latency_blocks):
+            found.setdefault(unit.key, unit)
+        report("listing units", done, len(archs))
+    return list(found.values())
+
+
+def _time_units(
+    store: Store,
+    backend: LatencyBackend,
+    on: DeviceKey,
+    units: list[Unit],
+    remeasure: bool,
+    report: Progress,
+) -> tuple[list[LatencyRecord], int]:
+    stored = {} if remeasure else store.latencies(on, [u.key for u in units])
+    records: list[LatencyRecord] = []
+    fresh = 0
+    for done, unit in enumerate(units, 1):
+        if unit.key in stored:
+            records.append(stored[unit.key])
+        else:
+            module = unit.standalone()
+            records.append(
+                recorded_latency(store, backend, on, module, unit.key, True, unit.input_shape)
+            )
+            fresh += 1
+        report("timing units", done, len(units))
+    return records, fresh
+
+
+def _time_networks(
+    store: Store,
+    backend: LatencyBackend,
+    on: DeviceKey,
+    space: SearchSpace,
+    predictor: Predictor,
+    archs: list[Architecture],
+    remeasure: bool,
+    report: Progress,
+) -> tuple[list[Point], int]:
+    points: list[Point] = []
+    fresh = 0
+    for done, arch in enumerate(archs, 1):
+        structure = space.structure(arch)
+        features = predictor.features(structure, space.input_shape)
+        assert features is not None  # every unit of these networks is in the table
+        module = runnable(structure)
+        key = space.latency_key(arch, module)
+        stored = None if remeasure else store.get_latency(
+            on.device, key, on.batch_size, on.input_shape, on.threads
+        )  # fmt: skip
+        record = stored or recorded_latency(store, backend, on, module, key, remeasure=True)
+        fresh += stored is None
+        points.append((features[0], features[1], record.median_ms))
+        report("timing networks", done, len(archs))
+    return points, fresh

@@ -1,0 +1,169 @@
+"""Latency predicted from a device's lookup table: the sum of the units' measured times,
+corrected by a model fitted on whole networks measured on the same device.
+
+Three models compete on the calibration's whole-network measurements, by the median
+relative error of 5-fold cross-validation: the table's sum as it is, a linear correction
+(``a * sum + b * units + c``), and gradient-boosted trees on the same two features predicting
+the ratio of measured time to the table's sum (a ratio extrapolates where trees cannot). The
+one with the least error is kept. The fitted model is not stored: its training points are,
+and refitting them is deterministic and takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from nasprune.latency.base import LatencyBackend
+from nasprune.latency.recorded import recorded_latency
+from nasprune.latency.units import Unit, units_of
+from search_spaces import SearchSpace
+from storage import DeviceKey, Store
+
+MODELS = ("table", "linear", "gbm")
+Point = tuple[float, int, float]  # (table sum ms, units, measured ms)
+MeasureUnit = Callable[[Unit], float]  # times a unit missing from the table, in ms
+
+
+@dataclass
+class Prediction:
+    latency_ms: float
+    table_ms: float
+    units: int
+    measured_units: int  # units that were missing from the table and were timed now
+
+
+@dataclass
+class Predictor:
+    """Predicts a subnet's latency on one device from its units.
+
+    ``table`` maps unit keys to milliseconds; ``points`` are the calibration's whole-network
+    measurements, from which :meth:`fit` chooses and fits the correction.
+    """
+
+    table: dict[str, float]
+    points: list[Point]
+    block_types: tuple[type, ...] = ()
+    kind: str = "table"
+    errors: dict[str, float] = field(default_factory=dict)  # CV median relative error per model
+    _model: Any = None
+
+    def fit(self) -> Predictor:
+        """Choose the model with the least cross-validated error and fit it on every point."""
+        if len(self.points) < 5:
+            self.kind, self.errors = "table", {}
+            return self
+        self.errors = {kind: _cv_error(kind, self.points) for kind in MODELS}
+        self.kind = min(MODELS, key=lambda kind: (self.errors[kind], MODELS.index(kind)))
+        self._model = _fit(self.kind, self.points)
+        return self
+
+    def features(
+        self, subnet: nn.Module, input_shape: Sequence[int], measure: MeasureUnit | None = None
+    ) -> tuple[float, int, int] | None:
+        """(table sum, units, units timed now) of ``subnet``; None when a unit is missing
+        from the table and there is no ``measure`` to time it."""
+        total, fresh = 0.0, 0
+        units = units_of(subnet, input_shape, self.block_types)
+        for unit in units:
+            if unit.key not in self.table:
+                if measure is None:
+                    return None
+                self.table[unit.key] = measure(unit)
+                fresh += 1
+            total += self.table[unit.key]
+        return total, len(units), fresh
+
+    def predict(
+        self, subnet: nn.Module, input_shape: Sequence[int], measure: MeasureUnit | None = None
+    ) -> Prediction | None:
+        found = self.features(subnet, input_shape, measure)
+        if found is None:
+            return None
+        total, units, fresh = found
+        return Prediction(self.predict_features(total, units), total, units, fresh)
+
+    def predict_features(self, table_ms: float, units: int) -> float:
+        return _predict(self.kind, self._model, [(table_ms, units)])[0]
+
+
+def _fit(kind: str, points: Sequence[Point]) -> Any:
+    import numpy as np
+
+    x = np.array([[p[0], p[1]] for p in points], dtype=float)
+    y = np.array([p[2] for p in points], dtype=float)
+    if kind == "table":
+        return None
+    if kind == "linear":
+        design = np.column_stack([x, np.ones(len(x))])
+        coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+        return coefficients
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    model = GradientBoostingRegressor(
+        n_estimators=150, max_depth=2, learning_rate=0.05, subsample=1.0, random_state=0
+    )
+    return model.fit(x, y / np.maximum(x[:, 0], 1e-9))
+
+
+def _predict(kind: str, model: Any, features: Sequence[tuple[float, int]]) -> list[float]:
+    import numpy as np
+
+    x = np.array(features, dtype=float).reshape(len(features), 2)
+    if kind == "table":
+        found = x[:, 0]
+    elif kind == "linear":
+        found = np.column_stack([x, np.ones(len(x))]) @ model
+    else:
+        found = model.predict(x) * x[:, 0]
+    return [max(float(value), 0.0) for value in found]
+
+
+def _cv_error(kind: str, points: Sequence[Point], folds: int = 5) -> float:
+    """Median relative error of ``kind`` over ``folds``-fold cross-validation."""
+    errors: list[float] = []
+    for fold in range(folds):
+        train = [p for i, p in enumerate(points) if i % folds != fold]
+        test = [p for i, p in enumerate(points) if i % folds == fold]
+        if not test or len(train) < 3:
+            continue
+        model = _fit(kind, train)
+        guesses = _predict(kind, model, [(p[0], p[1]) for p in test])
+        errors.extend(abs(g - p[2]) / p[2] for g, p in zip(guesses, test, strict=True))
+    return statistics.median(errors) if errors else float("inf")
+
+
+def space_key(space: SearchSpace) -> str:
+    """What a calibration is filed under besides the device: the space's name and params."""
+    text = json.dumps([space.name, space.params], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def load_predictor(store: Store, on: DeviceKey, space: SearchSpace) -> Predictor | None:
+    """The fitted predictor of ``space`` on ``on``, if it was calibrated there."""
+    record = store.get_calibration(on, space_key(space))
+    if record is None:
+        return None
+    keys = [str(key) for key in record.content.get("unit_keys", [])]
+    found = store.latencies(on, keys)
+    table = {key: found[key].median_ms for key in keys if key in found}
+    points: list[Point] = [(float(a), int(b), float(c)) for a, b, c in record.content["points"]]
+    return Predictor(table, points, space.latency_blocks).fit()
+
+
+def unit_timer(store: Store, backend: LatencyBackend, on: DeviceKey) -> Callable[[Unit], float]:
+    """Times a unit with ``backend`` and stores the figure in the device's table."""
+
+    def timed(unit: Unit) -> float:
+        module = unit.standalone()
+        return recorded_latency(
+            store, backend, on, module, unit.key, False, unit.input_shape
+        ).median_ms
+
+    return timed

@@ -1,0 +1,170 @@
+"""The units a network is built from, as a latency lookup table sees them.
+
+One forward pass with hooks lists, in execution order, the modules that do the work: a
+convolution or linear layer together with the batch norm and the activation module that
+directly consume its output (conv-bn-act, fused as inference runtimes fuse them), and any
+module of a class the space names as a unit of its own (a built-in space's block). Each unit
+is keyed by its structure and its input shape, so one measurement serves every subnetwork
+that contains the same unit. What the units leave out (pooling, residual additions,
+functional activations, the interpreter's overhead per layer) is what the predictor's
+correction learns.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+_COMPUTE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One measurable piece of a network: the modules it runs, on an input of one shape."""
+
+    key: str  # "unit:" + a hash of the description: what its measurement is filed under
+    description: str
+    input_shape: tuple[int, ...]  # without the batch dimension
+    modules: tuple[nn.Module, ...]
+
+    def standalone(self) -> nn.Module:
+        """A copy of the unit that runs by itself on the CPU (eval mode)."""
+        parts = [copy.deepcopy(module) for module in self.modules]
+        return runnable(parts[0] if len(parts) == 1 else nn.Sequential(*parts))
+
+
+def runnable(module: nn.Module) -> nn.Module:
+    """``module`` in eval mode; one built on the meta device is moved to the CPU with small
+    seeded weights (its speed does not depend on their values)."""
+    module = module.eval()
+    if any(t.is_meta for t in [*module.parameters(), *module.buffers()]):
+        module = module.to_empty(device="cpu")
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+                if name.endswith("running_var"):
+                    tensor.fill_(1.0)
+                elif tensor.is_floating_point():
+                    tensor.copy_(0.1 * torch.randn(tensor.shape, generator=generator))
+                else:
+                    tensor.zero_()
+    return module
+
+
+@dataclass
+class _Call:
+    module: nn.Module
+    inputs: tuple[int, ...]  # ids of the input tensors
+    output: int  # id of the output tensor
+    shape: tuple[int, ...]  # the first input's shape, batch included
+
+
+def units_of(
+    module: nn.Module, input_shape: Sequence[int], block_types: Sequence[type] = ()
+) -> list[Unit]:
+    """The units of ``module`` on an input of ``(1, *input_shape)``, in execution order.
+    Modules of ``block_types`` are units as a whole; inside them nothing else is one."""
+    calls = _trace(module, tuple(input_shape), tuple(block_types))
+    units: list[Unit] = []
+    used: set[int] = set()
+    for i, call in enumerate(calls):
+        if i in used:
+            continue
+        if isinstance(call.module, tuple(block_types)):
+            units.append(_unit([call.module], call.shape))
+        elif isinstance(call.module, _COMPUTE):
+            chain = [i, *_consumers(calls, i)]
+            used.update(chain)
+            units.append(_unit([calls[j].module for j in chain], call.shape))
+    return units
+
+
+def _consumers(calls: list[_Call], start: int) -> list[int]:
+    """The batch norm, then the activation, that directly take ``calls[start]``'s output."""
+    chain: list[int] = []
+    last, nxt = calls[start].output, start + 1
+    for kinds in (_NORMS, _ACTIVATIONS):
+        if nxt < len(calls) and isinstance(calls[nxt].module, kinds) and last in calls[nxt].inputs:
+            chain.append(nxt)
+            last, nxt = calls[nxt].output, nxt + 1
+    return chain
+
+
+def _trace(
+    module: nn.Module, input_shape: tuple[int, ...], blocks: tuple[type, ...]
+) -> list[_Call]:
+    """Every leaf module's call (and every call of a block type, whose insides are skipped)."""
+    calls: list[_Call] = []
+    outputs: list[Any] = []  # every output stays alive, so that tensor ids stay unique
+    depth = [0]  # > 0 while inside a block
+
+    def pre(mod: nn.Module, args: tuple[Any, ...]) -> None:
+        if isinstance(mod, blocks):
+            depth[0] += 1
+
+    def post(mod: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        outputs.append(output)
+        is_block = isinstance(mod, blocks)
+        if is_block:
+            depth[0] -= 1
+        if depth[0] > 0 or not isinstance(output, torch.Tensor) or not args:
+            return
+        if not is_block and any(True for _ in mod.children()):
+            return  # containers: their leaves are recorded
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if tensors:
+            calls.append(_Call(mod, tuple(map(id, tensors)), id(output), tuple(tensors[0].shape)))
+
+    handles = []
+    for sub in module.modules():
+        handles.append(sub.register_forward_pre_hook(pre))
+        handles.append(sub.register_forward_hook(post))
+    try:
+        was_training = module.training
+        module.eval()
+        with torch.inference_mode():
+            x = torch.zeros(1, *input_shape, device=_device_of(module))
+            outputs.append(module(x))
+        module.train(was_training)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
+
+
+def _unit(modules: list[nn.Module], shape: tuple[int, ...]) -> Unit:
+    described = json.dumps(
+        {
+            "modules": [_describe(m) for m in modules],
+            "input": list(shape[1:]),
+        },
+        sort_keys=True,
+    )
+    key = "unit:" + hashlib.sha256(described.encode()).hexdigest()[:24]
+    return Unit(key, described, tuple(shape[1:]), tuple(modules))
+
+
+def _describe(module: nn.Module) -> str:
+    """The module's structure: its repr and its plain attributes (a block's flags)."""
+    flags = {
+        name: value
+        for name, value in sorted(vars(module).items())
+        if not name.startswith("_")
+        and name != "training"
+        and isinstance(value, bool | int | float | str | tuple)
+    }
+    return f"{module!r} {flags}" if flags else repr(module)
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    tensor = next(iter(module.parameters()), None)
+    return torch.device("cpu") if tensor is None else tensor.device

@@ -1,0 +1,142 @@
+"""`nasprune latency-report`: predicted against measured latency for a search's trials.
+
+For every complete trial measured on the device (the search's own, or one given), the
+subnetwork's structure is rebuilt from the stored architecture and the device's predictor
+(``nasprune calibrate``) predicts it; the report gives the share within +-10%, the median and
+90th-percentile relative error, and a scatter plot.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from nasprune.api import stored_config
+from nasprune.data import make_loaders
+from nasprune.errors import SearchError, user_errors
+from nasprune.latency import create_backend
+from nasprune.latency.predictor import load_predictor
+from nasprune.latency.recorded import device_key as this_device
+from nasprune.preparation import load_space_state
+from nasprune.queries import StorageArg, device_id, device_key, open_store
+from nasprune.search import space_of
+from storage import TrialState
+
+WITHIN = 0.10
+
+
+@dataclass(frozen=True)
+class ReportPoint:
+    trial: int
+    measured_ms: float
+    predicted_ms: float
+
+    @property
+    def error(self) -> float:
+        return (self.predicted_ms - self.measured_ms) / self.measured_ms
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    search: str
+    device: str
+    model: str  # the predictor's correction: table | linear | gbm
+    points: list[ReportPoint]
+    unpredicted: int  # measured trials with a unit missing from the table
+    plot: Path | None
+
+    @property
+    def share_within(self) -> float:
+        return sum(abs(p.error) <= WITHIN for p in self.points) / len(self.points)
+
+    @property
+    def median_error(self) -> float:
+        return statistics.median(abs(p.error) for p in self.points)
+
+    @property
+    def p90_error(self) -> float:
+        errors = sorted(abs(p.error) for p in self.points)
+        return errors[min(len(errors) - 1, round(0.9 * (len(errors) - 1)))]
+
+
+def latency_report(
+    name: str,
+    *,
+    device: str | None = None,
+    plot: Path | None = None,
+    storage: StorageArg = None,
+) -> LatencyReport:
+    """Predicted against measured latency of ``name``'s complete trials on ``device`` (by
+    default this machine, with the search's latency settings); writes a scatter PNG to
+    ``plot`` when given."""
+    store = open_store(storage)
+    with user_errors():
+        record = store.get_search(name)
+        config = stored_config(record)
+        space = space_of(config)
+        if space.needs_state():
+            loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
+            load_space_state(space, store, record, loaders, config.seed)
+        if device is None:
+            on = this_device(create_backend(config.latency), space.input_shape)
+        else:
+            on = device_key(store, record, device)
+        predictor = load_predictor(store, on, space)
+        if predictor is None:
+            raise SearchError(
+                f"no latency calibration of {space.name} on device {device_id(on.device)} "
+                f"(batch size {on.batch_size}); run `nasprune calibrate CONFIG` there first"
+            )
+        trials = [t for t in store.trials(record.search_id, [TrialState.COMPLETE]) if t.latency_key]
+        measured = store.latencies(on, [str(t.latency_key) for t in trials])
+        points, missing = [], 0
+        for trial in trials:
+            figure = measured.get(str(trial.latency_key))
+            if figure is None:
+                continue
+            found = predictor.predict(space.structure(trial.arch), space.input_shape)
+            if found is None:
+                missing += 1
+                continue
+            points.append(ReportPoint(trial.number, figure.median_ms, found.latency_ms))
+        if not points:
+            raise SearchError(
+                f"search {name!r} has no trials measured on device {device_id(on.device)} "
+                f"that the table covers; run `nasprune measure {name}` there"
+            )
+        report = LatencyReport(name, on.device, predictor.kind, points, missing, plot)
+        if plot is not None:
+            _scatter(report, plot)
+        return report
+
+
+def _scatter(report: LatencyReport, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = [p.measured_ms for p in report.points]
+    predicted = [p.predicted_ms for p in report.points]
+    low, high = min(measured + predicted) * 0.9, max(measured + predicted) * 1.1
+    figure, axes = plt.subplots(figsize=(5.5, 5.5), dpi=120)
+    axes.fill_between(
+        [low, high], [low * 0.9, high * 0.9], [low * 1.1, high * 1.1], color="0.9", label="+-10%"
+    )
+    axes.plot([low, high], [low, high], color="0.5", linewidth=1)
+    axes.scatter(measured, predicted, s=14, color="tab:blue", label="trials")
+    axes.set_xlim(low, high)
+    axes.set_ylim(low, high)
+    axes.set_xlabel("measured latency (ms)")
+    axes.set_ylabel("predicted latency (ms)")
+    axes.set_title(
+        f"{report.search}: {report.share_within:.0%} within +-10%, "
+        f"median error {report.median_error:.1%}",
+        fontsize=10,
+    )
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
