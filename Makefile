@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
 DEMO_LATENCY_MS ?= 0.1
 
-.PHONY: install demo test test-slow test-all lint typecheck bench bench-byom clean
+.PHONY: install demo test test-slow test-all lint typecheck bench bench-latency bench-byom clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ bench: install
 	$(BIN)/python benchmarks/bench_search.py
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_queries.py
+	$(BIN)/python benchmarks/bench_latency.py
+
+bench-latency: install
+	$(BIN)/python benchmarks/bench_latency.py
 
 # Bring your own model: trains examples/byom/digits_resnet.py once (cached), then compares
 # nasprune with torch-pruning's uniform pruning (about 15 minutes on 2 cores).

@@ -72,8 +72,10 @@ def units_of(
     module: nn.Module, input_shape: Sequence[int], block_types: Sequence[type] = ()
 ) -> list[Unit]:
     """The units of ``module`` on an input of ``(1, *input_shape)``, in execution order.
-    Modules of ``block_types`` are units as a whole; inside them nothing else is one."""
-    calls = _trace(module, tuple(input_shape), tuple(block_types))
+    Modules of ``block_types`` are units as a whole; inside them nothing else is one. A
+    module on the meta device is made :func:`runnable` first, in place: tracing real tensors
+    at batch 1 is far quicker than meta tensors."""
+    calls = _trace(runnable(module), tuple(input_shape), tuple(block_types))
     units: list[Unit] = []
     used: set[int] = set()
     for i, call in enumerate(calls):
@@ -128,6 +130,8 @@ def _trace(
     for sub in module.modules():
         handles.append(sub.register_forward_pre_hook(pre))
         handles.append(sub.register_forward_hook(post))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one batch-1 pass: more threads only contend with other work
     try:
         was_training = module.training
         module.eval()
@@ -136,6 +140,7 @@ def _trace(
             outputs.append(module(x))
         module.train(was_training)
     finally:
+        torch.set_num_threads(threads)
         for handle in handles:
             handle.remove()
     return calls

@@ -1,0 +1,176 @@
+"""The latency lookup table, the predictor, screening and the latency report, on real
+modules timed on this machine."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+import zoo
+from cli_support import cli
+from torch import nn
+
+import nasprune
+from nasprune.calibration import calibrate
+from nasprune.config import parse_config
+from nasprune.latency.predictor import Predictor, load_predictor
+from nasprune.latency.units import units_of
+from search_spaces import create_space
+from search_spaces.cnn import ConvBlock
+from storage import DeviceKey, TrialState, get_store
+
+
+def test_units_are_a_spaces_blocks_or_fused_conv_bn_act_layers() -> None:
+    space = create_space("builtin.cnn")
+    arch = space.sample(random.Random(3))
+    units = units_of(space.structure(arch), space.input_shape, space.latency_blocks)
+    blocks = sum(arch[f"stage{i}.depth"] for i in (1, 2))
+    assert len(units) == blocks + 1  # every block that runs, then the classifier
+    assert all(isinstance(u.modules[0], ConvBlock) for u in units[:-1])
+    assert isinstance(units[-1].modules[0], nn.Linear)
+
+    mobilenet = zoo.mobilenet()  # Conv2d -> BatchNorm2d -> ReLU6 modules, fused into one unit
+    units = units_of(mobilenet, (3, 16, 16))
+    kinds = [tuple(type(m).__name__ for m in u.modules) for u in units]
+    assert kinds[0] == ("Conv2d", "BatchNorm2d", "ReLU6")
+    assert ("Conv2d", "BatchNorm2d") in kinds  # a projection without activation
+    assert kinds[-1] == ("Linear",)
+    # A unit runs by itself, and the same structure on the same input has the same key.
+    first = units[0]
+    with torch.inference_mode():
+        want = nn.Sequential(*first.modules).eval()(torch.ones(1, *first.input_shape))
+        got = first.standalone()(torch.ones(1, *first.input_shape))
+    assert torch.allclose(got, want)
+    assert units_of(zoo.mobilenet(), (3, 16, 16))[0].key == first.key
+    assert len({u.key for u in units}) < len(units)  # repeated layers share measurements
+
+
+def test_the_predictor_picks_the_correction_with_the_least_cross_validated_error() -> None:
+    rng = random.Random(0)
+    linear_points = [(t, n, 1.5 * t + 0.01 * n + 0.02) for t, n in
+                     ((rng.uniform(0.1, 1.0), rng.randint(3, 12)) for _ in range(20))]  # fmt: skip
+    fitted = Predictor({}, linear_points).fit()
+    assert fitted.kind == "linear" and fitted.errors["linear"] < 1e-6
+    assert fitted.errors["table"] > 0.3
+    assert fitted.predict_features(0.5, 6) == pytest.approx(0.5 * 1.5 + 0.06 + 0.02)
+    exact = [(t, n, t) for t, n, _ in linear_points]
+    assert Predictor({}, exact).fit().kind == "table"  # ties go to the simplest model
+    assert Predictor({}, linear_points[:3]).fit().kind == "table"  # too few points to correct
+
+
+def _config(tmp_path: Path, make_config, **latency) -> dict:
+    config = make_config(tmp_path)
+    config["latency"] = {"threads": 1, "warmup": 2, "repeats": 10} | latency
+    return config
+
+
+def test_calibrate_fills_a_table_resumes_after_a_kill_and_reuses_it(
+    workdir: Path, make_config, capsys, monkeypatch
+) -> None:
+    config = parse_config(_config(workdir, make_config))
+    url = config.storage
+    seen = []
+
+    def killed(stage: str, done: int, total: int) -> None:
+        seen.append(stage)
+        if stage == "timing units" and done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(config, samples=8, networks=6, progress=killed)
+    first = calibrate(config, samples=8, networks=6)  # carries on: 3 units were stored
+    assert first.units > 3 and first.units_timed == first.units - 3
+    assert first.networks == 6 and first.networks_timed == 6
+    assert first.model in ("table", "linear", "gbm") and set(first.errors) == {
+        "table", "linear", "gbm"
+    }  # fmt: skip
+    again = calibrate(config, samples=8, networks=6)
+    assert (again.units_timed, again.networks_timed) == (0, 0)
+
+    store = get_store(url)
+    ((device, networks, units),) = store.devices()
+    assert (networks, units) == (6, first.units)
+    space = create_space(config.space.name, **config.space.params)
+    predictor = load_predictor(store, first.on, space)
+    assert predictor is not None and len(predictor.table) == first.units
+    other = DeviceKey(device, 8, first.on.input_shape, 1)  # another batch size: not calibrated
+    assert load_predictor(store, other, space) is None
+
+    code, out, _ = cli(capsys, monkeypatch, "calibrate", str(_write(workdir, config)),
+                       "--samples", "8", "--networks", "6", "--storage", url)  # fmt: skip
+    assert code == 0 and f"{first.units} units (0 timed now)" in out
+
+
+def _write(directory: Path, config) -> Path:  # noqa: ANN001
+    path = directory / "config.json"
+    path.write_text(json.dumps(config.model_dump(mode="json")))
+    return path
+
+
+def test_the_search_screens_by_predicted_latency_and_never_shows_it_as_measured(
+    workdir: Path, make_config, capsys, monkeypatch
+) -> None:
+    config = _config(workdir, make_config)
+    config["budget"] = {"trials": 12}
+    config["strategy"] = {"name": "random"}
+    url = config["storage"]
+    # Without a calibration nothing is screened, and the search says why.
+    unscreened = config | {"name": "plain", "constraints": {"latency_ms": {"max": 0.001}}}
+    nasprune.run(unscreened)
+    store = get_store(url)
+    plain = store.get_search("plain")
+    assert not [t for t in store.trials(plain.search_id) if "screened" in t.metrics]
+    assert any(e.kind == "screen" for e in store.events(plain.search_id))
+
+    calibration = calibrate(parse_config(config), samples=16, networks=8)
+    predictor = load_predictor(store, calibration.on, create_space(**_space(config)))
+    assert predictor is not None
+    measured = sorted(t.latency_ms for t in store.trials(plain.search_id, [TrialState.COMPLETE]))
+    limit = measured[len(measured) // 3]  # tight: most candidates are slower
+    tight = config | {"name": "tight", "constraints": {"latency_ms": {"max": limit}}}
+    result = nasprune.run(tight)
+    search = store.get_search("tight")
+    trials = store.trials(search.search_id)
+    screened = [t for t in trials if "screened" in t.metrics]
+    assert screened, "a tight limit screens some candidates"
+    for trial in screened:
+        assert trial.state == TrialState.INFEASIBLE
+        assert trial.metrics["predicted_latency_ms"] > limit * 1.1
+        assert trial.latency_ms is None and trial.accuracy is None  # never evaluated
+        assert trial.metrics["violated"] == "latency_ms (predicted)"
+    evaluated = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(evaluated) == result.completed  # the budget counts evaluated trials only
+    assert len(trials) == len(evaluated) + len(screened)
+    assert all("predicted_latency_ms" in t.metrics for t in evaluated)
+    best = nasprune.best("tight", max_latency_ms=limit, storage=url)
+    assert best is None or best.state == TrialState.COMPLETE
+
+    code, out, _ = cli(capsys, monkeypatch, "latency-report", "tight", "--plot",
+                       str(workdir / "report.png"), "--json", "--storage", url)  # fmt: skip
+    report = json.loads(out)
+    assert code == 0 and report["trials"] == len(evaluated)
+    assert 0.0 <= report["share_within_10pct"] <= 1.0 and report["median_error"] >= 0
+    assert (workdir / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _space(config: dict) -> dict:
+    return {"name": config["space"]["name"], **config["space"]["params"]}
+
+
+def test_latency_commands_refuse_bad_input_in_one_line(
+    workdir: Path, make_config, capsys, monkeypatch
+) -> None:
+    config = _config(workdir, make_config)
+    config["budget"] = {"trials": 2}
+    nasprune.run(config)
+    url = config["storage"]
+    code, _, err = cli(capsys, monkeypatch, "latency-report", "tiny", "--storage", url)
+    assert code == 2 and "no latency calibration" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli(capsys, monkeypatch, "calibrate", str(workdir / "nope.yaml"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    code, _, err = cli(capsys, monkeypatch, "measure", "tiny", "--backend", "nosuch",
+                       "--storage", url)  # fmt: skip
+    assert code == 2 and "unknown latency backend 'nosuch'" in err
