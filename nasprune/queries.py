@@ -1,9 +1,10 @@
 """Read-only questions to the store: best, pareto, status, compare, and the stable JSON.
 
-Nothing here imports torch, Optuna or NNI (nor pydantic): a deployment script that asks
-``nasprune best NAME --max-latency-ms 3`` in a loop pays for Python, SQLAlchemy and the query,
-not for the deep-learning stack. The search's config is read as the JSON it was stored as
-(it was validated when the search was created).
+Nothing here imports torch, Optuna or NNI (nor pydantic, nor the SQLAlchemy ORM): a deployment
+script that asks ``nasprune best NAME --max-latency-ms 3`` in a loop pays for Python,
+SQLAlchemy Core and the query (through :class:`storage.Reader`), not for the deep-learning
+stack. The search's config is read as the JSON it was stored as (it was validated when the
+search was created).
 """
 
 from __future__ import annotations
@@ -12,30 +13,45 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from nasprune.errors import SearchError, StoreError, user_errors
 from nasprune.storage_url import resolve_storage
 from storage import (
     DeviceKey,
     FinetuneRecord,
+    Reader,
     SearchRecord,
-    Store,
     TrialRecord,
     TrialState,
-    get_store,
+    get_reader,
 )
 
-StorageArg = str | Store | None
+if TYPE_CHECKING:
+    from storage import Store
+
+StorageArg: TypeAlias = "str | Store | None"  # what a command that writes opens
+ReaderArg = str | Reader | None  # what a query reads: a Store is a Reader too
 _LIMIT_NAMES = {"latency_ms": "max_latency_ms", "params": "max_params", "macs": "max_macs"}
 
 
 def open_store(storage: StorageArg = None, config: Any = None) -> Store:
     """The store that ``storage`` names: an instance, a URL, or the default resolution."""
+    from storage.store import Store, get_store  # the ORM: writes only
+
     if isinstance(storage, Store):
         return storage
     with user_errors():
         return get_store(resolve_storage(storage, config))
+
+
+def open_reader(storage: ReaderArg = None) -> Reader:
+    """A reader of the store that ``storage`` names, without loading the ORM; a database not
+    at the head revision is opened as a :class:`storage.Store`, which migrates it."""
+    if isinstance(storage, Reader):
+        return storage
+    with user_errors():
+        return get_reader(resolve_storage(storage))
 
 
 def objectives_of(record: SearchRecord) -> list[tuple[str, str]]:
@@ -45,7 +61,7 @@ def objectives_of(record: SearchRecord) -> list[tuple[str, str]]:
 
 
 def limits_of_record(record: SearchRecord) -> dict[str, Any]:
-    """The stored config's constraints as keyword arguments of :meth:`Store.best_trial`."""
+    """The stored config's constraints as keyword arguments of :meth:`Reader.best_trial`."""
     constraints = record.config.get("constraints") or {}
     return {_LIMIT_NAMES[m]: float(limit["max"]) for m, limit in constraints.items()}
 
@@ -58,7 +74,7 @@ def best(
     max_macs: int | None = None,
     device: str | None = None,
     batch_size: int | None = None,
-    storage: StorageArg = None,
+    storage: ReaderArg = None,
 ) -> TrialRecord | None:
     """The completed trial that is best on the search's first objective within the limits.
 
@@ -67,7 +83,7 @@ def best(
     measure``, and the record returned carries that figure; ``batch_size`` picks among
     several measured batch sizes.
     """
-    store = open_store(storage)
+    store = open_reader(storage)
     with user_errors():
         record = store.get_search(name)
         metric, direction = objectives_of(record)[0]
@@ -88,7 +104,7 @@ def device_id(fingerprint: str) -> str:
     return hashlib.sha256(fingerprint.encode()).hexdigest()[:8]
 
 
-def resolve_device(store: Store, text: str) -> str:
+def resolve_device(store: Reader, text: str) -> str:
     """The fingerprint that ``text`` names: itself, its short id or a unique part of it."""
     known = [device for device, _, _ in store.devices()]
     exact = [d for d in known if text in (d, device_id(d))]
@@ -106,7 +122,7 @@ def resolve_device(store: Store, text: str) -> str:
 
 
 def device_key(
-    store: Store, record: SearchRecord, device: str, batch_size: int | None = None
+    store: Reader, record: SearchRecord, device: str, batch_size: int | None = None
 ) -> DeviceKey:
     """The measurements of ``record``'s trials on ``device``: which batch size, input shape
     and threads they were taken with (one setting, or the one ``batch_size`` picks)."""
@@ -131,9 +147,9 @@ def device_key(
     )
 
 
-def pareto(name: str, *, storage: StorageArg = None) -> list[TrialRecord]:
+def pareto(name: str, *, storage: ReaderArg = None) -> list[TrialRecord]:
     """The non-dominated trials on the search's objectives (accuracy vs latency if only one)."""
-    store = open_store(storage)
+    store = open_reader(storage)
     with user_errors():
         record = store.get_search(name)
         objectives = objectives_of(record)
@@ -174,7 +190,7 @@ class SearchSummary:
         }
 
 
-def _summary(store: Store, record: SearchRecord) -> SearchSummary:
+def _summary(store: Reader, record: SearchRecord) -> SearchSummary:
     counts = {s: store.count_trials(record.search_id, [s]) for s in TrialState}
     metric, direction = objectives_of(record)[0]
     top = store.best_trial(record.search_id, metric, direction, **limits_of_record(record))
@@ -194,9 +210,9 @@ def _summary(store: Store, record: SearchRecord) -> SearchSummary:
     )
 
 
-def status(name: str | None = None, *, storage: StorageArg = None) -> list[SearchSummary]:
+def status(name: str | None = None, *, storage: ReaderArg = None) -> list[SearchSummary]:
     """A summary of one search, or of every search in the store."""
-    store = open_store(storage)
+    store = open_reader(storage)
     with user_errors():
         records = [store.get_search(name)] if name else store.list_searches()
         return [_summary(store, r) for r in records]
@@ -212,9 +228,9 @@ class Comparison:
 
 
 def compare(
-    names: Sequence[str], *, max_latency_ms: Sequence[float] = (), storage: StorageArg = None
+    names: Sequence[str], *, max_latency_ms: Sequence[float] = (), storage: ReaderArg = None
 ) -> list[Comparison]:
-    store = open_store(storage)
+    store = open_reader(storage)
     rows = []
     with user_errors():
         for name in names:
@@ -228,9 +244,9 @@ def compare(
     return rows
 
 
-def reference(name: str, *, storage: StorageArg = None) -> dict[str, float] | None:
+def reference(name: str, *, storage: ReaderArg = None) -> dict[str, float] | None:
     """Metrics of the dense (largest) subnet, recorded when the search first ran."""
-    store = open_store(storage)
+    store = open_reader(storage)
     with user_errors():
         record = store.get_search(name)
         for event in store.events(record.search_id):
@@ -249,9 +265,9 @@ class Device:
     units: int  # measured lookup-table units (``nasprune calibrate``)
 
 
-def devices(*, storage: StorageArg = None) -> list[Device]:
+def devices(*, storage: ReaderArg = None) -> list[Device]:
     """The devices the store has latency measurements for, with their counts."""
-    store = open_store(storage)
+    store = open_reader(storage)
     with user_errors():
         return [Device(device_id(d), d, n, u) for d, n, u in store.devices()]
 
@@ -275,11 +291,11 @@ def trial_json(trial: TrialRecord) -> dict[str, Any]:
 
 
 def finetuned(
-    name: str, trials: Sequence[TrialRecord], *, storage: StorageArg = None
+    name: str, trials: Sequence[TrialRecord], *, storage: ReaderArg = None
 ) -> dict[int, FinetuneRecord]:
     """Trial number -> its newest complete fine-tuning run, for those of ``trials`` that have
     one (``nasprune finetune``)."""
-    store = open_store(storage)
+    store = open_reader(storage)
     found = {}
     with user_errors():
         store.get_search(name)
@@ -290,7 +306,7 @@ def finetuned(
     return found
 
 
-def find_trial(store: Store, record: SearchRecord, number: int) -> TrialRecord:
+def find_trial(store: Reader, record: SearchRecord, number: int) -> TrialRecord:
     """Complete trial ``number`` of a search, or an error that says why not."""
     trial = store.get_trial(record.search_id, number)
     if trial is None:

@@ -1,12 +1,17 @@
-"""Where everything in nasprune lasts: SQLAlchemy models, the Store API and migrations.
+"""Where everything in nasprune lasts: the schema, the Store API and migrations.
 
-This package imports nothing from ``nasprune``, ``search_spaces`` or ``strategies``.
+This package imports nothing from ``nasprune``, ``search_spaces`` or ``strategies``. Importing
+it loads SQLAlchemy Core but not the ORM: :class:`Store` (and :func:`get_store`) load it when
+first used, so a read-only :class:`Reader` stays light.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from storage.engine import SCHEMA_VERSION
 from storage.errors import DuplicateSearchError, SearchNotFoundError, StoreError
+from storage.reader import Reader, get_reader
 from storage.records import (
     COLUMN_METRICS,
     ArtifactRecord,
@@ -21,7 +26,9 @@ from storage.records import (
     TrialRecord,
     TrialState,
 )
-from storage.store import Store, get_store
+
+if TYPE_CHECKING:
+    from storage.store import Store, get_store
 
 __all__ = [
     "COLUMN_METRICS",
@@ -34,6 +41,7 @@ __all__ = [
     "EventRecord",
     "FinetuneRecord",
     "LatencyRecord",
+    "Reader",
     "SearchNotFoundError",
     "SearchRecord",
     "SearchStatus",
@@ -41,5 +49,14 @@ __all__ = [
     "StoreError",
     "TrialRecord",
     "TrialState",
+    "get_reader",
     "get_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Store", "get_store"):
+        from storage import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module 'storage' has no attribute {name!r}")

@@ -1,5 +1,6 @@
 """What hangs off a search besides its trials: supernet checkpoints, events, artifacts and
-fine-tuning runs. :class:`storage.Store` inherits these methods; they use its session."""
+fine-tuning runs. :class:`storage.Store` inherits these methods; they use its session.
+Events and fine-tuning runs are read by :class:`storage.reader.Reader`."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from storage.models import (
     SearchModel,
     SupernetCheckpointModel,
     TrialModel,
-    utcnow,
 )
-from storage.records import ArtifactRecord, CheckpointRecord, EventRecord, FinetuneRecord
+from storage.records import ArtifactRecord, CheckpointRecord, FinetuneRecord
+from storage.tables import utcnow
 
 
 class Attachments:
@@ -65,12 +66,6 @@ class Attachments:
                 EventModel(search_id=search_id, kind=kind, message=message, created_at=utcnow())
             )
 
-    def events(self, search_id: int) -> list[EventRecord]:
-        """The search's events, oldest first."""
-        query = select(EventModel).filter_by(search_id=search_id).order_by(EventModel.event_id)
-        with self._session() as session:
-            return [row.to_record() for row in session.scalars(query)]
-
     # artifacts
 
     def put_artifact(self, search_id: int, kind: str, content: Any) -> ArtifactRecord:
@@ -103,17 +98,6 @@ class Attachments:
             return None if row is None else row.to_record()
 
     # fine-tuning runs
-
-    def get_finetune(self, trial_id: int, key: str | None = None) -> FinetuneRecord | None:
-        """The run of ``trial_id`` with settings ``key``; without a key, its newest complete run."""
-        query = select(FinetuneModel).filter_by(trial_id=trial_id)
-        if key is None:
-            query = query.filter_by(status="complete").order_by(FinetuneModel.updated_at.desc())
-        else:
-            query = query.filter_by(key=key)
-        with self._session() as session:
-            row = session.scalars(query).first()
-            return None if row is None else row.to_record()
 
     def put_finetune(
         self,

@@ -7,6 +7,8 @@ replaced. Migrations are Alembic scripts in ``storage/migrations``, configured i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,19 +119,31 @@ def alembic_config() -> Config:
     return config
 
 
+@contextmanager
+def _opening(url: str) -> Iterator[None]:
+    """Driver errors while a store is opened become StoreError naming the URL."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open the store at {safe_url(url)}: {one_line(exc)}") from exc
+
+
+def is_at_head(engine: Engine, url: str) -> bool:
+    """Whether the database is at SCHEMA_VERSION, read with one query (Alembic not loaded)."""
+    with _opening(url):
+        return _current_revision(engine) == SCHEMA_VERSION
+
+
 def upgrade_to_head(engine: Engine, url: str) -> None:
     """Migrate the database to SCHEMA_VERSION; a database already there is not touched.
 
     A database at head is recognised with one query and Alembic is not even imported, so that
     opening a store for a query stays fast.
     """
-    try:
+    with _opening(url):
         current = _current_revision(engine)
-        if current == SCHEMA_VERSION:
-            return
-        _upgrade(engine, url, current)
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open the store at {safe_url(url)}: {one_line(exc)}") from exc
+        if current != SCHEMA_VERSION:
+            _upgrade(engine, url, current)
 
 
 def _upgrade(engine: Engine, url: str, current: str | None) -> None:

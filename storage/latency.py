@@ -1,6 +1,7 @@
 """Latency in the store: measurements keyed by device, the trials they belong to, and the
 per-device calibrations (lookup table and predictor). :class:`storage.Store` inherits these
-methods; they use its session."""
+methods; they use its session. Which devices and settings were measured is read by
+:class:`storage.reader.Reader`."""
 
 from __future__ import annotations
 
@@ -9,20 +10,14 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from storage.errors import StoreError
-from storage.models import (
-    LatencyCalibrationModel,
-    LatencyMeasurementModel,
-    TrialModel,
-    utcnow,
-)
-from storage.queries import latency_query, shape_json
+from storage.models import LatencyCalibrationModel, LatencyMeasurementModel, TrialModel
+from storage.queries import shape_json
 from storage.records import CalibrationRecord, DeviceKey, LatencyRecord
-
-UNIT_PREFIX = "unit:"  # the arch_hash of a lookup-table unit's measurement starts with this
+from storage.tables import utcnow
 
 
 class LatencyTables:
@@ -43,7 +38,7 @@ class LatencyTables:
         """The cached measurement for this device, architecture and input, if any."""
         with self._session() as session:
             key = (device, arch_hash, batch_size, input_shape, threads)
-            row = session.scalars(latency_query(*key)).one_or_none()
+            row = session.scalars(_latency_query(*key)).one_or_none()
             return None if row is None else row.to_record()
 
     def latencies(self, on: DeviceKey, arch_hashes: Sequence[str]) -> dict[str, LatencyRecord]:
@@ -63,37 +58,6 @@ class LatencyTables:
                 found.update((row.arch_hash, row.to_record()) for row in session.scalars(query))
         return found
 
-    def measured_settings(self, search_id: int, device: str) -> list[DeviceKey]:
-        """The (batch size, input shape, threads) settings at which ``device`` measured some
-        of the search's trials, as device keys."""
-        measured = LatencyMeasurementModel
-        query = (
-            select(measured.batch_size, measured.input_shape, measured.threads)
-            .join(TrialModel, TrialModel.latency_key == measured.arch_hash)
-            .where(TrialModel.search_id == search_id, measured.device == device)
-            .distinct()
-            .order_by(measured.batch_size, measured.input_shape, measured.threads)
-        )
-        with self._session() as session:
-            return [
-                DeviceKey(device, int(b), tuple(int(x) for x in json.loads(shape)), int(t))
-                for b, shape, t in session.execute(query)
-            ]
-
-    def devices(self) -> list[tuple[str, int, int]]:
-        """Every device fingerprint with stored measurements: (device, networks, lookup-table
-        units), most networks first."""
-        unit = LatencyMeasurementModel.arch_hash.startswith(UNIT_PREFIX)
-        units = func.sum(case((unit, 1), else_=0))
-        networks = func.count() - units
-        query = (
-            select(LatencyMeasurementModel.device, networks, units)
-            .group_by(LatencyMeasurementModel.device)
-            .order_by(networks.desc(), LatencyMeasurementModel.device)
-        )
-        with self._session() as session:
-            return [(str(d), int(n or 0), int(u or 0)) for d, n, u in session.execute(query)]
-
     def put_latency(
         self,
         device: str,
@@ -111,7 +75,7 @@ class LatencyTables:
 
         def upsert(session: Session) -> LatencyRecord:
             key = (device, arch_hash, batch_size, input_shape, threads)
-            row = session.scalars(latency_query(*key)).one_or_none()
+            row = session.scalars(_latency_query(*key)).one_or_none()
             if row is None:
                 row = LatencyMeasurementModel(
                     device=device,
@@ -185,4 +149,17 @@ def _calibration_query(on: DeviceKey, space_key: str) -> Any:
         batch_size=on.batch_size,
         input_shape=shape_json(on.input_shape),
         threads=on.threads,
+    )
+
+
+def _latency_query(
+    device: str, arch_hash: str, batch_size: int, input_shape: Sequence[int], threads: int
+) -> Select[LatencyMeasurementModel]:
+    """The measurement of one unique key of ``latency_measurements``."""
+    return select(LatencyMeasurementModel).filter_by(
+        device=device,
+        arch_hash=arch_hash,
+        batch_size=batch_size,
+        input_shape=shape_json(input_shape),
+        threads=threads,
     )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -16,26 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.attachments import Attachments
 from storage.engine import create_store_engine, one_line, safe_url, upgrade_to_head
-from storage.errors import DuplicateSearchError, SearchNotFoundError, StoreError
+from storage.errors import DuplicateSearchError, StoreError
 from storage.latency import LatencyTables
-from storage.models import (
-    SearchModel,
-    TrialModel,
-    utcnow,
-)
-from storage.queries import (
-    best_trial_query,
-    pareto_front_query,
-    split_metrics,
-    trial_filter,
-)
-from storage.records import (
-    DeviceKey,
-    SearchRecord,
-    SearchStatus,
-    TrialRecord,
-    TrialState,
-)
+from storage.models import SearchModel, TrialModel
+from storage.queries import split_metrics
+from storage.reader import Reader
+from storage.records import SearchRecord, SearchStatus, TrialRecord, TrialState
+from storage.tables import utcnow
 
 _T = TypeVar("_T")
 _CONFLICT_RETRIES = 50  # concurrent writers that race for the same unique key retry this often
@@ -49,7 +35,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-class Store(Attachments, LatencyTables):
+class Store(Reader, Attachments, LatencyTables):
     """Durable storage for searches and their trials, behind one SQLAlchemy URL.
 
     Contract:
@@ -59,7 +45,8 @@ class Store(Attachments, LatencyTables):
       wrong (bad URL, unknown dialect, missing directory, unreachable server, a file that is
       not a database) raises :class:`StoreError` with a one-line message naming the URL.
     * Every method runs in its own transaction and returns frozen records detached from the
-      database; no session or lazy attribute escapes.
+      database; no session or lazy attribute escapes. The read methods are the
+      :class:`storage.reader.Reader`'s, in SQLAlchemy Core; the writes use the ORM.
     * Thread safety: use one Store per process; it may be shared by threads, each call
       opening its own session from the engine's pool. Many processes (workers on many
       machines, for PostgreSQL) may open the same URL at once: trial numbers stay unique
@@ -78,27 +65,14 @@ class Store(Attachments, LatencyTables):
     """
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self._engine = create_store_engine(url)
+        engine = create_store_engine(url)
         try:
-            upgrade_to_head(self._engine, url)
+            upgrade_to_head(engine, url)
         except BaseException:
-            self._engine.dispose()
+            engine.dispose()
             raise
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
-
-    def __repr__(self) -> str:
-        return f"Store({safe_url(self.url)!r})"
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release every pooled connection; the store must not be used afterwards."""
-        self._engine.dispose()
+        super().__init__(url, engine)
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -170,24 +144,6 @@ class Store(Attachments, LatencyTables):
                 return row.to_record()
         except _ConflictError as exc:
             raise duplicate from exc
-
-    def get_search(self, name: str) -> SearchRecord:
-        """The search of that name; SearchNotFoundError lists the names that exist."""
-        with self._session() as session:
-            row = session.scalars(select(SearchModel).filter_by(name=name)).one_or_none()
-            if row is not None:
-                return row.to_record()
-            names = session.scalars(select(SearchModel.name).order_by(SearchModel.name)).all()
-        known = ", ".join(names) if names else "none"
-        raise SearchNotFoundError(
-            f"no search named {name!r} in {safe_url(self.url)}; known: {known}"
-        )
-
-    def list_searches(self) -> list[SearchRecord]:
-        """Every search, oldest first."""
-        with self._session() as session:
-            rows = session.scalars(select(SearchModel).order_by(SearchModel.search_id))
-            return [row.to_record() for row in rows]
 
     def set_search_status(self, search_id: int, status: SearchStatus) -> None:
         """Move a search to ``status``; completed and failed also set ``finished_at``."""
@@ -304,85 +260,6 @@ class Store(Attachments, LatencyTables):
         if row is None:
             raise StoreError(f"no trial with id {trial_id} in {safe_url(self.url)}")
         return row
-
-    def trials(
-        self, search_id: int, states: Iterable[TrialState] | None = None
-    ) -> list[TrialRecord]:
-        """The search's trials ordered by number, optionally only those in ``states``."""
-        query = select(TrialModel).where(*trial_filter(search_id, states))
-        with self._session() as session:
-            return [row.to_record() for row in session.scalars(query.order_by(TrialModel.number))]
-
-    def count_trials(self, search_id: int, states: Iterable[TrialState] | None = None) -> int:
-        """How many trials the search has (in ``states``), counted by the database."""
-        query = select(func.count()).select_from(TrialModel)
-        with self._session() as session:
-            return int(session.scalar(query.where(*trial_filter(search_id, states))) or 0)
-
-    def get_trial(self, search_id: int, number: int) -> TrialRecord | None:
-        """Trial ``number`` of the search, if it exists."""
-        query = select(TrialModel).where(
-            TrialModel.search_id == search_id, TrialModel.number == number
-        )
-        with self._session() as session:
-            row = session.scalars(query).first()
-            return None if row is None else row.to_record()
-
-    def trial_seconds(self, search_id: int) -> float:
-        """Seconds the search's finished trials took, summed by the database."""
-        query = select(func.sum(TrialModel.duration_s)).where(TrialModel.search_id == search_id)
-        with self._session() as session:
-            return float(session.scalar(query) or 0.0)
-
-    def completed_by_hash(self, search_id: int, arch_hash: str) -> TrialRecord | None:
-        """The first complete trial of this architecture in the search, if any."""
-        query = (
-            select(TrialModel)
-            .where(*trial_filter(search_id, [TrialState.COMPLETE]))
-            .where(TrialModel.arch_hash == arch_hash)
-            .order_by(TrialModel.number)
-            .limit(1)
-        )
-        with self._session() as session:
-            row = session.scalars(query).first()
-            return None if row is None else row.to_record()
-
-    def best_trial(
-        self,
-        search_id: int,
-        metric: str = "accuracy",
-        direction: str = "maximize",
-        *,
-        max_latency_ms: float | None = None,
-        max_params: int | None = None,
-        max_macs: int | None = None,
-        on: DeviceKey | None = None,
-    ) -> TrialRecord | None:
-        """The best complete trial under the limits; ties go to lower latency, then number.
-
-        With ``on``, latency is the trial's measurement on that device (``nasprune measure``),
-        and the record returned carries that device's median and p90 as its latency.
-        """
-        limits = (max_latency_ms, max_params, max_macs)
-        query = best_trial_query(search_id, metric, direction, *limits, on=on)
-        with self._session() as session:
-            found = session.execute(query).first()
-            if found is None:
-                return None
-            row, median, p90 = found
-            return dataclasses.replace(row.to_record(), latency_ms=median, latency_p90_ms=p90)
-
-    def pareto_front(
-        self, search_id: int, objectives: Sequence[tuple[str, str]]
-    ) -> list[TrialRecord]:
-        """Complete trials that no other complete trial dominates, by the first objective.
-
-        ``objectives`` are ``(column metric, "maximize" | "minimize")`` pairs; trials with a
-        null objective take no part. Computed in one query with NOT EXISTS.
-        """
-        query = pareto_front_query(search_id, objectives)
-        with self._session() as session:
-            return [row.to_record() for row in session.scalars(query)]
 
 
 def get_store(storage: str | Store) -> Store:

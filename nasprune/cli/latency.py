@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from nasprune.cli.common import JsonOpt, RemeasureOpt, StorageOpt, app, err, interruptible, out
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 @app.command()
@@ -176,6 +171,14 @@ def latency_report(
 
 def _bar(quiet: bool) -> Progress:
     """A progress display on stderr, shown only on a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -52,7 +52,7 @@ def best(
     """The most accurate completed subnetwork within the limits."""
     from nasprune import queries as api
 
-    store = api.open_store(storage)  # one connection for the three questions below
+    store = api.open_reader(storage)  # one connection for the three questions below
     trial = api.best(
         name,
         max_latency_ms=max_latency_ms,

@@ -12,7 +12,7 @@ import pytest
 import nasprune
 from nasprune.queries import limits_of_record, objectives_of
 
-HEAVY = ("torch", "optuna", "nni", "torch_pruning", "onnxruntime", "alembic")
+HEAVY = ("torch", "optuna", "nni", "torch_pruning", "onnxruntime", "alembic", "sqlalchemy.orm")
 PROBE = """
 import io, json, sys
 from contextlib import redirect_stdout
@@ -25,8 +25,17 @@ try:
         main()
 except SystemExit:
     pass
-loaded = sorted({m.split(".")[0] for m in sys.modules} & heavy)
-print(json.dumps({"loaded": loaded, "out": buffer.getvalue()}))
+names = set(sys.modules) | {m.split(".")[0] for m in sys.modules}
+print(json.dumps({"loaded": sorted(names & heavy), "out": buffer.getvalue()}))
+"""
+# The query API alone, without the command line (whose Typer loads pydantic).
+LIGHT = ("sqlalchemy.orm", "torch", "optuna", "nni", "pydantic", "alembic")
+QUERY_PROBE = """
+import json, sys
+from nasprune import queries
+trial = queries.best("q", max_latency_ms=50.0, storage=sys.argv[1])
+loaded = sorted(set(sys.modules) & set(json.loads(sys.argv[2])))
+print(json.dumps({"loaded": loaded, "number": trial.number}))
 """
 
 
@@ -59,6 +68,17 @@ def test_query_commands_load_neither_torch_nor_optuna_nor_nni(
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["loaded"] == []
     assert "q" in result["out"]
+
+
+def test_a_best_query_loads_neither_the_orm_nor_alembic_nor_pydantic(searched: str) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", QUERY_PROBE, searched, json.dumps(LIGHT)],
+        capture_output=True, text=True, check=True, cwd=Path(searched[10:]).parent,
+    )  # fmt: skip
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["loaded"] == []
+    found = nasprune.best("q", max_latency_ms=50.0, storage=searched)
+    assert found is not None and result["number"] == found.number
 
 
 def test_objectives_and_limits_come_from_the_stored_config(searched: str) -> None:

@@ -1,0 +1,255 @@
+"""Reading the store with SQLAlchemy Core only: searches, trials, best trial, Pareto front,
+events, fine-tuning runs and devices.
+
+:class:`storage.Store` inherits every method here. A query that only reads (``nasprune best``
+in a deployment script's loop) opens a :class:`Reader` with :func:`get_reader` instead, which
+loads neither the ORM nor Alembic when the database is at the head revision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Self
+
+from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.engine import create_store_engine, is_at_head, one_line, safe_url
+from storage.errors import SearchNotFoundError, StoreError
+from storage.queries import best_trial_query, pareto_front_query, trial_filter
+from storage.records import (
+    DeviceKey,
+    EventRecord,
+    FinetuneRecord,
+    SearchRecord,
+    TrialRecord,
+    TrialState,
+)
+from storage.tables import (
+    event_record,
+    events,
+    finetune_record,
+    finetunes,
+    latency_measurements,
+    search_record,
+    searches,
+    trial_record,
+    trials,
+)
+
+UNIT_PREFIX = "unit:"  # the arch_hash of a lookup-table unit's measurement starts with this
+
+
+class Reader:
+    """Read-only access to a store whose schema is at the head revision.
+
+    Open one with :func:`get_reader`. Every method reads in its own transaction on a pooled
+    connection and returns frozen records; driver errors raise :class:`StoreError` naming the
+    URL. Like a Store, a Reader may be shared by the threads of a process.
+
+    Example::
+
+        reader = get_reader("sqlite:///nasprune.db")
+        search = reader.get_search("s1")
+        best = reader.best_trial(search.search_id, max_latency_ms=3.0)
+    """
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self._engine = engine
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({safe_url(self.url)!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every pooled connection; the store must not be used afterwards."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection whose transaction is rolled back at the end; driver errors become
+        StoreError."""
+        try:
+            with self._engine.connect() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {safe_url(self.url)}: {one_line(exc)}") from exc
+
+    # searches
+
+    def get_search(self, name: str) -> SearchRecord:
+        """The search of that name; SearchNotFoundError lists the names that exist."""
+        with self._connection() as connection:
+            row = connection.execute(select(searches).filter_by(name=name)).one_or_none()
+            if row is not None:
+                return search_record(row)
+            query = select(searches.c.name).order_by(searches.c.name)
+            names = connection.scalars(query).all()
+        known = ", ".join(names) if names else "none"
+        raise SearchNotFoundError(
+            f"no search named {name!r} in {safe_url(self.url)}; known: {known}"
+        )
+
+    def list_searches(self) -> list[SearchRecord]:
+        """Every search, oldest first."""
+        with self._connection() as connection:
+            rows = connection.execute(select(searches).order_by(searches.c.search_id))
+            return [search_record(row) for row in rows]
+
+    def events(self, search_id: int) -> list[EventRecord]:
+        """The search's events, oldest first."""
+        query = select(events).filter_by(search_id=search_id).order_by(events.c.event_id)
+        with self._connection() as connection:
+            return [event_record(row) for row in connection.execute(query)]
+
+    # trials
+
+    def trials(
+        self, search_id: int, states: Iterable[TrialState] | None = None
+    ) -> list[TrialRecord]:
+        """The search's trials ordered by number, optionally only those in ``states``."""
+        query = select(trials).where(*trial_filter(search_id, states)).order_by(trials.c.number)
+        with self._connection() as connection:
+            return [trial_record(row) for row in connection.execute(query)]
+
+    def count_trials(self, search_id: int, states: Iterable[TrialState] | None = None) -> int:
+        """How many trials the search has (in ``states``), counted by the database."""
+        query = select(func.count()).select_from(trials)
+        with self._connection() as connection:
+            return int(connection.scalar(query.where(*trial_filter(search_id, states))) or 0)
+
+    def get_trial(self, search_id: int, number: int) -> TrialRecord | None:
+        """Trial ``number`` of the search, if it exists."""
+        query = select(trials).filter_by(search_id=search_id, number=number)
+        with self._connection() as connection:
+            row = connection.execute(query).first()
+            return None if row is None else trial_record(row)
+
+    def trial_seconds(self, search_id: int) -> float:
+        """Seconds the search's finished trials took, summed by the database."""
+        query = select(func.sum(trials.c.duration_s)).where(trials.c.search_id == search_id)
+        with self._connection() as connection:
+            return float(connection.scalar(query) or 0.0)
+
+    def completed_by_hash(self, search_id: int, arch_hash: str) -> TrialRecord | None:
+        """The first complete trial of this architecture in the search, if any."""
+        query = (
+            select(trials)
+            .where(*trial_filter(search_id, [TrialState.COMPLETE]))
+            .where(trials.c.arch_hash == arch_hash)
+            .order_by(trials.c.number)
+            .limit(1)
+        )
+        with self._connection() as connection:
+            row = connection.execute(query).first()
+            return None if row is None else trial_record(row)
+
+    def best_trial(
+        self,
+        search_id: int,
+        metric: str = "accuracy",
+        direction: str = "maximize",
+        *,
+        max_latency_ms: float | None = None,
+        max_params: int | None = None,
+        max_macs: int | None = None,
+        on: DeviceKey | None = None,
+    ) -> TrialRecord | None:
+        """The best complete trial under the limits; ties go to lower latency, then number.
+
+        With ``on``, latency is the trial's measurement on that device (``nasprune measure``),
+        and the record returned carries that device's median and p90 as its latency.
+        """
+        limits = (max_latency_ms, max_params, max_macs)
+        query = best_trial_query(search_id, metric, direction, *limits, on=on)
+        with self._connection() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        found = trial_record(row)
+        return dataclasses.replace(found, latency_ms=row.median_ms, latency_p90_ms=row.p90_ms)
+
+    def pareto_front(
+        self, search_id: int, objectives: Sequence[tuple[str, str]]
+    ) -> list[TrialRecord]:
+        """Complete trials that no other complete trial dominates, by the first objective.
+
+        ``objectives`` are ``(column metric, "maximize" | "minimize")`` pairs; trials with a
+        null objective take no part. Computed in one query with NOT EXISTS.
+        """
+        query = pareto_front_query(search_id, objectives)
+        with self._connection() as connection:
+            return [trial_record(row) for row in connection.execute(query)]
+
+    def get_finetune(self, trial_id: int, key: str | None = None) -> FinetuneRecord | None:
+        """The run of ``trial_id`` with settings ``key``; without a key, its newest complete run."""
+        query = select(finetunes).filter_by(trial_id=trial_id)
+        if key is None:
+            query = query.filter_by(status="complete").order_by(finetunes.c.updated_at.desc())
+        else:
+            query = query.filter_by(key=key)
+        with self._connection() as connection:
+            row = connection.execute(query).first()
+            return None if row is None else finetune_record(row)
+
+    # devices
+
+    def measured_settings(self, search_id: int, device: str) -> list[DeviceKey]:
+        """The (batch size, input shape, threads) settings at which ``device`` measured some
+        of the search's trials, as device keys."""
+        measured = latency_measurements.c
+        query = (
+            select(measured.batch_size, measured.input_shape, measured.threads)
+            .join(trials, trials.c.latency_key == measured.arch_hash)
+            .where(trials.c.search_id == search_id, measured.device == device)
+            .distinct()
+            .order_by(measured.batch_size, measured.input_shape, measured.threads)
+        )
+        with self._connection() as connection:
+            return [
+                DeviceKey(device, int(b), tuple(int(x) for x in json.loads(shape)), int(t))
+                for b, shape, t in connection.execute(query)
+            ]
+
+    def devices(self) -> list[tuple[str, int, int]]:
+        """Every device fingerprint with stored measurements: (device, networks, lookup-table
+        units), most networks first."""
+        measured = latency_measurements.c
+        units = func.sum(case((measured.arch_hash.startswith(UNIT_PREFIX), 1), else_=0))
+        networks = func.count() - units
+        query = (
+            select(measured.device, networks, units)
+            .group_by(measured.device)
+            .order_by(networks.desc(), measured.device)
+        )
+        with self._connection() as connection:
+            return [(str(d), int(n or 0), int(u or 0)) for d, n, u in connection.execute(query)]
+
+
+def get_reader(storage: str | Reader) -> Reader:
+    """A Reader is returned as is; a URL opens a Reader, or a full :class:`storage.Store`
+    (which migrates) when the database is not at the head revision."""
+    if isinstance(storage, Reader):
+        return storage
+    if not isinstance(storage, str):
+        raise TypeError(f"storage must be a URL or a Reader, not {type(storage).__name__}")
+    engine = create_store_engine(storage)
+    try:
+        if is_at_head(engine, storage):
+            return Reader(storage, engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    engine.dispose()
+    from storage.store import Store
+
+    return Store(storage)
