@@ -298,5 +298,6 @@ def main() -> None:
         proxy("prune-b1", url)
     criteria(data)
 
+
 if __name__ == "__main__":
     main()

@@ -20,8 +20,10 @@ from nasprune.queries import device_id
 from storage import DeviceKey
 
 MODELS = {
-    "mlp": (lambda: nn.Sequential(nn.Linear(16, 32), nn.BatchNorm1d(32), nn.ReLU(),
-                                  nn.Linear(32, 4)), (16,)),  # fmt: skip
+    "mlp": (
+        lambda: nn.Sequential(nn.Linear(16, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 4)),
+        (16,),
+    ),  # fmt: skip
     "resnet": (lambda: zoo.resnet(widths=(8, 16, 32)), (3, 16, 16)),
     "vit": (lambda: zoo.vit(image_size=16, patch=4, dim=32, num_heads=2), (3, 16, 16)),
     "cnn1d": (lambda: zoo.cnn1d(width=8), (4, 32)),
@@ -174,9 +176,9 @@ def test_rounds_stop_once_precise_and_a_figure_that_never_settles_is_flagged_noi
     module, shape = MODELS["resnet"][0]().eval(), MODELS["resnet"][1]
     loose = create_backend(settings("torch", repeats=8, precision=10.0)).measure(module, shape)
     assert loose.repeats == 8 and not loose.noisy  # one round was enough
-    strict = create_backend(
-        settings("torch", repeats=8, precision=1e-9, max_repeats=24)
-    ).measure(module, shape)
+    strict = create_backend(settings("torch", repeats=8, precision=1e-9, max_repeats=24)).measure(
+        module, shape
+    )
     assert strict.repeats == 24 and strict.noisy and strict.spread > 0
     capped = create_backend(
         settings("torch", repeats=4, precision=1e-9, max_repeats=10_000, time_cap_s=0.05)
@@ -228,9 +230,7 @@ def test_a_search_measured_on_a_second_device_answers_best_for_each_device(
     assert code == 0 and f"measured {len(trials)} trials" in out
     (second,) = [d for d, _, _ in store.devices() if d != first]
     assert "threads=2" in second
-    on_second = store.latencies(
-        DeviceKey(second, 1, (64,), 2), [t.latency_key for t in trials]
-    )
+    on_second = store.latencies(DeviceKey(second, 1, (64,), 2), [t.latency_key for t in trials])
     assert len(on_second) == len({t.latency_key for t in trials})
     limit = sorted(r.median_ms for r in on_second.values())[len(on_second) // 2]
     within = [t for t in trials if on_second[t.latency_key].median_ms <= limit]
