@@ -28,7 +28,7 @@ from nasprune.data import make_loaders
 from nasprune.errors import user_errors
 from nasprune.latency import LatencyBackend, create_backend
 from nasprune.latency.predictor import Point, Predictor, space_key
-from nasprune.latency.recorded import device_key, recorded_latency
+from nasprune.latency.recorded import recorded_latency, this_device
 from nasprune.latency.units import Unit, runnable, units_of
 from nasprune.queries import StorageArg, open_store
 from nasprune.search import space_of
@@ -74,7 +74,7 @@ def calibrate(
     with user_errors():
         space = ready_space(config, space)
         backend = create_backend(config.latency)
-        on = device_key(backend, space.input_shape)
+        on = this_device(backend, space.input_shape)
         rng = random.Random(config.seed + _SEED_OFFSET)
         measured_nets = _distinct(space, [space.sample(rng) for _ in range(networks * 4)])
         measured_nets = measured_nets[:networks]
@@ -158,7 +158,7 @@ def _time_units(
         else:
             module = unit.standalone()
             records.append(
-                recorded_latency(store, backend, on, module, unit.key, True, unit.input_shape)
+                recorded_latency(store, backend, on, module, unit.key, True, unit.input_shape)[0]
             )
             fresh += 1
         report("timing units", done, len(units))
@@ -183,11 +183,8 @@ def _time_networks(
         assert features is not None  # every unit of these networks is in the table
         module = runnable(structure)
         key = space.latency_key(arch, module)
-        stored = None if remeasure else store.get_latency(
-            on.device, key, on.batch_size, on.input_shape, on.threads
-        )  # fmt: skip
-        record = stored or recorded_latency(store, backend, on, module, key, remeasure=True)
-        fresh += stored is None
+        record, measured = recorded_latency(store, backend, on, module, key, remeasure)
+        fresh += measured
         points.append((features[0], features[1], record.median_ms))
         report("timing networks", done, len(archs))
     return points, fresh

@@ -17,7 +17,7 @@ from nasprune.data import make_loaders
 from nasprune.errors import SearchError, user_errors
 from nasprune.latency import create_backend
 from nasprune.latency.predictor import load_predictor
-from nasprune.latency.recorded import device_key as this_device
+from nasprune.latency.recorded import this_device
 from nasprune.preparation import load_space_state
 from nasprune.queries import StorageArg, device_id, device_key, open_store
 from nasprune.search import space_of

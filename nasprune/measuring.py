@@ -15,7 +15,7 @@ from typing import Any
 from nasprune.api import stored_config
 from nasprune.errors import user_errors
 from nasprune.latency import LatencyBackend, create_backend
-from nasprune.latency.recorded import device_key, recorded_latency
+from nasprune.latency.recorded import recorded_latency, this_device
 from nasprune.queries import StorageArg, open_store, pareto
 from nasprune.subnets import Context, open_search, searched_subnet
 from storage import DeviceKey, Store, TrialRecord, TrialState
@@ -57,7 +57,7 @@ def measure(
         else:
             trials = pareto(name, storage=store)
         ctx = open_search(store, record)
-        on = device_key(backend, ctx.space.input_shape)
+        on = this_device(backend, ctx.space.input_shape)
         return _measure_all(store, ctx, backend, on, trials, remeasure, progress)
 
 
@@ -76,13 +76,8 @@ def _measure_all(
         key = ctx.space.latency_key(trial.arch, subnet)
         if trial.latency_key != key:
             store.set_latency_key(trial.trial_id, key)
-        before = None if remeasure else store.get_latency(on.device, key, *_rest(on))
-        recorded_latency(store, backend, on, subnet, key, remeasure)
-        fresh, reused = (fresh, reused + 1) if before is not None else (fresh + 1, reused)
+        _, measured = recorded_latency(store, backend, on, subnet, key, remeasure)
+        fresh, reused = fresh + measured, reused + (not measured)
         if progress is not None:
             progress(done, len(trials))
     return Measured(on, len(trials), fresh, reused)
-
-
-def _rest(on: DeviceKey) -> tuple[int, tuple[int, ...], int]:
-    return on.batch_size, on.input_shape, on.threads

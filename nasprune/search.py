@@ -26,7 +26,7 @@ from nasprune.errors import SearchError
 from nasprune.evaluate import accuracy_and_loss, calibration_batches
 from nasprune.latency import LatencyBackend, create_backend
 from nasprune.latency.predictor import Predictor, load_predictor, unit_timer
-from nasprune.latency.recorded import device_key, recorded_latency
+from nasprune.latency.recorded import recorded_latency, this_device
 from nasprune.preparation import (
     candidate,
     evaluation_model,
@@ -153,7 +153,7 @@ def execute(
         ),
         config.evaluation.mode,
         remeasure,
-        device_key(backend, space.input_shape),
+        this_device(backend, space.input_shape),
     )
     store.set_search_status(search.search_id, SearchStatus.RUNNING)
     try:
@@ -306,8 +306,7 @@ def _evaluate(
         metrics["violated"] = ",".join(violated)
         return TrialState.INFEASIBLE, metrics, None
     if session.predictor is not None:
-        screened = _screen(session, arch, metrics)
-        if screened is not None:
+        if _screen(session, arch, metrics) is not None:
             return TrialState.INFEASIBLE, metrics, None
     measured, latency_key = _measure(session, arch, lambda: session.store.heartbeat(trial.trial_id))
     return TrialState.COMPLETE, metrics | measured, latency_key
@@ -340,7 +339,7 @@ def _metrics_of(
     """Latency of the extracted subnet, held-out accuracy, and its non-zero weights when the
     space has a sparsity dimension; and the key of its latency measurements."""
     latency_key = session.space.latency_key(arch, subnet)
-    timed = recorded_latency(
+    timed, _ = recorded_latency(
         session.store, session.backend, session.on, subnet, latency_key, session.remeasure
     )
     metrics = {"latency_ms": timed.median_ms, "latency_p90_ms": timed.p90_ms}

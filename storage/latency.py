@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
@@ -18,6 +18,8 @@ from storage.models import LatencyCalibrationModel, LatencyMeasurementModel, Tri
 from storage.queries import shape_json
 from storage.records import CalibrationRecord, DeviceKey, LatencyRecord
 from storage.tables import utcnow
+
+_Keyed = TypeVar("_Keyed", LatencyMeasurementModel, LatencyCalibrationModel)
 
 
 class LatencyTables:
@@ -47,14 +49,10 @@ class LatencyTables:
         wanted = sorted(set(arch_hashes))
         with self._session() as session:
             for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter cap
-                query = select(LatencyMeasurementModel).filter_by(
-                    device=on.device,
-                    batch_size=on.batch_size,
-                    input_shape=shape_json(on.input_shape),
-                    threads=on.threads,
-                )
                 chunk = wanted[start : start + 500]
-                query = query.where(LatencyMeasurementModel.arch_hash.in_(chunk))
+                query = _on_device(LatencyMeasurementModel, on).where(
+                    LatencyMeasurementModel.arch_hash.in_(chunk)
+                )
                 found.update((row.arch_hash, row.to_record()) for row in session.scalars(query))
         return found
 
@@ -142,24 +140,23 @@ class LatencyTables:
         return record
 
 
-def _calibration_query(on: DeviceKey, space_key: str) -> Any:
-    return select(LatencyCalibrationModel).filter_by(
+def _on_device(model: type[_Keyed], on: DeviceKey) -> Select[_Keyed]:
+    """Rows of ``model`` (measurements or calibrations) taken on ``on``."""
+    return select(model).filter_by(
         device=on.device,
-        space_key=space_key,
         batch_size=on.batch_size,
         input_shape=shape_json(on.input_shape),
         threads=on.threads,
     )
 
 
+def _calibration_query(on: DeviceKey, space_key: str) -> Select[LatencyCalibrationModel]:
+    return _on_device(LatencyCalibrationModel, on).filter_by(space_key=space_key)
+
+
 def _latency_query(
     device: str, arch_hash: str, batch_size: int, input_shape: Sequence[int], threads: int
 ) -> Select[LatencyMeasurementModel]:
     """The measurement of one unique key of ``latency_measurements``."""
-    return select(LatencyMeasurementModel).filter_by(
-        device=device,
-        arch_hash=arch_hash,
-        batch_size=batch_size,
-        input_shape=shape_json(input_shape),
-        threads=threads,
-    )
+    on = DeviceKey(device, batch_size, tuple(input_shape), threads)
+    return _on_device(LatencyMeasurementModel, on).filter_by(arch_hash=arch_hash)

@@ -54,14 +54,16 @@ class Predictor:
     errors: dict[str, float] = field(default_factory=dict)  # CV median relative error per model
     _model: Any = None
 
-    def fit(self) -> Predictor:
-        """Choose the model with the least cross-validated error and fit it on every point."""
+    def fit(self, chosen: str | None = None) -> Predictor:
+        """Choose the model with the least cross-validated error and fit it on every point;
+        with ``chosen`` (the choice a calibration stored), fit that one without choosing."""
         if len(self.points) < 5:
             self.kind, self.errors = "table", {}
             return self
-        self.errors = {kind: _cv_error(kind, self.points) for kind in MODELS}
-        self.kind = min(MODELS, key=lambda kind: (self.errors[kind], MODELS.index(kind)))
-        self._model = _fit(self.kind, self.points)
+        if chosen is None:
+            self.errors = {kind: _cv_error(kind, self.points) for kind in MODELS}
+            chosen = min(MODELS, key=lambda kind: (self.errors[kind], MODELS.index(kind)))
+        self.kind, self._model = chosen, _fit(chosen, self.points)
         return self
 
     def features(
@@ -154,7 +156,9 @@ def load_predictor(store: Store, on: DeviceKey, space: SearchSpace) -> Predictor
     found = store.latencies(on, keys)
     table = {key: found[key].median_ms for key in keys if key in found}
     points: list[Point] = [(float(a), int(b), float(c)) for a, b, c in record.content["points"]]
-    return Predictor(table, points, space.latency_blocks).fit()
+    errors = {str(k): float(v) for k, v in record.content.get("errors", {}).items()}
+    predictor = Predictor(table, points, space.latency_blocks, errors=errors)
+    return predictor.fit(str(record.content["model"]))
 
 
 def unit_timer(store: Store, backend: LatencyBackend, on: DeviceKey) -> Callable[[Unit], float]:
@@ -162,8 +166,7 @@ def unit_timer(store: Store, backend: LatencyBackend, on: DeviceKey) -> Callable
 
     def timed(unit: Unit) -> float:
         module = unit.standalone()
-        return recorded_latency(
-            store, backend, on, module, unit.key, False, unit.input_shape
-        ).median_ms
+        record, _ = recorded_latency(store, backend, on, module, unit.key, False, unit.input_shape)
+        return record.median_ms
 
     return timed

@@ -9,7 +9,7 @@ from nasprune.latency.base import LatencyBackend
 from storage import DeviceKey, LatencyRecord, Store
 
 
-def device_key(backend: LatencyBackend, input_shape: tuple[int, ...]) -> DeviceKey:
+def this_device(backend: LatencyBackend, input_shape: tuple[int, ...]) -> DeviceKey:
     """What the backend's figures are figures of: this device, batch size, input, threads."""
     settings = backend.settings
     return DeviceKey(backend.fingerprint(), settings.batch_size, input_shape, settings.threads)
@@ -23,17 +23,17 @@ def recorded_latency(
     key: str,
     remeasure: bool = False,
     input_shape: tuple[int, ...] | None = None,
-) -> LatencyRecord:
-    """The latency of ``module`` (whose measurements are keyed ``key``) on ``on``: the stored
-    figure, unless there is none or ``remeasure``; then measured now and stored. A part of a
-    network (a lookup-table unit) is timed on its own ``input_shape`` and filed under the
-    network's."""
+) -> tuple[LatencyRecord, bool]:
+    """The latency of ``module`` (whose measurements are keyed ``key``) on ``on``, and whether
+    it was measured now: the stored figure, unless there is none or ``remeasure``; then
+    measured now and stored. A part of a network (a lookup-table unit) is timed on its own
+    ``input_shape`` and filed under the network's."""
     if not remeasure:
         stored = store.get_latency(on.device, key, on.batch_size, on.input_shape, on.threads)
         if stored is not None:
-            return stored
+            return stored, False
     measured = backend.measure(module, input_shape or on.input_shape)
-    return store.put_latency(
+    record = store.put_latency(
         on.device,
         key,
         on.batch_size,
@@ -45,3 +45,4 @@ def recorded_latency(
         spread=measured.spread,
         noisy=measured.noisy,
     )
+    return record, True
