@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_support import cli
 
 import nasprune
+from nasprune import queries
 from nasprune.queries import limits_of_record, objectives_of
 
 HEAVY = ("torch", "optuna", "nni", "torch_pruning", "onnxruntime", "alembic", "sqlalchemy.orm")
@@ -86,3 +89,13 @@ def test_objectives_and_limits_come_from_the_stored_config(searched: str) -> Non
     assert objectives_of(record) == [("accuracy", "maximize"), ("latency_ms", "minimize")]
     assert limits_of_record(record) == {"max_latency_ms": 50.0}
     assert nasprune.best("q", storage=searched) == nasprune.api.best("q", storage=searched)
+
+
+def test_a_read_only_command_runs_with_the_collector_paused_and_restores_it(
+    searched: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    during: list[bool] = []
+    monkeypatch.setattr(queries, "status", lambda *_, **__: during.append(gc.isenabled()) or [])
+    code, out, _ = cli(capsys, monkeypatch, "status", "--storage", searched)
+    assert (code, out.strip(), during) == (0, "no searches in this store", [False])
+    assert gc.isenabled()
