@@ -17,7 +17,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nasprune.config import SearchConfig, SpaceConfig, load_config, parse_config
+from nasprune.config import (
+    SearchConfig,
+    SpaceConfig,
+    check_strategy_params,
+    load_config,
+    parse_config,
+)
 from nasprune.errors import SearchError, user_errors
 from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exported)
     Comparison,
@@ -44,6 +50,7 @@ INTERRUPTED_REASON = f"{INTERRUPTED}: the process running it stopped"
 
 def _as_config(config: str | Path | Mapping[str, Any] | SearchConfig) -> SearchConfig:
     if isinstance(config, SearchConfig):
+        check_strategy_params(config)
         return config
     if isinstance(config, Mapping):
         return parse_config(dict(config))
@@ -109,7 +116,10 @@ def run(
 
 
 def stored_config(record: SearchRecord) -> SearchConfig:
-    return parse_config(record.config, source=f"stored config of search {record.name!r}")
+    """The config a search was created with (its strategy params were checked then)."""
+    return parse_config(
+        record.config, source=f"stored config of search {record.name!r}", check_strategy=False
+    )
 
 
 def _continue(

@@ -1,7 +1,9 @@
 """The search config: YAML or TOML on disk, validated by pydantic.
 
 Every field has a default explained in one comment, so the smallest valid config is a name.
-``nasprune schema`` prints the JSON schema of :class:`SearchConfig`.
+``nasprune schema`` prints the JSON schema of :class:`SearchConfig`. Loading a config also
+checks the strategy's name and each of its params against the param's type
+(:func:`check_strategy_params`), so a bad value fails before a search starts.
 """
 
 from __future__ import annotations
@@ -97,7 +99,8 @@ class LatencyConfig(_Model):
 
 class StrategyConfig(_Model):
     name: str = "optuna.tpe"  # a registered strategy: `nasprune strategies` lists them
-    params: dict[str, Any] = Field(default_factory=dict)  # passed to the strategy
+    # passed to the strategy; each is checked against its type when the config is loaded
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class BudgetConfig(_Model):
@@ -144,16 +147,36 @@ def _format_validation(source: str, exc: ValidationError) -> str:
     return f"{source}: {where}: {first['msg']}{more}"
 
 
-def parse_config(data: Any, source: str = "config") -> SearchConfig:
-    """Validate a mapping into a :class:`SearchConfig`, with a one-line error."""
+def parse_config(data: Any, source: str = "config", *, check_strategy: bool = True) -> SearchConfig:
+    """Validate a mapping into a :class:`SearchConfig`, with a one-line error. Without
+    ``check_strategy`` the strategy's params are not checked (a stored config was, when it was
+    stored, and checking imports the strategy's library)."""
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: expected a mapping at the top level, got {type(data).__name__}"
         )
     try:
-        return SearchConfig.model_validate(data)
+        config = SearchConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_validation(source, exc)) from None
+    if check_strategy:
+        check_strategy_params(config, source)
+    return config
+
+
+def check_strategy_params(config: SearchConfig, source: str = "config") -> None:
+    """Raise :class:`ConfigError` unless the strategy is registered and each of its params fits
+    the param's type (see :mod:`strategies.params`). A strategy whose library is not installed
+    is not checked here: creating it says what to install."""
+    from strategies import MissingDependencyError, StrategyError
+    from strategies.params import check_params
+
+    try:
+        check_params(config.strategy.name, config.strategy.params)
+    except MissingDependencyError:
+        return
+    except StrategyError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def load_config(path: str | Path) -> SearchConfig:

@@ -44,10 +44,13 @@ class Strategy(abc.ABC):
 
     Params
         Implementations accept keyword params (defaults documented on the class); an unknown
-        param raises :class:`StrategyError` naming it. Use :meth:`resolve_params`.
+        param raises :class:`StrategyError` naming it. Use :meth:`resolve_params`. They declare
+        the type of each in ``param_types`` (see :mod:`strategies.params`), so that a config's
+        params are checked when it is loaded; ``None`` leaves the checking to ``__init__``.
     """
 
     name: ClassVar[str]
+    param_types: ClassVar[dict[str, Any] | None] = None  # param name -> type, for configs
 
     def __init__(
         self,

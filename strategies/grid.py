@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from search_spaces.dimensions import Architecture, Choice, Dimension
 
@@ -25,6 +25,7 @@ class GridSearch(Strategy):
     """
 
     name = "grid"
+    param_types: ClassVar[dict[str, Any] | None] = {}
 
     def __init__(
         self, dimensions: Sequence[Dimension], directions: Sequence[str], seed: int, **params: Any

@@ -42,6 +42,7 @@ from search_spaces.dimensions import Architecture, Dimension
 from ._nni import SeededGlobals, import_nni, numpy_seed, quiet
 from .base import Strategy
 from .errors import StrategyError
+from .params import PositiveInt, Probability
 
 (_nni, _mutable, _space, _strategy, _execution, _event) = import_nni(
     "nni",
@@ -68,6 +69,13 @@ class NniRegularizedEvolution(Strategy):
         "mutation_prob": 0.2,
         "crossover": False,
         "dedup": True,
+    }
+    param_types = {  # NNI itself checks 1 <= sample_size <= population_size
+        "population_size": PositiveInt,
+        "sample_size": PositiveInt,
+        "mutation_prob": Probability,
+        "crossover": bool,
+        "dedup": bool,
     }
 
     def __init__(

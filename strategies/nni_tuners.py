@@ -25,13 +25,17 @@ from __future__ import annotations
 import abc
 import random
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
+
+import annotated_types as at
+from typing_extensions import TypedDict
 
 from search_spaces.dimensions import Architecture, Dimension
 
 from ._nni import SeededGlobals, import_nni, numpy_seed
 from .base import Strategy
 from .errors import StrategyError
+from .params import NonNegativeFloat, PositiveFloat, PositiveInt
 
 (_nni, _tpe, _random, _evolution, _grid) = import_nni(
     "nni",
@@ -46,6 +50,7 @@ class NniTunerStrategy(Strategy):
     """Base of the NNI tuner adapters; subclasses say how to build their tuner."""
 
     defaults: ClassVar[dict[str, Any]] = {}
+    param_types: ClassVar[dict[str, Any] | None] = {}
 
     def __init__(
         self, dimensions: Sequence[Dimension], directions: Sequence[str], seed: int, **params: Any
@@ -100,6 +105,18 @@ class NniTunerStrategy(Strategy):
             self._tuner.trial_end(parameter_id, checked is not None)
 
 
+class TpeArgs(TypedDict, total=False):
+    """The fields of NNI's ``TpeArguments`` (each optional), with the values NNI's TPE runs on:
+    fewer than two startup jobs, for one, break its first model-based suggestion."""
+
+    constant_liar_type: Literal["best", "worst", "mean"] | None
+    n_startup_jobs: Annotated[int, at.Ge(2)]
+    n_ei_candidates: PositiveInt
+    linear_forgetting: PositiveInt
+    prior_weight: NonNegativeFloat
+    gamma: PositiveFloat
+
+
 class NniTpe(NniTunerStrategy):
     """NNI's ``TpeTuner``; ``tpe_args`` (a dict) passes NNI's TPE arguments through.
 
@@ -108,6 +125,7 @@ class NniTpe(NniTunerStrategy):
 
     name = "nni.tpe"
     defaults: ClassVar[dict[str, Any]] = {"tpe_args": None}
+    param_types: ClassVar[dict[str, Any] | None] = {"tpe_args": TpeArgs | None}
 
     def make_tuner(self, params: dict[str, Any]) -> Any:
         return _tpe.TpeTuner(optimize_mode=self.optimize_mode, seed=numpy_seed(self.seed), **params)
@@ -148,6 +166,7 @@ class NniEvolution(NniTunerStrategy):
 
     name = "nni.evolution"
     defaults: ClassVar[dict[str, Any]] = {"population_size": 32}
+    param_types: ClassVar[dict[str, Any] | None] = {"population_size": PositiveInt}
 
     def make_tuner(self, params: dict[str, Any]) -> Any:
         return _SeededEvolutionTuner(

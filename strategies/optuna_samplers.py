@@ -21,12 +21,15 @@ import contextlib
 import inspect
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
+
+import annotated_types as at
 
 from search_spaces.dimensions import Architecture, Dimension
 
 from .base import Strategy
 from .errors import MissingDependencyError, StrategyError
+from .params import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
 try:
     import optuna
@@ -49,6 +52,8 @@ class OptunaStrategy(Strategy):
 
     sampler_cls: ClassVar[Callable[..., optuna.samplers.BaseSampler]]
     sampler_defaults: ClassVar[dict[str, Any]] = {}
+    # Params take the types of the sampler's annotations; ``param_types`` refines some of them.
+    param_types: ClassVar[dict[str, Any] | None] = {}
     by_index: ClassVar[bool] = False  # suggest choice indices (numeric) instead of categoricals
 
     def __init__(
@@ -129,6 +134,10 @@ class OptunaTPE(OptunaStrategy):
 
     name = "optuna.tpe"
     sampler_cls = optuna.samplers.TPESampler
+    param_types: ClassVar[dict[str, Any] | None] = {
+        "n_startup_trials": NonNegativeInt,
+        "n_ei_candidates": PositiveInt,
+    }
 
 
 class OptunaNSGA2(OptunaStrategy):
@@ -139,6 +148,12 @@ class OptunaNSGA2(OptunaStrategy):
 
     name = "optuna.nsga2"
     sampler_cls = optuna.samplers.NSGAIISampler
+    param_types: ClassVar[dict[str, Any] | None] = {
+        "population_size": Annotated[int, at.Ge(2)],
+        "mutation_prob": Probability | None,
+        "crossover_prob": Probability,
+        "swapping_prob": Probability,
+    }
 
 
 class OptunaRandom(OptunaStrategy):
@@ -162,6 +177,7 @@ class OptunaQMC(OptunaStrategy):
 
     name = "optuna.qmc"
     sampler_cls = optuna.samplers.QMCSampler
+    param_types: ClassVar[dict[str, Any] | None] = {"qmc_type": Literal["sobol", "halton"]}
     sampler_defaults: ClassVar[dict[str, Any]] = {
         "scramble": True,
         "warn_independent_sampling": False,
@@ -181,6 +197,11 @@ class OptunaCMAES(OptunaStrategy):
 
     name = "optuna.cmaes"
     sampler_cls = optuna.samplers.CmaEsSampler
+    param_types: ClassVar[dict[str, Any] | None] = {
+        "n_startup_trials": NonNegativeInt,
+        "sigma0": PositiveFloat | None,
+        "popsize": Annotated[int, at.Ge(2)] | None,
+    }
     sampler_defaults: ClassVar[dict[str, Any]] = {"warn_independent_sampling": False}
     by_index = True
 

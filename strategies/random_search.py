@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from search_spaces.dimensions import Architecture, Dimension
 
@@ -19,6 +19,7 @@ class RandomSearch(Strategy):
     """
 
     name = "random"
+    param_types: ClassVar[dict[str, Any] | None] = {}
 
     def __init__(
         self, dimensions: Sequence[Dimension], directions: Sequence[str], seed: int, **params: Any

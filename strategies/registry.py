@@ -76,6 +76,15 @@ def list_strategies() -> dict[str, str]:
     return {name: _REGISTRY[name].description for name in sorted(_REGISTRY)}
 
 
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered as ``name`` (importing its library); unknown names list the known
+    ones."""
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(list_strategies())}")
+    return entry.loader()
+
+
 def create_strategy(
     name: str,
     dimensions: Sequence[Dimension],
@@ -84,10 +93,7 @@ def create_strategy(
     **params: Any,
 ) -> Strategy:
     """Build the strategy registered as ``name``; unknown names list the known ones."""
-    entry = _REGISTRY.get(name)
-    if entry is None:
-        raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(list_strategies())}")
-    return entry.loader()(dimensions, directions, seed, **params)
+    return strategy_class(name)(dimensions, directions, seed, **params)
 
 
 _BUILTINS = [

@@ -27,6 +27,23 @@ BAD_CONFIGS = {
         "depth_max",
     ),
     "bad_strategy_param": ({"strategy": {"name": "optuna.tpe", "params": {"bogus": 1}}}, "bogus"),
+    "strategy_param_of_a_wrong_type": (
+        {"strategy": {"name": "optuna.tpe", "params": {"n_startup_trials": "x"}}},
+        "param 'n_startup_trials' expects int >= 0, got 'x'",
+    ),
+}
+
+BAD_STRATEGY_PARAMS = {
+    "optuna.tpe": ({"n_startup_trials": "x"}, "expects int >= 0, got 'x'"),
+    "optuna.nsga2": ({"population_size": 10.5}, "expects int >= 2, got 10.5"),
+    "optuna.qmc": ({"qmc_type": "latin"}, "expects 'sobol' | 'halton', got 'latin'"),
+    "optuna.cmaes": ({"sigma0": "1e-3"}, "write 1.0e-3"),
+    "optuna.random": ({"bogus": 1}, "known params: none"),
+    "nni.regularized_evolution": ({"mutation_prob": 2}, "expects float in [0, 1], got 2"),
+    "nni.tpe": ({"tpe_args": {"n_startup_jobs": "x"}}, "'tpe_args.n_startup_jobs' expects"),
+    "nni.evolution": ({"population_size": 0}, "expects int >= 1, got 0"),
+    "random": ({"population_size": 4}, "has no param 'population_size'"),
+    "optuna.tpe (a Python object)": ({"gamma": 0.1}, "param 'gamma' takes a Python object"),
 }
 
 
@@ -44,6 +61,23 @@ def test_bad_config_is_one_line_error_exit_2_and_writes_no_row(
     db = workdir / "store.db"
     if db.exists():
         assert get_store(f"sqlite:///{db}").list_searches() == []
+
+
+@pytest.mark.parametrize("case", sorted(BAD_STRATEGY_PARAMS))
+def test_bad_strategy_param_is_one_line_naming_it_exit_2_and_the_store_stays_empty(
+    case: str, workdir: Path, make_config, write_config, capsys, monkeypatch
+) -> None:
+    params, needle = BAD_STRATEGY_PARAMS[case]
+    name = case.split()[0]
+    url = f"sqlite:///{workdir / 'store.db'}"
+    get_store(url).close()  # the store exists already: the run must add nothing to it
+    config = make_config(workdir, strategy={"name": name, "params": params})
+    path = write_config(workdir / "bad.yaml", config)
+    code, _, err = cli(capsys, monkeypatch, "run", str(path), "--storage", url)
+    assert code == 2
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"bad.yaml: strategy {name!r}" in err and needle in " ".join(err.split())
+    assert get_store(url).list_searches() == []
 
 
 def test_missing_config_file_and_invalid_yaml_are_refused(
