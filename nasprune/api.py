@@ -40,7 +40,7 @@ from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exp
     trial_json,
 )
 from nasprune.search import INTERRUPTED, Observer, Parts, SearchResult, execute, prepare
-from storage import DuplicateSearchError, SearchRecord, Store
+from storage import DuplicateSearchError, SearchRecord, Store, TrialState
 
 if TYPE_CHECKING:
     from search_spaces import SearchSpace
@@ -138,16 +138,39 @@ def _continue(
 def resume(
     name: str,
     *,
+    trials: int | None = None,
     storage: StorageArg = None,
     observer: Observer | None = None,
     space: SearchSpace | None = None,
     remeasure: bool = False,
 ) -> SearchResult:
     """Continue an interrupted search to its total budget (``space``: the same space built in
-    Python, for a search launched with one)."""
+    Python, for a search launched with one).
+
+    ``trials`` sets a new total budget first: the search ends with that many complete trials
+    in all (not that many more). It may be lower than the budget, to shorten the search, but
+    not lower than the trials already complete. The config stored with the search keeps its
+    original budget, so ``run(config, resume_if_exists=True)`` still recognises it.
+    """
     store = open_store(storage)
     with user_errors():
         record = store.get_search(name)
+        if trials is not None:
+            _check_budget(store, record, trials)
         cfg = stored_config(record)
         parts = prepare(cfg, space)
+        if trials is not None and trials != record.budget_trials:
+            record = store.set_budget(record.search_id, trials)
         return _continue(cfg, store, record, parts, observer, remeasure)
+
+
+def _check_budget(store: Store, record: SearchRecord, trials: int) -> None:
+    """Refuse a total budget below one trial or below the trials already complete."""
+    if trials < 1:
+        raise SearchError(f"a search's budget must be at least one trial, not {trials}")
+    complete = store.count_trials(record.search_id, [TrialState.COMPLETE])
+    if trials < complete:
+        raise SearchError(
+            f"search {record.name!r} already has {complete} complete trials: a total budget "
+            f"of {trials} cannot be below that (the budget is the total, not how many more)"
+        )

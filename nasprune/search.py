@@ -168,7 +168,7 @@ def execute(
         search.name,
         status,
         completed,
-        config.budget.trials,
+        search.budget_trials,
         new,
         reused,
         stopped,
@@ -243,11 +243,12 @@ def _loop(
     limit counts from ``started`` (the invocation's start, training included) and is checked
     after each trial, so that every invocation makes progress."""
     config, store, search = session.config, session.store, session.search
+    budget = search.budget_trials  # the config's, unless `resume --trials` changed it
     new = 0
     completed = store.count_trials(search.search_id, [TrialState.COMPLETE])
     failures = 0
     best = _best_value(session)
-    while completed < config.budget.trials:
+    while completed < budget:
         try:
             candidate = pending if pending is not None else proposer.next()
         except Exhausted:
@@ -261,14 +262,14 @@ def _loop(
             best = _best_value(session)
         elif trial.state == TrialState.FAILED:
             failures += 1
-            if failures > max(3, config.budget.trials // 10):
+            if failures > max(3, budget // 10):
                 store.set_search_status(search.search_id, SearchStatus.FAILED)
                 raise SearchError(
                     f"search {search.name!r}: {failures} trials failed; last: {trial.error}"
                 )
-        observer.trial_done(trial, completed, config.budget.trials, best)
+        observer.trial_done(trial, completed, budget, best)
         if config.budget.time is not None and time.monotonic() - started >= config.budget.time:
-            return ("time" if completed < config.budget.trials else "budget"), new
+            return ("time" if completed < budget else "budget"), new
     return "budget", new
 
 

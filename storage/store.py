@@ -154,6 +154,18 @@ class Store(Reader, Attachments, LatencyTables):
             row.updated_at = utcnow()
             row.finished_at = row.updated_at if status.is_finished() else None
 
+    def set_budget(self, search_id: int, trials: int) -> SearchRecord:
+        """Set the search's budget: the number of complete trials it runs to, in total. The
+        stored config is left as it was created (its hash still recognises the search)."""
+        if trials < 1:
+            raise StoreError(f"a search's budget must be at least one trial, not {trials}")
+        with self._session() as session:
+            row = self._search_row(session, search_id)
+            row.budget_trials = trials
+            row.updated_at = utcnow()
+            session.flush()
+            return row.to_record()
+
     def _search_row(self, session: Session, search_id: int) -> SearchModel:
         row = session.get(SearchModel, search_id)
         if row is None:

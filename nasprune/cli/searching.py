@@ -50,16 +50,28 @@ def run(
 @app.command()
 def resume(
     name: Annotated[str, typer.Argument(help="The search to continue.")],
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            min=1,
+            help="New total budget: the search ends with N complete trials in all, not N more. "
+            "Lower than the budget shortens the search; lower than the trials already "
+            "complete is refused.",
+        ),
+    ] = None,
     storage: StorageOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     remeasure: RemeasureOpt = False,
 ) -> None:
-    """Continue an interrupted search to its total budget."""
+    """Continue an interrupted search to its total budget (or to a new one, with --trials)."""
     from nasprune import api
     from nasprune.progress import RichObserver
 
     with interruptible(resume_hint(name)), RichObserver(err, enabled=not quiet) as observer:
-        result = api.resume(name, storage=storage, observer=observer, remeasure=remeasure)
+        result = api.resume(
+            name, trials=trials, storage=storage, observer=observer, remeasure=remeasure
+        )
     _print_result(result)
 
 

@@ -3,6 +3,7 @@ the interrupted architecture, and asks the same architectures as an uninterrupte
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,7 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from cli_support import cli
+
 import nasprune
+from nasprune.errors import SearchError
 from storage import TrialState, get_store
 
 
@@ -142,3 +147,62 @@ def test_ctrl_c_marks_the_trial_interrupted_pauses_the_search_and_exits_130(
     failed = store.trials(search.search_id, [TrialState.FAILED])
     assert len(failed) == 1 and failed[0].error.startswith("interrupted")
     assert nasprune.resume("ctrl-c", storage=url).completed == 6
+
+
+def test_resume_with_trials_raises_the_total_budget_and_run_still_recognises_the_search(
+    workdir: Path, make_config, write_config, capsys, monkeypatch
+) -> None:
+    config = make_config(workdir, budget={"trials": 4})
+    path = write_config(workdir / "tiny.yaml", config)
+    url = config["storage"]
+    assert nasprune.run(config).completed == 4
+
+    code, out, err = cli(
+        capsys, monkeypatch, "resume", "tiny", "--trials", "7", "--quiet", "--storage", url
+    )
+    assert code == 0, err
+    assert "7/7 trials complete (3 new, budget reached)" in out
+    store = get_store(url)
+    search = store.get_search("tiny")
+    assert store.count_trials(search.search_id, [TrialState.COMPLETE]) == 7
+    assert search.budget_trials == 7 and search.config == nasprune.load_config(path).model_dump(
+        mode="json"
+    )
+    code, out, _ = cli(capsys, monkeypatch, "status", "tiny", "--json", "--storage", url)
+    assert code == 0 and json.loads(out)[0]["budget"] == 7
+
+    # The stored config is unchanged, so the original config still finds its search, whose
+    # budget is now 7: nothing is left to do.
+    again = nasprune.run(config, resume_if_exists=True)
+    assert (again.completed, again.budget, again.new_trials) == (7, 7, 0)
+
+
+def test_resume_with_fewer_trials_than_complete_fails_cleanly_and_changes_nothing(
+    workdir: Path, make_config, capsys, monkeypatch
+) -> None:
+    config = make_config(workdir, budget={"trials": 3})
+    nasprune.run(config)
+    store = get_store(config["storage"])
+    before = store.get_search("tiny")
+
+    code, out, err = cli(
+        capsys, monkeypatch, "resume", "tiny", "--trials", "2", "--storage", config["storage"]
+    )
+    assert code == 2 and out == ""
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "already has 3 complete trials" in err and "2" in err
+    with pytest.raises(SearchError, match="already has 3 complete trials"):
+        nasprune.resume("tiny", trials=1, storage=config["storage"])
+    after = store.get_search("tiny")
+    assert after == before and len(store.trials(after.search_id)) == 3
+
+
+def test_resume_with_trials_below_the_budget_shortens_the_search(
+    workdir: Path, make_config
+) -> None:
+    config = make_config(workdir, budget={"trials": 10, "time": 0.001})
+    first = nasprune.run(config)  # the time limit pauses it after each trial
+    assert first.status == "paused" and first.completed == 1
+    result = nasprune.resume("tiny", trials=2, storage=config["storage"])
+    assert (result.completed, result.budget, result.status) == (2, 2, "completed")
+    assert result.stopped_because == "budget"

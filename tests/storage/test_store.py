@@ -84,6 +84,20 @@ def test_set_search_status_sets_finished_at_only_when_finished(store: Store) -> 
     assert done.status is SearchStatus.COMPLETED and done.finished_at is not None
 
 
+def test_set_budget_changes_the_budget_and_leaves_the_config_and_its_hash(store: Store) -> None:
+    search_id = _search(store)
+    before = store.get_search("s1")
+    raised = store.set_budget(search_id, 25)
+    assert raised.budget_trials == 25 and store.get_search("s1") == raised
+    assert (raised.config, raised.config_hash) == (before.config, before.config_hash)
+    assert raised.updated_at >= before.updated_at
+    with pytest.raises(StoreError, match="at least one trial"):
+        store.set_budget(search_id, 0)
+    with pytest.raises(StoreError, match="no search with id 999"):
+        store.set_budget(999, 5)
+    assert store.get_search("s1").budget_trials == 25
+
+
 def test_trial_numbering_is_consecutive_and_unique_per_search(store: Store) -> None:
     first, second = _search(store, "a"), _search(store, "b")
     numbers = [store.create_trial(first, {"i": i}, f"h{i}", "w").number for i in range(5)]
