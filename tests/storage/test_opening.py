@@ -83,9 +83,10 @@ def test_a_store_works_through_each_postgresql_driver(postgresql_url: str, drive
     url = make_url(postgresql_url).set(drivername=driver).render_as_string(hide_password=False)
     with Store(url) as store:
         search = store.create_search("s", {}, "h", "space", "random", 1, {})
-        trial = store.create_trial(search.search_id, {}, "h", "w")
-        store.finish_trial(trial.trial_id, TrialState.COMPLETE, {"accuracy": 0.5})
-        assert [t.accuracy for t in store.trials(search.search_id)] == [0.5]
+        trial = store.create_trial(search.search_id, {}, "h", "w", lease_s=60)
+        assert store.heartbeat(trial.trial_id, "w", lease_s=60) is True
+        store.finish_trial(trial.trial_id, TrialState.COMPLETE, {"accuracy": 0.5}, worker="w")
+        assert [t.accuracy for t in store.finished_trials(search.search_id)] == [0.5]
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
