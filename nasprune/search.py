@@ -309,7 +309,11 @@ def _evaluate(
     if session.predictor is not None:
         if _screen(session, arch, metrics) is not None:
             return TrialState.INFEASIBLE, metrics, None
-    measured, latency_key = _measure(session, arch, lambda: session.store.heartbeat(trial.trial_id))
+
+    def heartbeat() -> None:
+        session.store.heartbeat(trial.trial_id)
+
+    measured, latency_key = _measure(session, arch, heartbeat)
     return TrialState.COMPLETE, metrics | measured, latency_key
 
 

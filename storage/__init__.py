@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from storage.engine import SCHEMA_VERSION
-from storage.errors import DuplicateSearchError, SearchNotFoundError, StoreError
+from storage.errors import (
+    ConnectionLostError,
+    DuplicateSearchError,
+    LostLeaseError,
+    SearchNotFoundError,
+    StoreError,
+)
 from storage.reader import Reader, get_reader
 from storage.records import (
     COLUMN_METRICS,
@@ -21,6 +27,7 @@ from storage.records import (
     EventRecord,
     FinetuneRecord,
     LatencyRecord,
+    LockRecord,
     SearchRecord,
     SearchStatus,
     TrialRecord,
@@ -36,11 +43,14 @@ __all__ = [
     "ArtifactRecord",
     "CalibrationRecord",
     "CheckpointRecord",
+    "ConnectionLostError",
     "DeviceKey",
     "DuplicateSearchError",
     "EventRecord",
     "FinetuneRecord",
     "LatencyRecord",
+    "LockRecord",
+    "LostLeaseError",
     "Reader",
     "SearchNotFoundError",
     "SearchRecord",

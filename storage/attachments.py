@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import select
@@ -29,7 +28,7 @@ class Attachments:
     """Checkpoints, events, artifacts and fine-tunes (mixed into :class:`storage.Store`)."""
 
     url: str
-    _session: Callable[[], AbstractContextManager[Session]]
+    _transaction: Callable[..., Any]
     _write_retrying: Callable[..., Any]
     _search_row: Callable[[Session, int], SearchModel]
 
@@ -37,9 +36,13 @@ class Attachments:
 
     def get_checkpoint(self, key: str) -> CheckpointRecord | None:
         """The checkpoint trained from ``key``, if any."""
-        with self._session() as session:
+
+        def read(session: Session) -> CheckpointRecord | None:
             row = session.scalars(select(SupernetCheckpointModel).filter_by(key=key)).first()
             return None if row is None else row.to_record()
+
+        found: CheckpointRecord | None = self._transaction(read)
+        return found
 
     def put_checkpoint(self, key: str, space: str, path: str, sha256: str) -> CheckpointRecord:
         """Record a checkpoint file; an existing row of the same key is replaced."""
@@ -60,11 +63,14 @@ class Attachments:
 
     def add_event(self, search_id: int, kind: str, message: str) -> None:
         """Append an event (resumed, failed, note ...) to the search's log."""
-        with self._session() as session:
+
+        def append(session: Session) -> None:
             self._search_row(session, search_id)
             session.add(
                 EventModel(search_id=search_id, kind=kind, message=message, created_at=utcnow())
             )
+
+        self._transaction(append)
 
     # artifacts
 
@@ -93,9 +99,13 @@ class Attachments:
 
     def get_artifact(self, search_id: int, kind: str) -> ArtifactRecord | None:
         query = select(SearchArtifactModel).filter_by(search_id=search_id, kind=kind)
-        with self._session() as session:
+
+        def read(session: Session) -> ArtifactRecord | None:
             row = session.scalars(query).first()
             return None if row is None else row.to_record()
+
+        found: ArtifactRecord | None = self._transaction(read)
+        return found
 
     # fine-tuning runs
 

@@ -1,8 +1,9 @@
 """Opening a database: engine settings per dialect, and bringing its schema to head.
 
 SQLite gets WAL mode, foreign keys and a 30 s busy timeout on every connection; other
-servers (PostgreSQL) get ``pool_pre_ping`` so that connections dropped by the server are
-replaced. Migrations are Alembic scripts in ``storage/migrations``, configured in code.
+servers (PostgreSQL, through psycopg 3 for a plain ``postgresql://`` URL) get
+``pool_pre_ping`` so that connections dropped by the server are replaced. Migrations are
+Alembic scripts in ``storage/migrations``, configured in code.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-SCHEMA_VERSION = "0004"  # the head revision in migrations/versions
+SCHEMA_VERSION = "0005"  # the head revision in migrations/versions
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
@@ -54,8 +55,8 @@ def create_store_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, url)
     if parsed.drivername == "postgresql":
-        # psycopg2 is what the `postgres` extra installs; SQLAlchemy 2.1 would pick psycopg 3.
-        parsed = parsed.set(drivername="postgresql+psycopg2")
+        # psycopg 3, whatever SQLAlchemy's default; postgresql+psycopg2:// still names psycopg2
+        parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         return create_engine(parsed, pool_pre_ping=True)
     except NoSuchModuleError as exc:
@@ -64,9 +65,11 @@ def create_store_engine(url: str) -> Engine:
             "use 'sqlite:///<file>' or 'postgresql://...'"
         ) from exc
     except ImportError as exc:
+        postgres = parsed.get_backend_name() == "postgresql"
+        hint = " (pip install 'nasprune[postgres]')" if postgres else ""
         raise StoreError(
             f"the database driver {parsed.drivername!r} for {safe_url(url)} is not "
-            f"installed ({exc})"
+            f"installed ({exc}){hint}"
         ) from exc
 
 

@@ -16,3 +16,16 @@ class SearchNotFoundError(StoreError):
 
 class DuplicateSearchError(StoreError):
     """A search of that name already exists in the store."""
+
+
+class LostLeaseError(StoreError):
+    """A worker tried to finish a trial that is no longer its own: its lease expired and the
+    trial was reclaimed by another worker, or given up as failed."""
+
+
+class ConnectionLostError(StoreError):
+    """The connection to the database server was lost and did not come back in time.
+
+    A store call retries a lost connection for ``reconnect_s`` seconds (a Store keyword)
+    before it raises this.
+    """

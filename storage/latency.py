@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select, update
@@ -26,7 +25,7 @@ class LatencyTables:
     """Measurements, trial latency keys and calibrations (mixed into :class:`storage.Store`)."""
 
     url: str
-    _session: Callable[[], AbstractContextManager[Session]]
+    _transaction: Callable[..., Any]
     _write_retrying: Callable[..., Any]
 
     def get_latency(
@@ -38,23 +37,31 @@ class LatencyTables:
         threads: int,
     ) -> LatencyRecord | None:
         """The cached measurement for this device, architecture and input, if any."""
-        with self._session() as session:
-            key = (device, arch_hash, batch_size, input_shape, threads)
-            row = session.scalars(_latency_query(*key)).one_or_none()
+        query = _latency_query(device, arch_hash, batch_size, input_shape, threads)
+
+        def read(session: Session) -> LatencyRecord | None:
+            row = session.scalars(query).one_or_none()
             return None if row is None else row.to_record()
+
+        found: LatencyRecord | None = self._transaction(read)
+        return found
 
     def latencies(self, on: DeviceKey, arch_hashes: Sequence[str]) -> dict[str, LatencyRecord]:
         """The measurements on ``on`` of each of ``arch_hashes`` that has one."""
-        found: dict[str, LatencyRecord] = {}
         wanted = sorted(set(arch_hashes))
-        with self._session() as session:
+
+        def read(session: Session) -> dict[str, LatencyRecord]:
+            found: dict[str, LatencyRecord] = {}
             for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter cap
                 chunk = wanted[start : start + 500]
                 query = _on_device(LatencyMeasurementModel, on).where(
                     LatencyMeasurementModel.arch_hash.in_(chunk)
                 )
                 found.update((row.arch_hash, row.to_record()) for row in session.scalars(query))
-        return found
+            return found
+
+        records: dict[str, LatencyRecord] = self._transaction(read)
+        return records
 
     def put_latency(
         self,
@@ -95,7 +102,8 @@ class LatencyTables:
     def set_latency_key(self, trial_id: int, latency_key: str) -> None:
         """Record which measurements are the trial's (a search measured before revision 0004
         learns its keys when it is measured again)."""
-        with self._session() as session:
+
+        def set_key(session: Session) -> None:
             changed = session.execute(
                 update(TrialModel)
                 .where(TrialModel.trial_id == trial_id)
@@ -105,13 +113,19 @@ class LatencyTables:
             if changed.rowcount == 0:  # type: ignore[attr-defined]
                 raise StoreError(f"no trial with id {trial_id} in the store")
 
+        self._transaction(set_key)
+
     # calibrations
 
     def get_calibration(self, on: DeviceKey, space_key: str) -> CalibrationRecord | None:
         """The calibration of the space ``space_key`` on ``on``, if one was stored."""
-        with self._session() as session:
+
+        def read(session: Session) -> CalibrationRecord | None:
             row = session.scalars(_calibration_query(on, space_key)).one_or_none()
             return None if row is None else row.to_record()
+
+        found: CalibrationRecord | None = self._transaction(read)
+        return found
 
     def put_calibration(
         self, on: DeviceKey, space_key: str, space: str, content: dict[str, Any]

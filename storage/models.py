@@ -16,6 +16,7 @@ from storage.records import (
     EventRecord,
     FinetuneRecord,
     LatencyRecord,
+    LockRecord,
     SearchRecord,
     TrialRecord,
 )
@@ -68,9 +69,25 @@ class TrialModel(Base):
     finished_at: Mapped[datetime | None]
     duration_s: Mapped[float | None]
     latency_key: Mapped[str | None]
+    attempts: Mapped[int]
+    lease_expires_at: Mapped[datetime | None]
+    memo_json: Mapped[str | None]
 
     def to_record(self) -> TrialRecord:
         return tables.trial_record(self)
+
+
+class SearchLockModel(Base):
+    __table__ = tables.search_locks
+
+    lock_id: Mapped[int]
+    search_id: Mapped[int]
+    name: Mapped[str]
+    holder: Mapped[str]
+    expires_at: Mapped[datetime]
+
+    def to_record(self) -> LockRecord:
+        return tables.lock_record(self)
 
 
 class LatencyMeasurementModel(Base):

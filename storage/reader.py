@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Self
+from datetime import UTC, datetime
+from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy import Connection, Engine, Select, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.engine import create_store_engine, is_at_head, one_line, safe_url
 from storage.errors import SearchNotFoundError, StoreError
 from storage.queries import best_trial_query, pareto_front_query, trial_filter
+from storage.reconnect import RECONNECT_S, is_disconnect, lost_connection, retry_disconnects
 from storage.records import (
     DeviceKey,
     EventRecord,
@@ -41,6 +43,8 @@ from storage.tables import (
 )
 
 UNIT_PREFIX = "unit:"  # the arch_hash of a lookup-table unit's measurement starts with this
+FINISHED_STATES = [state for state in TrialState if state.is_finished()]
+_T = TypeVar("_T")
 
 
 class Reader:
@@ -48,7 +52,9 @@ class Reader:
 
     Open one with :func:`get_reader`. Every method reads in its own transaction on a pooled
     connection and returns frozen records; driver errors raise :class:`StoreError` naming the
-    URL. Like a Store, a Reader may be shared by the threads of a process.
+    URL. A lost connection (a PostgreSQL server that restarts) is retried for ``reconnect_s``
+    seconds, then raises :class:`storage.ConnectionLostError` (see :mod:`storage.reconnect`).
+    Like a Store, a Reader may be shared by the threads of a process.
 
     Example::
 
@@ -57,9 +63,10 @@ class Reader:
         best = reader.best_trial(search.search_id, max_latency_ms=3.0)
     """
 
-    def __init__(self, url: str, engine: Engine) -> None:
+    def __init__(self, url: str, engine: Engine, *, reconnect_s: float = RECONNECT_S) -> None:
         self.url = url
         self._engine = engine
+        self._reconnect_s = reconnect_s
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({safe_url(self.url)!r})"
@@ -77,39 +84,53 @@ class Reader:
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         """A connection whose transaction is rolled back at the end; driver errors become
-        StoreError."""
+        StoreError (ConnectionLostError for a lost connection)."""
         try:
             with self._engine.connect() as connection:
                 yield connection
         except SQLAlchemyError as exc:
+            if is_disconnect(exc, self._engine):
+                raise lost_connection(self.url, exc) from exc
             raise StoreError(f"store {safe_url(self.url)}: {one_line(exc)}") from exc
+
+    def _read(self, work: Callable[[Connection], _T]) -> _T:
+        """``work`` on a connection, run again on a new one if the connection is lost."""
+
+        def once() -> _T:
+            with self._connection() as connection:
+                return work(connection)
+
+        return retry_disconnects(once, self._engine, self.url, self._reconnect_s)
 
     # searches
 
     def get_search(self, name: str) -> SearchRecord:
         """The search of that name; SearchNotFoundError lists the names that exist."""
-        with self._connection() as connection:
+
+        def read(connection: Connection) -> SearchRecord | list[str]:
             row = connection.execute(select(searches).filter_by(name=name)).one_or_none()
             if row is not None:
                 return search_record(row)
             query = select(searches.c.name).order_by(searches.c.name)
-            names = connection.scalars(query).all()
-        known = ", ".join(names) if names else "none"
+            return list(connection.scalars(query))
+
+        found = self._read(read)
+        if isinstance(found, SearchRecord):
+            return found
+        known = ", ".join(found) if found else "none"
         raise SearchNotFoundError(
             f"no search named {name!r} in {safe_url(self.url)}; known: {known}"
         )
 
     def list_searches(self) -> list[SearchRecord]:
         """Every search, oldest first."""
-        with self._connection() as connection:
-            rows = connection.execute(select(searches).order_by(searches.c.search_id))
-            return [search_record(row) for row in rows]
+        query = select(searches).order_by(searches.c.search_id)
+        return self._read(lambda connection: [search_record(r) for r in connection.execute(query)])
 
     def events(self, search_id: int) -> list[EventRecord]:
         """The search's events, oldest first."""
         query = select(events).filter_by(search_id=search_id).order_by(events.c.event_id)
-        with self._connection() as connection:
-            return [event_record(row) for row in connection.execute(query)]
+        return self._read(lambda connection: [event_record(r) for r in connection.execute(query)])
 
     # trials
 
@@ -118,27 +139,42 @@ class Reader:
     ) -> list[TrialRecord]:
         """The search's trials ordered by number, optionally only those in ``states``."""
         query = select(trials).where(*trial_filter(search_id, states)).order_by(trials.c.number)
-        with self._connection() as connection:
-            return [trial_record(row) for row in connection.execute(query)]
+        return self._trials(query)
+
+    def finished_trials(self, search_id: int, since: datetime | None = None) -> list[TrialRecord]:
+        """The search's finished trials whose ``finished_at`` >= ``since``, ordered by number.
+
+        This is how a worker keeps its strategy up to date with the trials other workers
+        finish, with an indexed query whatever the size of the search. ``finished_at`` is
+        stamped before its transaction commits, and by the clock of the writer (the server's,
+        on PostgreSQL), so a trial may become visible with a ``finished_at`` a little older
+        than one already seen: poll with ``since`` a margin (a few seconds) before the newest
+        ``finished_at`` seen, and skip the trial ids already known. A naive ``since`` is UTC.
+        """
+        query = select(trials).where(*trial_filter(search_id, FINISHED_STATES))
+        if since is not None:
+            if since.tzinfo is not None:
+                since = since.astimezone(UTC).replace(tzinfo=None)
+            query = query.where(trials.c.finished_at >= since)
+        return self._trials(query.order_by(trials.c.number))
+
+    def _trials(self, query: Select[Any]) -> list[TrialRecord]:
+        return self._read(lambda connection: [trial_record(r) for r in connection.execute(query)])
 
     def count_trials(self, search_id: int, states: Iterable[TrialState] | None = None) -> int:
         """How many trials the search has (in ``states``), counted by the database."""
-        query = select(func.count()).select_from(trials)
-        with self._connection() as connection:
-            return int(connection.scalar(query.where(*trial_filter(search_id, states))) or 0)
+        query = select(func.count()).select_from(trials).where(*trial_filter(search_id, states))
+        return int(self._scalar(query) or 0)
 
     def get_trial(self, search_id: int, number: int) -> TrialRecord | None:
         """Trial ``number`` of the search, if it exists."""
         query = select(trials).filter_by(search_id=search_id, number=number)
-        with self._connection() as connection:
-            row = connection.execute(query).first()
-            return None if row is None else trial_record(row)
+        return self._first_trial(query)
 
     def trial_seconds(self, search_id: int) -> float:
         """Seconds the search's finished trials took, summed by the database."""
         query = select(func.sum(trials.c.duration_s)).where(trials.c.search_id == search_id)
-        with self._connection() as connection:
-            return float(connection.scalar(query) or 0.0)
+        return float(self._scalar(query) or 0.0)
 
     def completed_by_hash(self, search_id: int, arch_hash: str) -> TrialRecord | None:
         """The first complete trial of this architecture in the search, if any."""
@@ -149,9 +185,14 @@ class Reader:
             .order_by(trials.c.number)
             .limit(1)
         )
-        with self._connection() as connection:
-            row = connection.execute(query).first()
-            return None if row is None else trial_record(row)
+        return self._first_trial(query)
+
+    def _first_trial(self, query: Select[Any]) -> TrialRecord | None:
+        row = self._read(lambda connection: connection.execute(query).first())
+        return None if row is None else trial_record(row)
+
+    def _scalar(self, query: Select[Any]) -> Any:
+        return self._read(lambda connection: connection.scalar(query))
 
     def best_trial(
         self,
@@ -171,8 +212,7 @@ class Reader:
         """
         limits = (max_latency_ms, max_params, max_macs)
         query = best_trial_query(search_id, metric, direction, *limits, on=on)
-        with self._connection() as connection:
-            row = connection.execute(query).first()
+        row = self._read(lambda connection: connection.execute(query).first())
         if row is None:
             return None
         found = trial_record(row)
@@ -186,9 +226,7 @@ class Reader:
         ``objectives`` are ``(column metric, "maximize" | "minimize")`` pairs; trials with a
         null objective take no part. Computed in one query with NOT EXISTS.
         """
-        query = pareto_front_query(search_id, objectives)
-        with self._connection() as connection:
-            return [trial_record(row) for row in connection.execute(query)]
+        return self._trials(pareto_front_query(search_id, objectives))
 
     def get_finetune(self, trial_id: int, key: str | None = None) -> FinetuneRecord | None:
         """The run of ``trial_id`` with settings ``key``; without a key, its newest complete run."""
@@ -197,9 +235,8 @@ class Reader:
             query = query.filter_by(status="complete").order_by(finetunes.c.updated_at.desc())
         else:
             query = query.filter_by(key=key)
-        with self._connection() as connection:
-            row = connection.execute(query).first()
-            return None if row is None else finetune_record(row)
+        row = self._read(lambda connection: connection.execute(query).first())
+        return None if row is None else finetune_record(row)
 
     # devices
 
@@ -214,11 +251,11 @@ class Reader:
             .distinct()
             .order_by(measured.batch_size, measured.input_shape, measured.threads)
         )
-        with self._connection() as connection:
-            return [
-                DeviceKey(device, int(b), tuple(int(x) for x in json.loads(shape)), int(t))
-                for b, shape, t in connection.execute(query)
-            ]
+        rows = self._read(lambda connection: connection.execute(query).all())
+        return [
+            DeviceKey(device, int(b), tuple(int(x) for x in json.loads(shape)), int(t))
+            for b, shape, t in rows
+        ]
 
     def devices(self) -> list[tuple[str, int, int]]:
         """Every device fingerprint with stored measurements: (device, networks, lookup-table
@@ -231,11 +268,11 @@ class Reader:
             .group_by(measured.device)
             .order_by(networks.desc(), measured.device)
         )
-        with self._connection() as connection:
-            return [(str(d), int(n or 0), int(u or 0)) for d, n, u in connection.execute(query)]
+        rows = self._read(lambda connection: connection.execute(query).all())
+        return [(str(d), int(n or 0), int(u or 0)) for d, n, u in rows]
 
 
-def get_reader(storage: str | Reader) -> Reader:
+def get_reader(storage: str | Reader, *, reconnect_s: float = RECONNECT_S) -> Reader:
     """A Reader is returned as is; a URL opens a Reader, or a full :class:`storage.Store`
     (which migrates) when the database is not at the head revision."""
     if isinstance(storage, Reader):
@@ -245,11 +282,11 @@ def get_reader(storage: str | Reader) -> Reader:
     engine = create_store_engine(storage)
     try:
         if is_at_head(engine, storage):
-            return Reader(storage, engine)
+            return Reader(storage, engine, reconnect_s=reconnect_s)
     except BaseException:
         engine.dispose()
         raise
     engine.dispose()
     from storage.store import Store
 
-    return Store(storage)
+    return Store(storage, reconnect_s=reconnect_s)

@@ -87,6 +87,9 @@ class TrialRecord:
     finished_at: datetime | None
     duration_s: float | None
     latency_key: str | None = None  # the arch_hash of its latency measurements, per device
+    attempts: int = 1  # 1 + how often it was reclaimed after its worker's lease expired
+    lease_expires_at: datetime | None = None  # while running: when another worker may take it
+    memo: dict[str, Any] | None = None  # what the strategy attached to its proposal
 
     def all_metrics(self) -> dict[str, Any]:
         """Column metrics that are set, merged with the extra metrics."""
@@ -94,6 +97,17 @@ class TrialRecord:
         merged = {name: value for name, value in values.items() if value is not None}
         merged.update(self.metrics)
         return merged
+
+
+@dataclass(frozen=True)
+class LockRecord:
+    """A named lock of a search (``supernet``: one worker trains it, the others wait)."""
+
+    lock_id: int
+    search_id: int
+    name: str
+    holder: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)

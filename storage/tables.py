@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 from storage.records import (
@@ -41,6 +42,7 @@ from storage.records import (
     EventRecord,
     FinetuneRecord,
     LatencyRecord,
+    LockRecord,
     SearchRecord,
     SearchStatus,
     TrialRecord,
@@ -106,6 +108,11 @@ trials = Table(
     Column("duration_s", Float, nullable=True),
     # the arch_hash of its latency_measurements rows on every device (revision 0004)
     Column("latency_key", String(128), nullable=True),
+    # worker leases (revision 0005): how often it was started, when its worker's lease ends,
+    # and the JSON dict its strategy attached to the proposal
+    Column("attempts", Integer, nullable=False, default=1, server_default=text("1")),
+    Column("lease_expires_at", DateTime, nullable=True),
+    Column("memo_json", Text, nullable=True),
     UniqueConstraint("search_id", "number"),
     Index(None, "search_id", "arch_hash"),
     Index(None, "search_id", "state"),
@@ -116,6 +123,20 @@ trials = Table(
     Index(None, "search_id", "params"),
     Index(None, "search_id", "macs"),
     Index(None, "search_id", "latency_key"),
+    Index(None, "search_id", "finished_at"),
+)
+
+# A lease on a named job of a search that one worker does for all (training the supernet):
+# the holder renews it; once it expires, another worker may take it over (revision 0005).
+search_locks = Table(
+    "search_locks",
+    metadata,
+    _id("lock_id"),
+    _search_id(),
+    Column("name", String(255), nullable=False),
+    Column("holder", String(255), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    UniqueConstraint("search_id", "name"),
 )
 
 latency_measurements = Table(
@@ -280,6 +301,19 @@ def trial_record(row: Any) -> TrialRecord:
         finished_at=_aware_or_none(row.finished_at),
         duration_s=row.duration_s,
         latency_key=row.latency_key,
+        attempts=row.attempts,
+        lease_expires_at=_aware_or_none(row.lease_expires_at),
+        memo=None if row.memo_json is None else _loads(row.memo_json),
+    )
+
+
+def lock_record(row: Any) -> LockRecord:
+    return LockRecord(
+        lock_id=row.lock_id,
+        search_id=row.search_id,
+        name=row.name,
+        holder=row.holder,
+        expires_at=_aware(row.expires_at),
     )
 
 

@@ -66,8 +66,14 @@ def test_a_database_written_at_revision_0001_upgrades_and_keeps_its_rows(tmp_pat
         search = store.get_search("old-search")
         trials = store.trials(search.search_id)
         assert [t.accuracy for t in trials] == [0.5, 0.6, 0.7]
+        # revision 0005's columns get their defaults in the old rows
+        assert [(t.attempts, t.lease_expires_at, t.memo) for t in trials] == [(1, None, None)] * 3
+        assert store.finished_trials(search.search_id) == trials
         assert store.events(search.search_id)[0].kind == "reference"
         store.put_artifact(search.search_id, "importance", {"ok": True})
+        assert store.acquire_lock(search.search_id, "supernet", "w", lease_s=60) is True
+        added = store.create_trial(search.search_id, {}, "h", "w", memo={"m": 1}, lease_s=60)
+        assert added.number == 3 and added.memo == {"m": 1} and added.attempts == 1
     import sqlite3
 
     connection = sqlite3.connect(copy)

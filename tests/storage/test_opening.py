@@ -8,8 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
-from storage import Store, StoreError
+from storage import Store, StoreError, TrialState
+from storage.engine import create_store_engine
 
 
 def _assert_one_line(error: pytest.ExceptionInfo[StoreError]) -> str:
@@ -59,6 +61,32 @@ def test_unreachable_postgresql_server_raises_store_error_hiding_the_password() 
         Store(f"postgresql+psycopg2://user:secret@127.0.0.1:{port}/db")
     message = _assert_one_line(caught)
     assert f"127.0.0.1:{port}" in message and "secret" not in message
+
+
+def test_a_plain_postgresql_url_uses_psycopg_3() -> None:
+    for url, driver in [
+        ("postgresql://user@host/db", "psycopg"),
+        ("postgresql+psycopg://user@host/db", "psycopg"),
+    ]:
+        engine = create_store_engine(url)
+        try:
+            assert engine.dialect.driver == driver
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("driver", ["postgresql", "postgresql+psycopg", "postgresql+psycopg2"])
+def test_a_store_works_through_each_postgresql_driver(postgresql_url: str, driver: str) -> None:
+    if driver.endswith("psycopg2"):
+        pytest.importorskip("psycopg2")
+    url = make_url(postgresql_url).set(drivername=driver).render_as_string(hide_password=False)
+    with Store(url) as store:
+        search = store.create_search("s", {}, "h", "space", "random", 1, {})
+        trial = store.create_trial(search.search_id, {}, "h", "w", lease_s=60)
+        assert store.heartbeat(trial.trial_id, "w", lease_s=60) is True
+        store.finish_trial(trial.trial_id, TrialState.COMPLETE, {"accuracy": 0.5}, worker="w")
+        assert [t.accuracy for t in store.finished_trials(search.search_id)] == [0.5]
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -32,43 +33,68 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class PostgresServer:
+    """A running throwaway server that a test may stop and start again on the same port."""
+
+    bindir: Path
+    workdir: Path
+    port: int
+    prefix: list[str]
+
+    @property
+    def url(self) -> str:
+        """The base URL, without a database: ``postgresql+psycopg://postgres@127.0.0.1:PORT``."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._pg_ctl(
+            "-l",
+            str(self.workdir / "server.log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k {self.workdir} -F",
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg_ctl("-m", mode, "-w", "stop")
+
+    def _pg_ctl(self, *args: str) -> None:
+        data = str(self.workdir / "data")
+        command = [*self.prefix, str(self.bindir / "pg_ctl"), "-D", data, *args]
+        subprocess.run(command, check=True, capture_output=True)
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
-    """Start a server; yield its base URL (``postgresql+psycopg2://postgres@127.0.0.1:PORT``)."""
+    """Start a server; yield its base URL (``postgresql+psycopg://postgres@127.0.0.1:PORT``)."""
+    with running_postgres() as server:
+        yield server.url
+
+
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """Start a server in a temporary directory; stop it and delete everything afterwards."""
     bindir = pg_bindir()
     if bindir is None:
         raise RuntimeError("PostgreSQL is not installed (pg_ctl not found); .ci/run installs it")
     as_root = os.geteuid() == 0
     prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
     workdir = Path(tempfile.mkdtemp(prefix="nasprune-pg-"))
-    data = workdir / "data"
     if as_root:
         shutil.chown(workdir, "postgres")
-    port = _free_port()
-    log = workdir / "server.log"
-
-    def run(*args: str) -> None:
-        subprocess.run([*prefix, *args], check=True, capture_output=True)
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
-    run(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(log),
-        "-w",
-        "-o",
-        f"-p {port} -h 127.0.0.1 -k {workdir} -F",
-        "start",
-    )
+    server = PostgresServer(bindir, workdir, _free_port(), prefix)
+    initdb = [str(bindir / "initdb"), "-D", str(workdir / "data"), "-U", "postgres"]
+    subprocess.run([*prefix, *initdb, "-A", "trust", "--no-sync"], check=True, capture_output=True)
+    server.start()
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}"
+        yield server
     finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-        )
+        try:
+            server.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass  # a test left it stopped
         shutil.rmtree(workdir, ignore_errors=True)
 
 
