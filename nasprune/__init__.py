@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _API = {
     "run": "nasprune.api",
     "resume": "nasprune.api",
+    "worker": "nasprune.api",
     "best": "nasprune.queries",
     "pareto": "nasprune.queries",
     "status": "nasprune.queries",

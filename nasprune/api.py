@@ -25,6 +25,7 @@ from nasprune.config import (
     parse_config,
 )
 from nasprune.errors import SearchError, user_errors
+from nasprune.local_workers import local_workers
 from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exported)
     Comparison,
     SearchSummary,
@@ -39,13 +40,11 @@ from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exp
     status,
     trial_json,
 )
-from nasprune.search import INTERRUPTED, Observer, Parts, SearchResult, execute, prepare
+from nasprune.search import Observer, Parts, SearchResult, execute, prepare
 from storage import DuplicateSearchError, SearchRecord, Store, TrialState
 
 if TYPE_CHECKING:
     from search_spaces import SearchSpace
-
-INTERRUPTED_REASON = f"{INTERRUPTED}: the process running it stopped"
 
 
 def _as_config(config: str | Path | Mapping[str, Any] | SearchConfig) -> SearchConfig:
@@ -75,14 +74,31 @@ def run(
     resume_if_exists: bool = False,
     space: SearchSpace | None = None,
     remeasure: bool = False,
+    workers: int | None = None,
+    executor: str | None = None,
+    address: str | None = None,
 ) -> SearchResult:
     """Launch a new search from a config file, mapping or :class:`SearchConfig`.
+
+    ``workers`` (default: the config's ``execution.workers``) local processes work on it,
+    this one included: the others are ``nasprune worker`` processes started here. With
+    ``executor="ray"`` (default: the config's ``execution.executor``), ``workers`` Ray tasks
+    work on it instead, on the cluster at ``address`` (default: a local one).
 
     With ``resume_if_exists``, a search of the same name and the same config is resumed
     instead of refused (like Optuna's ``load_if_exists``). ``space`` is a space built in
     Python (``nasprune.derive_space(model, input_shape=...)``): it replaces the config's.
     """
     cfg = _as_config(config)
+    workers = cfg.execution.workers if workers is None else workers
+    executor = executor or cfg.execution.executor
+    if executor not in ("local", "ray"):
+        raise SearchError(f"unknown executor {executor!r}; use 'local' or 'ray'")
+    if workers > 1 and space is not None:
+        raise SearchError(
+            "--workers needs a space the worker processes can build from the config; "
+            "a space built in Python runs in this process only"
+        )
     if space is not None:
         cfg = cfg.model_copy(update={"space": SpaceConfig(name=space.name, params=space.params)})
     with user_errors():
@@ -102,7 +118,8 @@ def run(
             existing = store.get_search(cfg.name)
             # Compare as parsed today: a field added since with its default is no change.
             if resume_if_exists and stored_config(existing).config_hash() == cfg.config_hash():
-                return _continue(cfg, store, existing, parts, observer, remeasure)
+                with local_workers(existing.name, store.url, workers - 1):
+                    return _continue(cfg, store, existing, parts, observer, remeasure)
             if resume_if_exists:
                 raise SearchError(
                     f"a search named {cfg.name!r} already exists in {store.url} with a different "
@@ -112,7 +129,39 @@ def run(
                 f"a search named {cfg.name!r} already exists in {store.url}; "
                 f"`nasprune resume {cfg.name}` continues it, or give the config another name"
             ) from None
-        return execute(cfg, store, search, parts, observer, remeasure)
+        if executor == "ray":
+            return _on_ray(cfg, store, search, workers, address or cfg.execution.ray_address)
+        with local_workers(search.name, store.url, workers - 1):
+            return execute(cfg, store, search, parts, observer, remeasure)
+
+
+def _on_ray(
+    cfg: SearchConfig, store: Store, search: SearchRecord, tasks: int, address: str | None
+) -> SearchResult:
+    """Run the search's workers as Ray tasks and report how it ended, from the store."""
+    from nasprune.ray_executor import run_on_ray
+    from nasprune.worker import told_best
+
+    evaluated = run_on_ray(
+        search.name,
+        store.url,
+        tasks,
+        address=address,
+        gpus=cfg.execution.gpus_per_trial,
+        retries=cfg.execution.max_attempts,
+    )
+    record = store.get_search(search.name)
+    completed = store.count_trials(search.search_id, [TrialState.COMPLETE])
+    return SearchResult(
+        record.name,
+        record.status,
+        completed,
+        record.budget_trials,
+        evaluated,
+        reused_supernet=False,
+        stopped_because="budget" if completed >= record.budget_trials else "exhausted",
+        best=told_best(store, record, cfg),
+    )
 
 
 def stored_config(record: SearchRecord) -> SearchConfig:
@@ -129,10 +178,11 @@ def _continue(
     parts: Parts,
     observer: Observer | None,
     remeasure: bool = False,
+    max_trials: int | None = None,
 ) -> SearchResult:
-    """Fail the trials a dead process left running (they are retried), then carry on."""
-    store.fail_running_trials(record.search_id, INTERRUPTED_REASON)
-    return execute(cfg, store, record, parts, observer, remeasure)
+    """Carry on as one more worker: trials left running by a dead process on this host are
+    retried at once, those of other hosts when their lease expires."""
+    return execute(cfg, store, record, parts, observer, remeasure, max_trials)
 
 
 def resume(
@@ -174,3 +224,20 @@ def _check_budget(store: Store, record: SearchRecord, trials: int) -> None:
             f"search {record.name!r} already has {complete} complete trials: a total budget "
             f"of {trials} cannot be below that (the budget is the total, not how many more)"
         )
+
+
+def worker(
+    name: str,
+    *,
+    storage: StorageArg = None,
+    observer: Observer | None = None,
+    max_trials: int | None = None,
+) -> SearchResult:
+    """Join the search ``name`` as one more worker, from any machine that reaches its store:
+    evaluate its trials until the budget is spent (or ``max_trials`` evaluations)."""
+    store = open_store(storage)
+    with user_errors():
+        record = store.get_search(name)
+        cfg = stored_config(record)
+        parts = prepare(cfg)
+        return _continue(cfg, store, record, parts, observer, max_trials=max_trials)

@@ -108,6 +108,15 @@ class BudgetConfig(_Model):
     time: float | None = Field(None, gt=0)  # seconds for one invocation; resume carries on
 
 
+class ExecutionConfig(_Model):
+    executor: Literal["local", "ray"] = "local"  # ray: candidates are evaluated as Ray tasks
+    workers: int = Field(1, gt=0)  # local worker processes `nasprune run` starts
+    ray_address: str | None = None  # a Ray cluster to join; None starts a local one
+    gpus_per_trial: float = Field(0.0, ge=0)  # ray: GPUs each evaluation task asks for
+    lease_s: float = Field(60.0, gt=0)  # a running trial whose lease is not renewed is retried
+    max_attempts: int = Field(3, gt=0)  # evaluations of one trial before it is failed
+
+
 class SearchConfig(_Model):
     """A whole search: what to prune, on which data, how to choose, how much to spend."""
 
@@ -125,6 +134,7 @@ class SearchConfig(_Model):
     latency: LatencyConfig = Field(default_factory=LatencyConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @field_validator("objectives")
     @classmethod
@@ -135,8 +145,11 @@ class SearchConfig(_Model):
         return value
 
     def config_hash(self) -> str:
-        """sha256 of the config as canonical JSON, storage excluded (it says where, not what)."""
-        text = json.dumps(self.model_dump(mode="json", exclude={"storage"}), sort_keys=True)
+        """sha256 of the config as canonical JSON, without storage and execution (they say where
+        and how, not what)."""
+        text = json.dumps(
+            self.model_dump(mode="json", exclude={"storage", "execution"}), sort_keys=True
+        )
         return hashlib.sha256(text.encode()).hexdigest()
 
 

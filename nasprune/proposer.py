@@ -1,39 +1,44 @@
-"""Between the strategy and the loop: new candidates only, and replay of a stored history.
+"""Between the strategy and the loop: a history kept up to date, and new candidates only.
 
-The proposer asks the strategy until it proposes a network the search has not evaluated
-(re-proposals are told their stored result again and cost nothing), judging sameness by the
-hash of the space's *canonical* architecture, so two spellings of one network count once.
-When the strategy keeps re-proposing (TPE on a small space converges on its favourite), the
-proposer picks an unseen architecture itself from a generator seeded by the search's seed and
-history, and lets the strategy *observe* it. Everything here is deterministic, which is what
-makes replay reproduce the original run.
+The proposer gives the strategy the search's finished trials (the whole stored history at
+once when a worker starts, then the trials finished since, by this worker or others) and asks
+it for a network the search has not evaluated and no worker is running, judging sameness by
+the hash of the space's *canonical* architecture, so two spellings of one network count once.
+Each ask draws from a seed derived from the search's seed, the number of trials so far and the
+attempt: a strategy that re-proposes a known network is asked again with the next attempt's
+seed, at most ``DUPLICATE_PATIENCE`` times (a re-proposal leaves no trace in the strategy, so
+its state never grows with them); then the proposer picks an unseen architecture itself from
+a generator seeded the same way. So a strategy rebuilt from the store asks exactly what the
+uninterrupted run would have asked.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from search_spaces import Architecture, SearchSpace, arch_hash
 from storage import TrialRecord, TrialState
 from strategies import Strategy
+from strategies.base import Result, draw_seed
 
-DUPLICATE_PATIENCE = 20  # re-proposals in a row before the proposer picks an unseen arch itself
+DUPLICATE_PATIENCE = 20  # asks per new trial before the proposer picks an unseen arch itself
 ENUMERATION_LIMIT = 1_000_000  # spaces up to this size are enumerated to find what is left
-INTERRUPTED = "interrupted"  # error prefix of a trial whose process died; its arch is retried
+INTERRUPTED = "interrupted"  # error prefix of a trial whose process died (before leases)
 
 Values = list[float] | None
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """An architecture to evaluate: the canonical one, and what the strategy asked for."""
+    """An architecture to evaluate, and the memo stored with its trial."""
 
     arch: Architecture  # canonical: what is evaluated and stored
-    asked: Architecture  # the strategy's own spelling (== arch when the proposer chose it)
-    proposed: bool  # whether the strategy proposed it (told) or the proposer did (observed)
+    proposed: bool  # whether the strategy proposed it, or the proposer picked it
+    memo: dict[str, Any] = field(default_factory=dict)  # {"proposed": ..., "strategy": ...}
 
     @property
     def key(self) -> str:
@@ -41,93 +46,78 @@ class Candidate:
 
 
 class Exhausted(Exception):
-    """Every network of the space has been evaluated."""
+    """Every network of the space has been evaluated (or is being evaluated)."""
 
 
 def is_interrupted(trial: TrialRecord) -> bool:
+    """A trial failed by an older nasprune when its process died; it was retried later."""
     return trial.state == TrialState.FAILED and (trial.error or "").startswith(INTERRUPTED)
 
 
 class Proposer:
-    """Wraps a fresh strategy for one invocation of a search."""
+    """Wraps one strategy for one worker of a search."""
 
     def __init__(self, strategy: Strategy, space: SearchSpace, seed: int) -> None:
         self.strategy = strategy
         self.space = space
         self.seed = seed
-        self.known: dict[str, Values] = {}  # canonical arch hash -> what the strategy was told
+        self.known: dict[str, Values] = {}  # canonical arch hash -> what the strategy learnt
+        self._added: set[int] = set()  # trial ids given to the strategy
 
-    def next(self) -> Candidate:
-        """The next candidate that this search has not evaluated; :class:`Exhausted` if none."""
-        for _ in range(DUPLICATE_PATIENCE):
-            asked = self.space.validate(self.strategy.ask())
+    def add(self, trials: Iterable[TrialRecord], told: Callable[[TrialRecord], Values]) -> int:
+        """Give the strategy the finished trials it has not seen, in one call, in the order
+        given; returns how many were new. A trial interrupted by a dead process (an older
+        nasprune failed those) is not learnt: its network was evaluated again."""
+        results = []
+        for trial in trials:
+            if trial.trial_id in self._added or not trial.state.is_finished():
+                continue
+            self._added.add(trial.trial_id)
+            if is_interrupted(trial):
+                continue
+            values = told(trial)
+            self.known[trial.arch_hash] = values
+            memo = trial.memo or {}
+            results.append(
+                Result(trial.arch, values, memo.get("strategy"), bool(memo.get("proposed", True)))
+            )
+        if results:
+            self.strategy.add(results)
+        return len(results)
+
+    def next(self, count: int, busy: Collection[str] = ()) -> Candidate:
+        """A candidate that is neither known nor ``busy`` (hashes other workers are running);
+        ``count`` is the number of trials the search holds. :class:`Exhausted` if none."""
+        memo: Any = None
+        for attempt in range(DUPLICATE_PATIENCE):
+            asked = self.space.validate(self.strategy.ask(draw_seed(self.seed, count, attempt)))
+            memo = self.strategy.memo()
             arch = self.space.canonical(asked)
             key = arch_hash(arch)
-            if key not in self.known:
-                return Candidate(arch, asked, proposed=True)
-            self.strategy.tell(asked, self.known[key])
-        arch = self._unseen()
-        return Candidate(arch, arch, proposed=False)
+            if key not in self.known and key not in busy:
+                return Candidate(arch, True, {"proposed": True, "strategy": memo})
+        arch = self._unseen(count, busy)
+        return Candidate(arch, False, {"proposed": False, "strategy": memo})
 
-    def inform(self, candidate: Candidate, values: Values) -> None:
-        """Give the strategy the result: told if it proposed the candidate, else observed."""
-        if candidate.proposed:
-            self.strategy.tell(candidate.asked, values)
-        else:
-            self.strategy.observe(candidate.arch, values)
-        self.known[candidate.key] = values
+    def _unseen(self, count: int, busy: Collection[str]) -> Architecture:
+        """A seeded random canonical architecture that is neither known nor busy."""
+        rng = random.Random(f"{self.seed}:{count}")
 
-    def replay(
-        self,
-        trials: Iterable[TrialRecord],
-        told: Callable[[TrialRecord], Values],
-        diverged: Callable[[TrialRecord], None],
-    ) -> Candidate | None:
-        """Feed the stored trials through the strategy in order, as the original run did.
+        def new(arch: Architecture) -> bool:
+            key = arch_hash(arch)
+            return key not in self.known and key not in busy
 
-        Returns the candidate of an interrupted last trial, to be evaluated first; calls
-        ``diverged`` for a trial that the strategy no longer proposes (only when its code
-        changed), whose result is then recorded without being told.
-        """
-        pending: Candidate | None = None
-        for trial in trials:
-            candidate, pending = (pending, None) if pending is not None else (self._ask(), None)
-            if candidate is not None and candidate.key != trial.arch_hash:
-                if candidate.proposed:
-                    self.strategy.tell(candidate.asked, None)
-                candidate = None
-            if candidate is None:
-                diverged(trial)
-            if is_interrupted(trial):
-                pending = candidate or Candidate(trial.arch, trial.arch, proposed=False)
-                continue
-            if candidate is not None:
-                self.inform(candidate, told(trial))
-            else:
-                self.known[trial.arch_hash] = told(trial)
-        return pending
-
-    def _ask(self) -> Candidate | None:
-        try:
-            return self.next()
-        except Exhausted:
-            return None
-
-    def _unseen(self) -> Architecture:
-        """A seeded random canonical architecture that is not known yet."""
-        rng = random.Random(f"{self.seed}:{len(self.known)}")
         for _ in range(1000):
             arch = self.space.canonical(self.space.sample(rng))
-            if arch_hash(arch) not in self.known:
+            if new(arch):
                 return arch
         if self.space.size() <= ENUMERATION_LIMIT:
             dims = self.space.dimensions()
             unseen: dict[str, Architecture] = {}
             for values in itertools.product(*(d.choices for d in dims)):
                 arch = self.space.canonical(dict(zip([d.name for d in dims], values, strict=True)))
-                key = arch_hash(arch)
-                if key not in self.known:
-                    unseen.setdefault(key, arch)
+                if new(arch):
+                    unseen.setdefault(arch_hash(arch), arch)
             if unseen:
                 return unseen[rng.choice(sorted(unseen))]
         raise Exhausted()

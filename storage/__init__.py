@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from storage.engine import SCHEMA_VERSION
 from storage.errors import (
+    ArchTakenError,
     ConnectionLostError,
     DuplicateSearchError,
     LostLeaseError,
@@ -50,6 +51,7 @@ __all__ = [
     "FinetuneRecord",
     "LatencyRecord",
     "LockRecord",
+    "ArchTakenError",
     "LostLeaseError",
     "Reader",
     "SearchNotFoundError",

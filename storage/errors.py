@@ -23,6 +23,10 @@ class LostLeaseError(StoreError):
     trial was reclaimed by another worker, or given up as failed."""
 
 
+class ArchTakenError(StoreError):
+    """A worker tried to create a trial of a network another worker runs or has finished."""
+
+
 class ConnectionLostError(StoreError):
     """The connection to the database server was lost and did not come back in time.
 

@@ -88,6 +88,27 @@ class Leases:
         result: bool = self._transaction(beat)
         return result
 
+    def release_trial(self, trial_id: int, worker: str) -> int:
+        """End the lease of a trial running under ``worker`` now, so that the next
+        :meth:`reclaim_expired` retries it (an interrupted worker gives its trial back; a
+        dead process's trial is freed); returns 1, or 0 when it was not ``worker``'s."""
+
+        def release(session: Session) -> int:
+            changed = session.execute(
+                update(TrialModel)
+                .where(
+                    TrialModel.trial_id == trial_id,
+                    TrialModel.state == RUNNING,
+                    TrialModel.worker == worker,
+                )
+                .values(lease_expires_at=server_now(session) - timedelta(seconds=1))
+                .execution_options(synchronize_session=False)
+            )
+            return int(changed.rowcount)  # type: ignore[attr-defined]
+
+        released: int = self._transaction(release)
+        return released
+
     def reclaim_expired(
         self, search_id: int, worker: str, lease_s: float, max_attempts: int
     ) -> TrialRecord | None:

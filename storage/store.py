@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.attachments import Attachments
 from storage.engine import create_store_engine, one_line, safe_url, upgrade_to_head
-from storage.errors import DuplicateSearchError, LostLeaseError, StoreError
+from storage.errors import ArchTakenError, DuplicateSearchError, LostLeaseError, StoreError
 from storage.latency import LatencyTables
 from storage.leases import Leases, lease_end, server_now
 from storage.models import SearchModel, TrialModel
@@ -239,6 +239,7 @@ class Store(Reader, Attachments, LatencyTables, Leases):
         memo: dict[str, Any] | None = None,
         lease_s: float | None = None,
         budget: None = None,
+        unique: bool = False,
     ) -> TrialRecord: ...
 
     @overload
@@ -252,6 +253,7 @@ class Store(Reader, Attachments, LatencyTables, Leases):
         memo: dict[str, Any] | None = None,
         lease_s: float | None = None,
         budget: int,
+        unique: bool = False,
     ) -> TrialRecord | None: ...
 
     def create_trial(
@@ -264,6 +266,7 @@ class Store(Reader, Attachments, LatencyTables, Leases):
         memo: dict[str, Any] | None = None,
         lease_s: float | None = None,
         budget: int | None = None,
+        unique: bool = False,
     ) -> TrialRecord | None:
         """A running trial numbered next in its search (0, 1, 2 ...), safe across writers.
 
@@ -271,6 +274,8 @@ class Store(Reader, Attachments, LatencyTables, Leases):
         trial is ``worker``'s for that many seconds (renewed by :meth:`heartbeat`). With
         ``budget``, None when the search's complete and running trials (expired or not: they
         will be retried) already number ``budget``, checked and created in one transaction.
+        With ``unique``, :class:`ArchTakenError` when a trial of the search with ``arch_hash``
+        is running or complete (two workers that proposed one network at once).
         """
         memo_json = None if memo is None else _dumps(memo)
 
@@ -278,6 +283,8 @@ class Store(Reader, Attachments, LatencyTables, Leases):
             self._search_row(session, search_id, lock=True)  # one creator at a time
             if budget is not None and _taken(session, search_id) >= budget:
                 return None
+            if unique and _arch_taken(session, search_id, arch_hash):
+                raise ArchTakenError(f"trial of {arch_hash} exists in search {search_id}")
             number = session.scalar(
                 select(func.coalesce(func.max(TrialModel.number), -1) + 1).where(
                     TrialModel.search_id == search_id
@@ -405,6 +412,16 @@ def _lost_lease(row: TrialModel, worker: str) -> str:
         )
     how = f": {row.error}" if row.error else f" by {row.worker}"
     return f"{trial} is no longer {worker}'s: it is already {row.state}{how}"
+
+
+def _arch_taken(session: Session, search_id: int, arch_hash: str) -> bool:
+    states = [TrialState.RUNNING.value, TrialState.COMPLETE.value]
+    query = select(TrialModel.trial_id).where(
+        TrialModel.search_id == search_id,
+        TrialModel.arch_hash == arch_hash,
+        TrialModel.state.in_(states),
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def get_store(storage: str | Store) -> Store:

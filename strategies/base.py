@@ -1,9 +1,11 @@
-"""The one extension point of this room: a strategy that is asked for architectures."""
+"""The one extension point of this room: a strategy that proposes architectures from a history."""
 
 from __future__ import annotations
 
 import abc
+import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from search_spaces.dimensions import Architecture, Dimension
@@ -12,35 +14,70 @@ from .errors import StrategyError
 
 DIRECTIONS = ("maximize", "minimize")
 
+Memo = dict[str, Any]  # JSON a strategy attaches to a proposal; stored with the trial
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished trial, as a strategy learns it.
+
+    ``values`` holds one float per objective, or None when the trial failed, was screened out
+    or broke a constraint. ``memo`` is what :meth:`Strategy.memo` returned for the proposal,
+    and ``proposed`` says whether this strategy proposed ``arch`` (False: the search loop chose
+    it, or another strategy did).
+    """
+
+    arch: Architecture
+    values: Sequence[float] | None
+    memo: Memo | None = None
+    proposed: bool = True
+
+
+def draw_seed(seed: int, *keys: int) -> int:
+    """A 32-bit seed derived from ``seed`` and ``keys`` (the trial count, the attempt ...)."""
+    text = ":".join(str(k) for k in (seed, *keys)).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:4], "big")
+
 
 class Strategy(abc.ABC):
-    """Chooses architectures one at a time and learns from their measured objectives.
+    """Proposes architectures from the finished trials it has been given.
 
     Lifecycle
-        ``Strategy(dimensions, directions, seed, **params)``, then strictly alternating
-        ``ask()`` / ``tell(arch, values)`` calls, then ``close()``. ``tell`` always receives the
-        architecture returned by the ``ask`` just before it; a strategy may raise
-        :class:`StrategyError` otherwise. Instances are not thread-safe: one caller at a time.
+        ``Strategy(dimensions, directions, seed, **params)``; then any interleaving of
+        ``add(results)`` and ``ask(seed)``; then ``close()``. Instances are not thread-safe.
+
+    A function of its history
+        A strategy keeps no state that the store cannot rebuild. ``add`` learns finished
+        trials, in one pass and in the order given (a resumed search gives the whole stored
+        history at once, in trial-number order; later calls give the trials finished since, by
+        this worker or others). ``ask(seed)`` proposes from what was added and from generators
+        seeded by ``seed`` alone (the search loop derives it from the search's seed, the number
+        of trials and the attempt). An ask changes nothing the next ask depends on: asking
+        twice with one seed gives one architecture, and a proposal the loop does not evaluate
+        (a re-proposal of a known network) leaves no trace, except that an ask may move a
+        counter forward (QMC's index in its sequence), which its memo carries. So a strategy
+        rebuilt from the
+        history asks exactly what the uninterrupted one would have asked, and any number of
+        workers can share one history.
 
     ask
         Returns an :data:`Architecture`: one entry per dimension, each value taken from that
-        dimension's ``choices`` (the very object, so ints stay ints). It never returns ``None``;
-        when a strategy has exhausted a small space it keeps answering (what it answers is
-        documented by the implementation).
+        dimension's ``choices`` (the very object, so ints stay ints). It never returns ``None``.
 
-    tell
-        ``values`` holds one float per objective, aligned with ``directions``
-        (``"maximize"`` or ``"minimize"``). ``None`` means the candidate failed or was rejected as
-        infeasible before evaluation. A strategy that optimises a single objective uses the first
-        direction and the first value.
+    memo
+        JSON the strategy wants stored with its last proposal and handed back in
+        :attr:`Result.memo` (an Optuna sampler's trial attributes, for instance); None by
+        default. Keep it small: it is stored with every trial.
 
-    Determinism (resuming relies on it)
-        For a given ``seed``, params and sequence of told values, the sequence of asked
-        architectures is identical in every fresh process. Implementations therefore own their
-        random generators (seeded from ``seed``), never read the wall clock, never depend on
-        ``PYTHONHASHSEED`` or on set ordering, and start no threads. A search is resumed by
-        building a fresh strategy and replaying the stored trials: ``ask()`` then
-        ``tell(arch, stored_values)`` for each one. The strategy keeps no other state.
+    add
+        ``values`` hold one float per objective, aligned with ``directions`` (``"maximize"``
+        or ``"minimize"``); None means failed or infeasible. A strategy that optimises a single
+        objective uses the first direction and the first value.
+
+    Determinism
+        For given params, history and ask seed, the architecture is identical in every fresh
+        process: implementations never read the wall clock, never depend on
+        ``PYTHONHASHSEED`` or on set ordering, and start no threads.
 
     Params
         Implementations accept keyword params (defaults documented on the class); an unknown
@@ -76,20 +113,17 @@ class Strategy(abc.ABC):
         self.seed = seed
 
     @abc.abstractmethod
-    def ask(self) -> Architecture:
-        """Return the next architecture to evaluate."""
+    def ask(self, seed: int) -> Architecture:
+        """A proposal drawn from the history added so far and generators seeded by ``seed``."""
 
-    @abc.abstractmethod
-    def tell(self, arch: Architecture, values: Sequence[float] | None) -> None:
-        """Report the objectives of ``arch`` (the last asked one); ``None`` for a failure."""
+    def add(self, results: Sequence[Result]) -> None:  # noqa: B027 - a stateless strategy's no-op
+        """Learn finished trials, in one pass; a no-op for strategies that learn nothing."""
+        for result in results:
+            self.check_values(result.values)
 
-    def observe(self, arch: Architecture, values: Sequence[float] | None) -> None:  # noqa: B027
-        """Learn from an architecture this strategy did not propose (a no-op hook).
-
-        The search loop calls it, between an answered ``tell`` and the next ``ask``, when the
-        strategy keeps proposing evaluated architectures and the loop evaluates an unseen one
-        instead. Implementations that can add foreign results to their history override it.
-        """
+    def memo(self) -> Memo | None:
+        """What to store with the last proposal (see the class docstring); None by default."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - a deliberate no-op hook, not abstract
         """Release resources; a no-op unless an implementation holds some."""
@@ -120,20 +154,13 @@ class Strategy(abc.ABC):
         out = [float(v) for v in values]
         if len(out) != len(self.directions):
             raise StrategyError(
-                f"tell() got {len(out)} value(s) for {len(self.directions)} direction(s)"
+                f"a result has {len(out)} value(s) for {len(self.directions)} direction(s)"
             )
         return out
 
     def score(self, values: Sequence[float]) -> float:
         """The first objective as a higher-is-better number (negated when minimised)."""
         return float(values[0]) if self.maximize else -float(values[0])
-
-    def check_told(self, arch: Architecture, pending: Architecture | None) -> None:
-        """Raise unless ``arch`` is the architecture awaiting its result."""
-        if pending is None:
-            raise StrategyError("tell() called without a pending ask()")
-        if dict(arch) != pending:
-            raise StrategyError(f"tell() got {arch}, but the last ask() returned {pending}")
 
     def decode(self, values: Mapping[str, Any]) -> Architecture:
         """Map raw sampled values (maybe numpy scalars) onto the dimensions' own choices."""

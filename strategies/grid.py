@@ -9,19 +9,20 @@ from typing import Any, ClassVar
 
 from search_spaces.dimensions import Architecture, Choice, Dimension
 
-from .base import Strategy
+from .base import Result, Strategy
 
 
 class GridSearch(Strategy):
-    """Enumerates ``itertools.product`` of the choices, the last dimension varying fastest.
+    """Proposes the first architecture of ``itertools.product`` order (the last dimension
+    varying fastest) that is not in the history yet.
 
-    The order does not depend on the seed or on told values. Once every architecture has been
-    asked, the search does not stop (the loop owns the budget): it walks the whole grid again in
-    a fresh shuffled order, shuffled by ``random.Random(seed)``, pass after pass. The grid is only
-    materialised at that point, when it has proved small enough to enumerate.
+    The order does not depend on the seed or on values. The grid is walked lazily: a cursor
+    moves past the architectures already added, so an ask costs O(1) amortised and the grid
+    is never materialised. Once every architecture is in the history, an ask answers a
+    uniformly random one (from the ask's seed); the search loop then knows the space is spent.
 
     >>> s = GridSearch(dims, ["maximize"], seed=0)
-    >>> s.ask()  # the smallest choice of every dimension first
+    >>> s.ask(seed=0)  # the smallest choice of every dimension first
     """
 
     name = "grid"
@@ -32,28 +33,20 @@ class GridSearch(Strategy):
     ) -> None:
         super().__init__(dimensions, directions, seed)
         self.resolve_params(params, {})
-        self._rng = random.Random(seed)
-        self._order: Iterator[tuple[Choice, ...]] = self._product()
-        self._pending: Architecture | None = None
+        self._seen: set[tuple[Choice, ...]] = set()
+        self._order: Iterator[tuple[Choice, ...]] = itertools.product(
+            *(d.choices for d in self.dimensions)
+        )
+        self._next: tuple[Choice, ...] | None = next(self._order)
 
-    def _product(self) -> Iterator[tuple[Choice, ...]]:
-        return itertools.product(*(d.choices for d in self.dimensions))
+    def add(self, results: Sequence[Result]) -> None:
+        super().add(results)
+        self._seen.update(tuple(r.arch[d.name] for d in self.dimensions) for r in results)
 
-    def _next(self) -> tuple[Choice, ...]:
-        row = next(self._order, None)
-        if row is None:
-            grid = list(self._product())
-            self._rng.shuffle(grid)
-            self._order = iter(grid)
-            row = next(self._order)
-        return row
-
-    def ask(self) -> Architecture:
-        row = self._next()
-        self._pending = {d.name: value for d, value in zip(self.dimensions, row, strict=True)}
-        return dict(self._pending)
-
-    def tell(self, arch: Architecture, values: Sequence[float] | None) -> None:
-        self.check_told(arch, self._pending)
-        self.check_values(values)
-        self._pending = None
+    def ask(self, seed: int) -> Architecture:
+        while self._next is not None and self._next in self._seen:
+            self._next = next(self._order, None)
+        if self._next is None:
+            rng = random.Random(seed)
+            return {d.name: rng.choice(d.choices) for d in self.dimensions}
+        return {d.name: value for d, value in zip(self.dimensions, self._next, strict=True)}

@@ -1,44 +1,53 @@
 """NNI's HPO tuners (``nni.algorithms.hpo``) behind the strategy interface.
 
 Each dimension becomes a ``{"_type": "choice", "_value": [...]}`` entry of the tuner's search
-space. ``ask`` is ``generate_parameters(parameter_id)`` with ids 0, 1, 2 ...; ``tell`` is
-``receive_trial_result(parameter_id, params, values[0])`` followed by
-``trial_end(parameter_id, True)``. These tuners optimise one objective: the first value, with
-``optimize_mode`` taken from the first direction.
+space. These tuners optimise one objective: the first value, with ``optimize_mode`` taken from
+the first direction.
 
-Failures (``tell(arch, None)``) use NNI's own failure path, ``trial_end(parameter_id, False)``
-without a result: TPE forgets the candidate (its deduplicator still never proposes it again),
-the evolution tuner replaces it with a fresh random individual, random and grid ignore it.
+Rebuilt from the history in one pass, through NNI's own resume path where it has one:
 
-Determinism: TPE and random get ``seed`` directly. ``EvolutionTuner`` takes no seed, builds its
-``RandomState`` from OS entropy and shuffles with Python's global ``random``; the adapter
-re-seeds its ``RandomState`` and runs every tuner call with private, seeded states of the global
-generators (:class:`strategies._nni.SeededGlobals`), leaving the caller's global RNGs untouched.
+* ``nni.tpe``: ``import_data`` of the trials with a value (NNI's "resume an experiment");
+  failed ones only enter its deduplication history, as NNI's own failure path leaves them.
+* ``nni.random``: the deduplication history.
+* ``nni.grid``: ``import_data``, which marks grid points done; the grid walks past them.
+* ``nni.evolution``: ``EvolutionTuner.import_data`` does nothing, so the adapter gives it a
+  population at each ask: the seeded initial individuals not evaluated yet, then the last
+  ``population_size`` results. NNI's tournament of two then mutates one gene, as it does.
+  (NNI itself removes the loser of each tournament for good; a history-defined population
+  keeps the newest results instead, as aging evolution does.)
 
-When a tuner has proposed every architecture it raises ``NoMoreTrialError``; the adapter then
-answers uniformly at random (from ``random.Random(seed)``) and does not tell the tuner about
-those extra candidates.
+``ask(seed)`` is ``generate_parameters`` with the tuner's generator, and private seeded
+states of Python's and numpy's global generators (:class:`strategies._nni.SeededGlobals`),
+drawn from the ask's seed; the caller's global generators are left untouched. The parameters
+are then taken back out of the tuner's running set and its deduplication history (they come
+back with their result). The traces an ask leaves are cursors that only move forward: the
+grid tuner's position, and the grid NNI's deduplicator falls back on once it meets a
+duplicate. When a tuner has proposed every
+architecture (``NoMoreTrialError``), the adapter answers uniformly at random.
 """
 
 from __future__ import annotations
 
 import abc
 import random
+from collections import deque
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 import annotated_types as at
+import numpy as np
 from typing_extensions import TypedDict
 
 from search_spaces.dimensions import Architecture, Dimension
 
 from ._nni import SeededGlobals, import_nni, numpy_seed
-from .base import Strategy
+from .base import Result, Strategy
 from .errors import StrategyError
 from .params import NonNegativeFloat, PositiveFloat, PositiveInt
 
-(_nni, _tpe, _random, _evolution, _grid) = import_nni(
+(_nni, _formatting, _tpe, _random, _evolution, _grid) = import_nni(
     "nni",
+    "nni.common.hpo_utils.formatting",
     "nni.algorithms.hpo.tpe_tuner",
     "nni.algorithms.hpo.random_tuner",
     "nni.algorithms.hpo.evolution_tuner",
@@ -47,7 +56,7 @@ from .params import NonNegativeFloat, PositiveFloat, PositiveInt
 
 
 class NniTunerStrategy(Strategy):
-    """Base of the NNI tuner adapters; subclasses say how to build their tuner."""
+    """Base of the NNI tuner adapters; subclasses say how to build and feed their tuner."""
 
     defaults: ClassVar[dict[str, Any]] = {}
     param_types: ClassVar[dict[str, Any] | None] = {}
@@ -57,52 +66,49 @@ class NniTunerStrategy(Strategy):
     ) -> None:
         super().__init__(dimensions, directions, seed)
         kwargs = self.resolve_params(params, self.defaults)
-        self._globals = SeededGlobals(seed)
-        self._fallback = random.Random(seed)
         space = {d.name: {"_type": "choice", "_value": list(d.choices)} for d in self.dimensions}
         try:
-            with self._globals.active():
+            with SeededGlobals(seed).active():
                 self._tuner = self.make_tuner(kwargs)
                 self._tuner.update_search_space(space)
         except (TypeError, ValueError) as exc:
             raise StrategyError(f"strategy {self.name!r}: bad params {params}: {exc}") from exc
         self._next_id = 0
-        # (parameter id or None when the tuner was exhausted, raw params, architecture)
-        self._pending: tuple[int | None, Any, Architecture] | None = None
 
     @abc.abstractmethod
     def make_tuner(self, params: dict[str, Any]) -> Any:
         """Build the NNI tuner from the resolved params."""
 
+    def reseed(self, seed: int) -> None:
+        """Give the tuner a generator seeded by the ask (tuners that own one override it)."""
+
+    def forget(self, parameter_id: int, raw: dict[str, Any]) -> None:
+        """Drop the tuner's record of a generated, not yet evaluated, parameter set: by
+        default its entry in the deduplication history (it comes back with its result)."""
+        dedup = getattr(self._tuner, "dedup", None)
+        if dedup is not None:
+            dedup._history.discard(_nni.dump(raw, sort_keys=True))
+
     @property
     def optimize_mode(self) -> str:
         return self.directions[0]
 
-    def ask(self) -> Architecture:
-        parameter_id: int | None = self._next_id
-        self._next_id += 1
+    def ask(self, seed: int) -> Architecture:
+        parameter_id, self._next_id = self._next_id, self._next_id + 1
+        self.reseed(seed)
         try:
-            with self._globals.active():
+            with SeededGlobals(seed).active():
                 raw = self._tuner.generate_parameters(parameter_id)
+            self.forget(parameter_id, raw)
         except _nni.NoMoreTrialError:
-            parameter_id = None
-            raw = {d.name: self._fallback.choice(d.choices) for d in self.dimensions}
-        arch = self.decode(raw)
-        self._pending = (parameter_id, raw, arch)
-        return dict(arch)
+            rng = random.Random(seed)
+            raw = {d.name: rng.choice(d.choices) for d in self.dimensions}
+        return dict(self.decode(raw))
 
-    def tell(self, arch: Architecture, values: Sequence[float] | None) -> None:
-        self.check_told(arch, self._pending[2] if self._pending else None)
-        assert self._pending is not None
-        parameter_id, raw, _ = self._pending
-        checked = self.check_values(values)
-        self._pending = None
-        if parameter_id is None:
-            return
-        with self._globals.active():
-            if checked is not None:
-                self._tuner.receive_trial_result(parameter_id, raw, checked[0])
-            self._tuner.trial_end(parameter_id, checked is not None)
+    def _formatted(self, arch: Architecture) -> Any:
+        return _formatting.format_parameters(
+            {d.name: arch[d.name] for d in self.dimensions}, self._tuner.space
+        )
 
 
 class TpeArgs(TypedDict, total=False):
@@ -130,6 +136,26 @@ class NniTpe(NniTunerStrategy):
     def make_tuner(self, params: dict[str, Any]) -> Any:
         return _tpe.TpeTuner(optimize_mode=self.optimize_mode, seed=numpy_seed(self.seed), **params)
 
+    def reseed(self, seed: int) -> None:
+        self._tuner.rng = np.random.default_rng(seed)
+
+    def forget(self, parameter_id: int, raw: dict[str, Any]) -> None:
+        super().forget(parameter_id, raw)
+        self._tuner._params.pop(parameter_id, None)
+        self._tuner._running_params.pop(parameter_id, None)
+
+    def add(self, results: Sequence[Result]) -> None:
+        data = []
+        for result in results:
+            values = self.check_values(result.values)
+            arch = {d.name: result.arch[d.name] for d in self.dimensions}
+            if values is None:
+                self._tuner.dedup.add_history(self._formatted(arch))
+            else:
+                data.append({"parameter": arch, "value": values[0]})
+        with SeededGlobals(self.seed).active():
+            self._tuner.import_data(data)
+
 
 class NniRandom(NniTunerStrategy):
     """NNI's ``RandomTuner`` (it never proposes an architecture twice).
@@ -141,6 +167,14 @@ class NniRandom(NniTunerStrategy):
 
     def make_tuner(self, params: dict[str, Any]) -> Any:
         return _random.RandomTuner(seed=numpy_seed(self.seed), optimize_mode=self.optimize_mode)
+
+    def reseed(self, seed: int) -> None:
+        self._tuner.rng = np.random.default_rng(seed)
+
+    def add(self, results: Sequence[Result]) -> None:
+        super().add(results)
+        for result in results:
+            self._tuner.dedup.add_history(self._formatted(result.arch))
 
 
 class _SeededEvolutionTuner(_evolution.EvolutionTuner):  # type: ignore[misc, name-defined]
@@ -168,10 +202,47 @@ class NniEvolution(NniTunerStrategy):
     defaults: ClassVar[dict[str, Any]] = {"population_size": 32}
     param_types: ClassVar[dict[str, Any] | None] = {"population_size": PositiveInt}
 
+    def __init__(
+        self, dimensions: Sequence[Dimension], directions: Sequence[str], seed: int, **params: Any
+    ) -> None:
+        super().__init__(dimensions, directions, seed, **params)
+        self._initial = [individual.config for individual in self._tuner.population]
+        self._seen: set[tuple[Any, ...]] = set()
+        self._results: deque[Any] = deque(maxlen=self._tuner.population_size)
+
     def make_tuner(self, params: dict[str, Any]) -> Any:
         return _SeededEvolutionTuner(
             numpy_seed(self.seed), optimize_mode=self.optimize_mode, **params
         )
+
+    def _key(self, config: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(config[d.name]["_index"] for d in self.dimensions)
+
+    def _config(self, arch: Architecture) -> dict[str, Any]:
+        return {
+            d.name: {"_index": d.index(arch[d.name]), "_value": arch[d.name]}
+            for d in self.dimensions
+        }
+
+    def add(self, results: Sequence[Result]) -> None:
+        for result in results:
+            values = self.check_values(result.values)
+            config = self._config(result.arch)
+            self._seen.add(self._key(config))
+            if values is not None:
+                self._results.append(
+                    _evolution.Individual(config=config, result=self.score(values))
+                )
+
+    def reseed(self, seed: int) -> None:
+        tuner = self._tuner
+        tuner.random_state = np.random.RandomState(numpy_seed(seed))
+        fresh = [c for c in self._initial if self._key(c) not in self._seen]
+        tuner.population = [_evolution.Individual(config=c) for c in fresh] + [
+            _evolution.Individual(config=i.config, result=i.result) for i in self._results
+        ]
+        tuner.running_trials.clear()
+        tuner.num_running_trials = 0
 
 
 class NniGrid(NniTunerStrategy):
@@ -184,3 +255,7 @@ class NniGrid(NniTunerStrategy):
 
     def make_tuner(self, params: dict[str, Any]) -> Any:
         return _grid.GridSearchTuner(optimize_mode=self.optimize_mode)
+
+    def add(self, results: Sequence[Result]) -> None:
+        super().add(results)
+        self._tuner.import_data([{"parameter": dict(r.arch)} for r in results])

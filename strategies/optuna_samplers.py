@@ -1,16 +1,21 @@
 """Optuna samplers behind the strategy interface.
 
-Each strategy owns an in-memory ``optuna.Study`` (exposed as :attr:`OptunaStrategy.study`, so
-nasprune can copy it into an RDB storage for optuna-dashboard). ``ask`` is ``study.ask()``
-followed by one suggestion per dimension; ``tell`` is ``study.tell`` with the values, or with
-``TrialState.FAIL`` for ``None``. Params pass through to the sampler's constructor; the seed is
-always the strategy's seed.
+Each strategy owns an in-memory ``optuna.Study`` (exposed as :attr:`OptunaStrategy.study`)
+that holds exactly the finished trials it was given: ``add`` puts them in with one
+``study.add_trials`` of ``optuna.trial.create_trial`` (no ask per stored trial). ``ask(seed)``
+gives the study a fresh sampler seeded by the ask's seed, calls ``study.ask()`` and one
+suggestion per dimension, keeps the trial's system attributes (NSGA-II's generation, CMA-ES's
+optimizer, TPE's relative params) as the proposal's memo, and takes the running trial back
+out of the study, so that an unevaluated proposal leaves no trace. When the proposal is
+evaluated, ``add`` puts it in as a finished trial with those attributes; so a study rebuilt
+from the store is the study the uninterrupted run had. Counters the sampler keeps in the
+study's attributes (QMC's sample index) travel in the memo too; caches that Optuna recomputes
+from the trials (NSGA-II's parent population, keyed by in-memory trial ids) do not.
 
 TPE, NSGA-II and random suggest each dimension as a categorical over its choices. QMC needs
 numeric parameters, so it suggests the *index* of the choice (``suggest_int(name, 0, n - 1)``),
-which also lets it exploit the order of the choices (small to large).
-CMA-ES is not offered: Optuna's ``CmaEsSampler`` needs the ``cmaes`` package, which nasprune
-does not depend on.
+which also lets it exploit the order of the choices (small to large); its sampler keeps the
+search's seed (it fixes the scrambled sequence) and moves along the sequence by the counter.
 
 Optuna's logging is set to WARNING and its ``ExperimentalWarning`` is silenced around every call.
 """
@@ -18,6 +23,7 @@ Optuna's logging is set to WARNING and its ``ExperimentalWarning`` is silenced a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +33,7 @@ import annotated_types as at
 
 from search_spaces.dimensions import Architecture, Dimension
 
-from .base import Strategy
+from .base import Result, Strategy
 from .errors import MissingDependencyError, StrategyError
 from .params import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
@@ -47,6 +53,23 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+class _Storage(optuna.storages.InMemoryStorage):
+    """Optuna's in-memory storage, able to take back the trial that was just asked."""
+
+    def drop_last_trial(self, trial_id: int) -> None:
+        # Reads InMemoryStorage's private layout (optuna 4-5): one list of trials per study.
+        with self._lock:
+            study_id, number = self._trial_id_to_study_id_and_number.pop(trial_id)
+            trials = self._studies[study_id].trials
+            if number != len(trials) - 1 or trial_id != self._max_trial_id:
+                raise StrategyError("only the trial asked last can be taken back")
+            trials.pop()
+            self._max_trial_id -= 1
+
+
+_CACHES = ("parent_population",)  # study attributes Optuna recomputes from the trials
+
+
 class OptunaStrategy(Strategy):
     """Base of the Optuna adapters: a sampler class, its defaults, and how to encode choices."""
 
@@ -55,6 +78,7 @@ class OptunaStrategy(Strategy):
     # Params take the types of the sampler's annotations; ``param_types`` refines some of them.
     param_types: ClassVar[dict[str, Any] | None] = {}
     by_index: ClassVar[bool] = False  # suggest choice indices (numeric) instead of categoricals
+    fixed_seed: ClassVar[bool] = False  # the sampler keeps the search's seed (QMC's sequence)
 
     def __init__(
         self, dimensions: Sequence[Dimension], directions: Sequence[str], seed: int, **params: Any
@@ -63,18 +87,31 @@ class OptunaStrategy(Strategy):
         accepted = inspect.signature(self.sampler_cls).parameters
         defaults = {k: p.default for k, p in accepted.items() if k != "seed"}
         self.resolve_params(params, defaults)
+        self._params = {**self.sampler_defaults, **params}
         try:
-            with _quiet():
-                sampler = self.sampler_cls(seed=seed, **{**self.sampler_defaults, **params})
+            sampler = self._sampler(seed)
         except (TypeError, ValueError) as exc:
             raise StrategyError(f"strategy {self.name!r}: bad params {params}: {exc}") from exc
         study_directions = [optuna.study.StudyDirection[d.upper()] for d in self.directions]
-        self._study = optuna.create_study(directions=study_directions, sampler=sampler)
-        self._pending: tuple[optuna.Trial, Architecture] | None = None
+        self._storage = _Storage()
+        self._study = optuna.create_study(
+            storage=self._storage, directions=study_directions, sampler=sampler
+        )
+        self._distributions = {d.name: self._distribution(d) for d in self.dimensions}
+        self._memo: dict[str, Any] | None = None
+
+    def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        with _quiet():
+            return self.sampler_cls(seed=seed, **self._params)
+
+    def _distribution(self, dim: Dimension) -> optuna.distributions.BaseDistribution:
+        if self.by_index:
+            return optuna.distributions.IntDistribution(0, len(dim.choices) - 1)
+        return optuna.distributions.CategoricalDistribution(list(dim.choices))
 
     @property
     def study(self) -> optuna.Study:
-        """The in-memory study holding every asked and told trial."""
+        """The in-memory study holding every finished trial added so far."""
         return self._study
 
     def _suggest(self, trial: optuna.Trial, dim: Dimension) -> Any:
@@ -82,48 +119,58 @@ class OptunaStrategy(Strategy):
             return dim.choices[trial.suggest_int(dim.name, 0, len(dim.choices) - 1)]
         return trial.suggest_categorical(dim.name, list(dim.choices))
 
-    def ask(self) -> Architecture:
+    def _study_attrs(self) -> dict[str, Any]:
+        return self._storage.get_study_system_attrs(self._study._study_id)
+
+    def ask(self, seed: int) -> Architecture:
+        before = self._study_attrs()
+        self._study.sampler = self._sampler(self.seed if self.fixed_seed else seed)
         with _quiet():
             trial = self._study.ask()
             arch = self.decode({d.name: self._suggest(trial, d) for d in self.dimensions})
-        self._pending = (trial, arch)
+        asked = self._storage.get_trial(trial._trial_id)
+        self._storage.drop_last_trial(trial._trial_id)
+        changed = {
+            key: value
+            for key, value in self._study_attrs().items()
+            if before.get(key) != value and not any(c in key for c in _CACHES)
+        }
+        self._memo = {"trial": dict(asked.system_attrs), "study": changed}
         return dict(arch)
 
-    def tell(self, arch: Architecture, values: Sequence[float] | None) -> None:
-        self.check_told(arch, self._pending[1] if self._pending else None)
-        assert self._pending is not None
-        trial = self._pending[0]
-        checked = self.check_values(values)
-        with _quiet():
-            if checked is None:
-                self._study.tell(trial, state=TrialState.FAIL)
-            else:
-                self._study.tell(trial, checked)
-        self._pending = None
+    def memo(self) -> dict[str, Any] | None:
+        return self._memo
 
-    def observe(self, arch: Architecture, values: Sequence[float] | None) -> None:
-        """Add ``arch`` and its result to the study as a finished trial."""
-        checked = self.check_values(values)
-        params: dict[str, Any] = {}
-        distributions: dict[str, optuna.distributions.BaseDistribution] = {}
-        for dim in self.dimensions:
-            if self.by_index:
-                params[dim.name] = dim.index(arch[dim.name])
-                distributions[dim.name] = optuna.distributions.IntDistribution(
-                    0, len(dim.choices) - 1
-                )
-            else:
-                params[dim.name] = arch[dim.name]
-                distributions[dim.name] = optuna.distributions.CategoricalDistribution(
-                    list(dim.choices)
-                )
-        state = TrialState.FAIL if checked is None else TrialState.COMPLETE
-        with _quiet():
-            self._study.add_trial(
+    def add(self, results: Sequence[Result]) -> None:
+        trials = []
+        for result in results:
+            values = self.check_values(result.values)
+            memo = result.memo or {}
+            for key, value in memo.get("study", {}).items():
+                self._merge_study_attr(key, value)
+            trials.append(
                 optuna.trial.create_trial(
-                    params=params, distributions=distributions, values=checked, state=state
+                    params=self._params_of(result.arch),
+                    distributions=self._distributions,
+                    values=values,
+                    state=TrialState.FAIL if values is None else TrialState.COMPLETE,
+                    system_attrs=memo.get("trial", {}) if result.proposed else {},
                 )
             )
+        with _quiet():
+            self._study.add_trials(trials)
+
+    def _merge_study_attr(self, key: str, value: Any) -> None:
+        """Counters only move forward (workers' memos arrive in any order)."""
+        current = self._study_attrs().get(key)
+        if isinstance(value, int | float) and isinstance(current, int | float):
+            value = max(value, current)
+        self._storage.set_study_system_attr(self._study._study_id, key, value)
+
+    def _params_of(self, arch: Architecture) -> dict[str, Any]:
+        if self.by_index:
+            return {d.name: d.index(arch[d.name]) for d in self.dimensions}
+        return {d.name: arch[d.name] for d in self.dimensions}
 
 
 class OptunaTPE(OptunaStrategy):
@@ -183,6 +230,7 @@ class OptunaQMC(OptunaStrategy):
         "warn_independent_sampling": False,
     }
     by_index = True
+    fixed_seed = True
 
 
 class OptunaCMAES(OptunaStrategy):
@@ -217,17 +265,14 @@ class OptunaCMAES(OptunaStrategy):
         self._objectives = len(directions)
         super().__init__(dimensions, directions[:1], seed, **params)
 
-    def _first(self, values: Sequence[float] | None) -> list[float] | None:
-        if values is None:
-            return None
-        if len(values) != self._objectives:
-            raise StrategyError(
-                f"tell() got {len(values)} value(s) for {self._objectives} direction(s)"
-            )
-        return [float(values[0])]
-
-    def tell(self, arch: Architecture, values: Sequence[float] | None) -> None:
-        super().tell(arch, self._first(values))
-
-    def observe(self, arch: Architecture, values: Sequence[float] | None) -> None:
-        super().observe(arch, self._first(values))
+    def add(self, results: Sequence[Result]) -> None:
+        firsts = []
+        for result in results:
+            values = result.values
+            if values is not None and len(values) != self._objectives:
+                raise StrategyError(
+                    f"a result has {len(values)} value(s) for {self._objectives} direction(s)"
+                )
+            first = None if values is None else [float(values[0])]
+            firsts.append(dataclasses.replace(result, values=first))
+        super().add(firsts)

@@ -12,10 +12,10 @@ from .base import Strategy
 
 
 class RandomSearch(Strategy):
-    """Each ask draws every dimension uniformly, from its own ``random.Random(seed)``.
+    """Each ask draws every dimension uniformly from ``random.Random(seed of the ask)``.
 
     >>> s = RandomSearch(dims, ["maximize"], seed=0)
-    >>> arch = s.ask(); s.tell(arch, [0.9])
+    >>> arch = s.ask(seed=1)
     """
 
     name = "random"
@@ -26,14 +26,7 @@ class RandomSearch(Strategy):
     ) -> None:
         super().__init__(dimensions, directions, seed)
         self.resolve_params(params, {})
-        self._rng = random.Random(seed)
-        self._pending: Architecture | None = None
 
-    def ask(self) -> Architecture:
-        self._pending = {d.name: self._rng.choice(d.choices) for d in self.dimensions}
-        return dict(self._pending)
-
-    def tell(self, arch: Architecture, values: Sequence[float] | None) -> None:
-        self.check_told(arch, self._pending)
-        self.check_values(values)
-        self._pending = None
+    def ask(self, seed: int) -> Architecture:
+        rng = random.Random(seed)
+        return {d.name: rng.choice(d.choices) for d in self.dimensions}

@@ -29,6 +29,19 @@ def run(
         bool, typer.Option(help="Resume a search of the same name and config instead of failing.")
     ] = False,
     remeasure: RemeasureOpt = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Local worker processes, this one included [default: execution.workers]."
+        ),
+    ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(help="local | ray: where the workers run [default: execution.executor]."),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray: the cluster to join [default: a local one].")
+    ] = None,
 ) -> None:
     """Launch a new search from a config file."""
     from nasprune import api
@@ -43,6 +56,9 @@ def run(
             observer=observer,
             resume_if_exists=resume_if_exists,
             remeasure=remeasure,
+            workers=workers,
+            executor=executor,
+            address=address,
         )
     _print_result(result)
 
@@ -75,11 +91,31 @@ def resume(
     _print_result(result)
 
 
+@app.command()
+def worker(
+    name: Annotated[str, typer.Argument(help="The search to work on.")],
+    storage: StorageOpt = None,
+    max_trials: Annotated[
+        int | None, typer.Option(min=1, help="Stop after evaluating this many trials.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Join a search from any machine that reaches its store, and evaluate its trials."""
+    from nasprune import api
+    from nasprune.progress import RichObserver
+
+    hint = f"`nasprune worker {name}` joins again; other workers carry on"
+    with interruptible(hint), RichObserver(err, enabled=not quiet) as observer:
+        result = api.worker(name, storage=storage, observer=observer, max_trials=max_trials)
+    _print_result(result)
+
+
 def _print_result(result: Any) -> None:
     why = {
         "budget": "budget reached",
         "time": "time limit reached; resume to go on",
         "exhausted": "the strategy proposes nothing new",
+        "max-trials": "this worker's --max-trials reached",
     }[result.stopped_because]
     out.print(
         f"search {result.name}: {result.completed}/{result.budget} trials complete "

@@ -1,5 +1,5 @@
 """The proposer: new networks only, a seeded fallback when the strategy repeats itself, and a
-replay of stored trials that continues exactly as the uninterrupted run."""
+strategy rebuilt from the stored trials in one pass that continues as the uninterrupted run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nasprune.proposer import Candidate, Exhausted, Proposer
-from search_spaces import arch_hash, create_space
+from search_spaces import create_space
 from storage import Store, TrialState
 from strategies import Strategy, create_strategy
 
@@ -19,23 +19,30 @@ def objective(arch: dict) -> list[float]:
     return [float(arch["depth"] * 100 + arch["width_1"] + arch["width_2"] / 10)]
 
 
+def told(trial) -> list[float]:
+    return [trial.accuracy]
+
+
 def drive(proposer: Proposer, steps: int, store: Store, search_id: int) -> list[Candidate]:
     """Run the loop's protocol for ``steps`` candidates, storing each as a complete trial."""
     seen = []
     for _ in range(steps):
-        candidate = proposer.next()
-        trial = store.create_trial(search_id, candidate.arch, candidate.key, "test")
-        store.finish_trial(
+        candidate = proposer.next(store.count_trials(search_id))
+        trial = store.create_trial(
+            search_id, candidate.arch, candidate.key, "test", memo=candidate.memo
+        )
+        finished = store.finish_trial(
             trial.trial_id, TrialState.COMPLETE, {"accuracy": objective(candidate.arch)[0]}
         )
-        proposer.inform(candidate, objective(candidate.arch))
+        proposer.add([finished], told)
         seen.append(candidate)
     return seen
 
 
 def fresh(name: str = "optuna.tpe", seed: int = 0) -> Proposer:
     space = create_space("builtin.mlp", **SPACE)
-    strategy = create_strategy(name, space.dimensions(), ["maximize"], seed, n_startup_trials=3)
+    params = {"n_startup_trials": 3} if name == "optuna.tpe" else {}
+    strategy = create_strategy(name, space.dimensions(), ["maximize"], seed, **params)
     return Proposer(strategy, space, seed)
 
 
@@ -52,31 +59,26 @@ def test_every_network_is_evaluated_once_then_the_space_is_exhausted(tmp_path: P
         if c.arch["depth"] == 1:
             assert c.arch["width_2"] == 16
     with pytest.raises(Exhausted):
-        proposer.next()
+        proposer.next(12)
 
 
 class Stubborn(Strategy):
-    """Always proposes the largest network; records what it observes."""
+    """Always proposes the largest network; records what it is given."""
 
     name = "stubborn"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.observed: list[dict] = []
+        self.given: list[tuple[dict, bool]] = []
 
-    def ask(self) -> dict:
+    def ask(self, seed: int) -> dict:
         return {d.name: d.largest for d in self.dimensions}
 
-    def tell(self, arch: dict, values) -> None:
-        pass
-
-    def observe(self, arch: dict, values) -> None:
-        self.observed.append(arch)
+    def add(self, results) -> None:
+        self.given.extend((r.arch, r.proposed) for r in results)
 
 
-def test_a_strategy_that_repeats_itself_gets_seeded_unseen_networks_to_observe(
-    tmp_path: Path,
-) -> None:
+def test_a_strategy_that_repeats_itself_gets_seeded_unseen_networks(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     space = create_space("builtin.mlp", **SPACE)
     runs = []
@@ -84,40 +86,47 @@ def test_a_strategy_that_repeats_itself_gets_seeded_unseen_networks_to_observe(
         strategy = Stubborn(space.dimensions(), ["maximize"], 0)
         seen = drive(Proposer(strategy, space, 0), 12, store, new_search(store, name))
         assert seen[0].proposed and not any(c.proposed for c in seen[1:])
-        assert strategy.observed == [c.arch for c in seen[1:]]
+        assert strategy.given == [(c.arch, c.proposed) for c in seen]
         runs.append([c.key for c in seen])
     assert len(set(runs[0])) == 12
-    assert runs[0] == runs[1], "the fallback is seeded, so replay can follow it"
+    assert runs[0] == runs[1], "the fallback is seeded, so a rebuilt search follows it"
 
 
-def test_replay_of_a_prefix_continues_like_the_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["optuna.tpe", "optuna.nsga2", "nni.regularized_evolution"])
+def test_a_rebuild_from_a_prefix_continues_like_the_uninterrupted_run(
+    tmp_path: Path, name: str
+) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
-    straight = [c.key for c in drive(fresh(), 12, store, new_search(store, "straight"))]
+    straight = [c.key for c in drive(fresh(name), 12, store, new_search(store, "straight"))]
 
     resumed_id = new_search(store, "resumed")
-    drive(fresh(), 7, store, resumed_id)
-    proposer = fresh()
-    pending = proposer.replay(
-        store.trials(resumed_id),
-        told=lambda t: [t.accuracy],
-        diverged=lambda t: pytest.fail(f"replay diverged at trial {t.number}"),
-    )
-    assert pending is None
+    drive(fresh(name), 7, store, resumed_id)
+    proposer = fresh(name)
+    assert proposer.add(store.trials(resumed_id), told) == 7
     rest = [c.key for c in drive(proposer, 5, store, resumed_id)]
     assert [t.arch_hash for t in store.trials(resumed_id)][:7] + rest == straight
 
 
-def test_replay_returns_the_interrupted_candidate_to_retry_first(tmp_path: Path) -> None:
+def test_networks_other_workers_run_are_not_proposed(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    search_id = new_search(store, "busy")
+    drive(fresh(), 3, store, search_id)
+    first = fresh()
+    first.add(store.trials(search_id), told)
+    taken = first.next(3)
+    second = fresh()
+    second.add(store.trials(search_id), told)
+    assert second.next(3).key == taken.key, "same history, same seed, same proposal"
+    assert second.next(3, busy={taken.key}).key != taken.key
+
+
+def test_a_trial_interrupted_before_leases_is_not_learnt(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     search_id = new_search(store, "killed")
     drive(fresh(), 3, store, search_id)
-    proposer = fresh()
-    proposer.replay(store.trials(search_id), lambda t: [t.accuracy], lambda t: None)
-    next_one = proposer.next()
-    trial = store.create_trial(search_id, next_one.arch, next_one.key, "dead")
+    candidate = fresh().next(3)
+    store.create_trial(search_id, candidate.arch, candidate.key, "dead")
     store.fail_running_trials(search_id, "interrupted: killed")
-
-    replayer = fresh()
-    pending = replayer.replay(store.trials(search_id), lambda t: [t.accuracy], lambda t: None)
-    assert pending is not None and pending.arch == trial.arch
-    assert arch_hash(pending.arch) == trial.arch_hash
+    proposer = fresh()
+    assert proposer.add(store.trials(search_id), told) == 3
+    assert candidate.key not in proposer.known

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from storage import LostLeaseError, Store, StoreError, TrialRecord, TrialState
+from storage import ArchTakenError, LostLeaseError, Store, StoreError, TrialRecord, TrialState
 from storage.tables import trials
 
 COMPLETE, FAILED, RUNNING = TrialState.COMPLETE, TrialState.FAILED, TrialState.RUNNING
@@ -378,3 +378,20 @@ def test_finished_trials_since_a_time_are_those_finished_then_or_later(store: St
     assert [t.number for t in store.finished_trials(search_id, naive)] == [2, 3]
     assert store.finished_trials(search_id, after + timedelta(hours=1)) == []
     assert store.finished_trials(other) == []
+
+
+def test_a_network_running_or_complete_cannot_get_a_second_trial_when_unique(
+    store: Store,
+) -> None:
+    search_id = store.create_search("u", {}, "h", "s", "random", 5, {}).search_id
+    first = store.create_trial(search_id, {"a": 1}, "aaaa", "w1", lease_s=30, unique=True)
+    with pytest.raises(ArchTakenError):
+        store.create_trial(search_id, {"a": 1}, "aaaa", "w2", lease_s=30, unique=True)
+    store.finish_trial(first.trial_id, TrialState.COMPLETE, {"accuracy": 0.5})
+    with pytest.raises(ArchTakenError):
+        store.create_trial(search_id, {"a": 1}, "aaaa", "w2", lease_s=30, unique=True)
+    other = store.create_trial(search_id, {"a": 2}, "bbbb", "w2", lease_s=30, unique=True)
+    store.finish_trial(other.trial_id, TrialState.FAILED, error="boom")
+    retry = store.create_trial(search_id, {"a": 2}, "bbbb", "w2", lease_s=30, unique=True)
+    assert retry.number == 2, "a failed network may be tried again"
+    assert [t.number for t in store.trials(search_id)] == [0, 1, 2]

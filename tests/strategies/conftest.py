@@ -20,6 +20,7 @@ if ROOT not in sys.path:
 
 from search_spaces.dimensions import Architecture, Dimension, DimensionKind  # noqa: E402
 from strategies import Strategy  # noqa: E402
+from strategies.base import Result, draw_seed  # noqa: E402
 
 Objective = Callable[[Architecture], Sequence[float] | None]
 
@@ -45,11 +46,12 @@ def two_objectives(arch: Architecture) -> list[float] | None:
 
 
 def drive(strategy: Strategy, objective: Objective, n: int) -> list[Architecture]:
-    """Run the search loop's protocol: ask, tell(that arch), n times; return the asks."""
+    """Run the search loop's protocol n times: ask with the i-th derived seed, then add that
+    arch's result with the strategy's memo; return the asks."""
     asked = []
-    for _ in range(n):
-        arch = strategy.ask()
-        strategy.tell(arch, objective(arch))
+    for i in range(n):
+        arch = strategy.ask(draw_seed(strategy.seed, i, 0))
+        strategy.add([Result(arch, objective(arch), strategy.memo())])
         asked.append(arch)
     strategy.close()
     return asked

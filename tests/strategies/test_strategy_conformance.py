@@ -8,6 +8,7 @@ import pytest
 
 from search_spaces.dimensions import Architecture, arch_hash
 from strategies import StrategyError, create_strategy, list_strategies
+from strategies.base import Result, draw_seed
 
 NAMES = sorted(list_strategies())
 ORDERED = {"grid", "nni.grid"}  # their sequence does not depend on the seed
@@ -51,8 +52,9 @@ def test_different_seed_gives_different_asks(name: str, run: Run) -> None:
 def test_single_minimised_objective_and_failures_are_accepted(name: str, dims) -> None:
     strategy = create_strategy(name, dims, ["minimize"], seed=0)
     for i in range(12):
-        arch = strategy.ask()
-        strategy.tell(arch, None if i % 3 == 0 else [float(arch["width"])])
+        arch = strategy.ask(i)
+        values = None if i % 3 == 0 else [float(arch["width"])]
+        strategy.add([Result(arch, values, strategy.memo())])
     strategy.close()
 
 
@@ -63,17 +65,47 @@ def test_unknown_param_is_rejected_by_name(name: str, dims) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_tell_must_match_the_last_ask(name: str, dims) -> None:
+def test_a_result_with_the_wrong_number_of_values_is_refused(name: str, dims) -> None:
     strategy = create_strategy(name, dims, ["maximize"], seed=0)
-    arch = strategy.ask()
-    other = dict(arch, width=16 if arch["width"] != 16 else 32)
-    with pytest.raises(StrategyError, match="last ask"):
-        strategy.tell(other, [1.0])
+    arch = strategy.ask(0)
     with pytest.raises(StrategyError, match="value"):
-        strategy.tell(arch, [1.0, 2.0])
-    strategy.tell(arch, [1.0])
-    with pytest.raises(StrategyError, match="pending"):
-        strategy.tell(arch, [1.0])
+        strategy.add([Result(arch, [1.0, 2.0], strategy.memo())])
+
+
+def history(name: str, dims, objectives, n: int = 30) -> tuple[list[Result], list[Architecture]]:
+    """Drive a strategy n times; return its results and its next ask (seed of trial n)."""
+    strategy = create_strategy(name, dims, TWO, seed=5)
+    results = []
+    for i in range(n):
+        arch = strategy.ask(draw_seed(5, i, 0))
+        results.append(Result(arch, objectives(arch), strategy.memo()))
+        strategy.add(results[-1:])
+    return results, [strategy.ask(draw_seed(5, n, attempt)) for attempt in range(3)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_strategy_rebuilt_from_its_history_in_one_pass_asks_what_it_would_have(
+    name: str, dims, objectives
+) -> None:
+    results, following = history(name, dims, objectives)
+    for cut in (30, 11):  # one add of the whole history; or two, as a worker refreshes
+        rebuilt = create_strategy(name, dims, TWO, seed=5)
+        rebuilt.add(results[:cut])
+        rebuilt.add(results[cut:])
+        assert rebuilt.ask(draw_seed(5, 30, 0)) == following[0]
+
+
+PURE = set(NAMES) - {"optuna.qmc", "nni.grid", "nni.random", "nni.tpe"}  # these move a cursor
+
+
+@pytest.mark.parametrize("name", sorted(PURE))
+def test_an_ask_leaves_no_trace(name: str, dims, objectives) -> None:
+    results, following = history(name, dims, objectives)
+    strategy = create_strategy(name, dims, TWO, seed=5)
+    strategy.add(results)
+    asks = [strategy.ask(draw_seed(5, 30, attempt)) for attempt in (0, 1, 2, 0, 2)]
+    assert asks == following + [following[0], following[2]]
+    assert asks[0] == strategy.ask(draw_seed(5, 30, 0))
 
 
 def test_bad_directions_and_seed_are_rejected(dims) -> None:

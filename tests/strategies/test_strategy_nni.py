@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from strategies import create_strategy, list_strategies
+from strategies.base import Result
 
 NNI_NAMES = sorted(name for name in list_strategies() if name.startswith("nni."))
 
@@ -45,9 +46,9 @@ def test_regularized_evolution_keeps_failures_out_of_the_population(dims) -> Non
     )
     told = []
     for i in range(10):
-        arch = strategy.ask()
+        arch = strategy.ask(i)
         failed = i % 2 == 0
-        strategy.tell(arch, None if failed else [float(arch["width"])])
+        strategy.add([Result(arch, None if failed else [float(arch["width"])])])
         if not failed:
             told.append(-float(arch["width"]))  # NNI maximises: a minimised value is negated
     population = [individual.y for individual in strategy._evolution._population]

@@ -12,6 +12,7 @@ SCRIPT = """
 import json, logging, sys
 from search_spaces.dimensions import Dimension, arch_hash
 from strategies import create_strategy
+from strategies.base import Result, draw_seed
 
 DIMS = [Dimension("w", "width", (8, 16, 24, 32)), Dimension("d", "depth", (1, 2, 3)),
         Dimension("k", "kernel", (3, 5, 7)), Dimension("e", "expand", (0.5, 1.0, 2.0))]
@@ -24,9 +25,9 @@ def objective(arch):
 def hashes(name):
     strategy = create_strategy(name, DIMS, ["maximize", "minimize"], seed=11)
     out = []
-    for _ in range(25):
-        arch = strategy.ask()
-        strategy.tell(arch, objective(arch))
+    for i in range(25):
+        arch = strategy.ask(draw_seed(11, i, 0))
+        strategy.add([Result(arch, objective(arch), strategy.memo())])
         out.append(arch_hash(arch))
     strategy.close()
     return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Sequence
 
 import pytest
 
@@ -46,16 +45,13 @@ def test_decorator_registers_a_strategy_class(dims) -> None:
     class First(Strategy):
         name = "test.first"
 
-        def ask(self) -> Architecture:
+        def ask(self, seed: int) -> Architecture:
             return {d.name: d.smallest for d in self.dimensions}
-
-        def tell(self, arch: Architecture, values: Sequence[float] | None) -> None:
-            pass
 
     try:
         strategy = create_strategy("test.first", dims, ["maximize"], seed=0)
         assert isinstance(strategy, First)
-        assert strategy.ask() == {d.name: d.smallest for d in dims}
+        assert strategy.ask(0) == {d.name: d.smallest for d in dims}
     finally:
         registry_module._REGISTRY.pop("test.first")
 
@@ -65,7 +61,7 @@ def test_importing_and_listing_strategies_imports_neither_optuna_nor_nni(repo_ro
         "import sys, strategies; strategies.list_strategies(); "
         "strategies.create_strategy('random', "
         "[__import__('search_spaces.dimensions').dimensions.Dimension('a', 'width', (1, 2))], "
-        "['maximize'], 0).ask(); "
+        "['maximize'], 0).ask(0); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('optuna', 'nni')))"
     )
     out = subprocess.run(

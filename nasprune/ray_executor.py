@@ -1,0 +1,92 @@
+"""``executor: ray``: the search's workers run as Ray tasks, for teams that already run a cluster.
+
+Each task is one worker (:func:`nasprune.api.worker`) on the search: it loads the supernet once
+(the checkpoint the first worker recorded in the store) and then evaluates candidate after
+candidate, each claimed in the store under a lease, so the store stays the single record and
+the lease rules are those of any worker. A task that is lost (its node died) leaves its trial
+to expire and be retried by another task, and Ray runs the lost task again, up to the
+config's ``execution.max_attempts``. A task asks for ``execution.gpus_per_trial`` GPUs.
+
+Ray is an optional extra: ``pip install 'nasprune[ray]'``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from nasprune.errors import SearchError
+
+INSTALL_HINT = "the Ray executor needs Ray: pip install 'nasprune[ray]'"
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise SearchError(INSTALL_HINT) from exc
+    return ray
+
+
+def _work(name: str, url: str) -> dict[str, Any]:
+    """One Ray task: a worker on the search until its budget is spent."""
+    from nasprune import api
+
+    result = api.worker(name, storage=url)
+    return {"new_trials": result.new_trials, "stopped_because": result.stopped_because}
+
+
+def run_on_ray(
+    name: str,
+    url: str,
+    tasks: int,
+    *,
+    address: str | None = None,
+    gpus: float = 0.0,
+    retries: int = 3,
+    progress: Callable[[], None] | None = None,
+) -> int:
+    """Run ``tasks`` worker tasks on the Ray cluster at ``address`` (None: a local one) and
+    wait for them, calling ``progress`` now and then; returns the trials they evaluated."""
+    ray = _ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env={"env_vars": _env()},
+            )
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = address or "a local Ray"
+            raise SearchError(f"cannot start or reach {where}: {exc}") from exc
+    remote = ray.remote(num_gpus=gpus, max_retries=retries, num_cpus=1)(_work)
+    try:
+        pending = [remote.remote(name, url) for _ in range(tasks)]
+        evaluated = 0
+        while pending:
+            done, pending = ray.wait(pending, timeout=1.0)
+            for ref in done:
+                try:
+                    evaluated += ray.get(ref)["new_trials"]
+                except ray.exceptions.RayError as exc:
+                    raise SearchError(f"a Ray worker task failed: {_first_line(exc)}") from exc
+            if progress is not None:
+                progress()
+        return evaluated
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _env() -> dict[str, str]:
+    """What the tasks need of this process's environment: where nasprune's code is."""
+    keep = ("PYTHONPATH", "NASPRUNE_STORAGE")
+    return {key: os.environ[key] for key in keep if key in os.environ}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__

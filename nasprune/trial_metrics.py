@@ -1,0 +1,145 @@
+"""What one trial measures: cheap screens first, then accuracy with inherited weights, then the
+latency of the extracted subnet on this worker's device."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasprune.evaluate import accuracy_and_loss
+from nasprune.latency.predictor import Predictor, load_predictor, unit_timer
+from nasprune.latency.recorded import recorded_latency
+from nasprune.preparation import candidate
+from nasprune.session import Session
+from search_spaces import Architecture
+from search_spaces.derived import nonzero_params
+from storage import TrialRecord, TrialState
+
+
+def evaluate(
+    session: Session, trial: TrialRecord, heartbeat: Callable[[], None]
+) -> tuple[TrialState, dict[str, Any], str | None]:
+    """Screen on exact params and MACs, then accuracy with inherited weights, then latency.
+    Returns the state, the metrics and the key of the trial's latency measurements."""
+    space, config, arch = session.space, session.config, trial.arch
+    metrics: dict[str, Any] = {"params": space.num_params(arch), "macs": space.macs(arch)}
+    violated = [
+        m
+        for m in ("params", "macs")
+        if m in config.constraints and metrics[m] > config.constraints[m].max
+    ]
+    if violated:
+        metrics["violated"] = ",".join(violated)
+        return TrialState.INFEASIBLE, metrics, None
+    if session.predictor is not None:
+        if _screen(session, arch, metrics) is not None:
+            return TrialState.INFEASIBLE, metrics, None
+    measured, latency_key = _measure(session, arch, heartbeat)
+    return TrialState.COMPLETE, metrics | measured, latency_key
+
+
+def _measure(
+    session: Session, arch: Architecture, heartbeat: Callable[[], None]
+) -> tuple[dict[str, float], str]:
+    """Accuracy and loss after BN recalibration (and, in prune mode, fine-tuning), then the
+    latency of the extracted, physically smaller module (see :func:`preparation.candidate`)."""
+    evaluated, subnet = candidate(
+        session.config,
+        session.mode,
+        session.space,
+        session.supernet,
+        arch,
+        session.calibration,
+        session.loaders,
+        heartbeat,
+    )
+    accuracy, loss = accuracy_and_loss(evaluated, session.loaders.val)
+    heartbeat()
+    metrics, latency_key = _metrics_of(session, subnet, arch)
+    return metrics | {"accuracy": accuracy, "loss": loss}, latency_key
+
+
+def _metrics_of(
+    session: Session, subnet: nn.Module, arch: Architecture
+) -> tuple[dict[str, float], str]:
+    """Latency of the extracted subnet, held-out accuracy, and its non-zero weights when the
+    space has a sparsity dimension; and the key of its latency measurements."""
+    latency_key = session.space.latency_key(arch, subnet)
+    timed, _ = recorded_latency(
+        session.store, session.backend, session.on, subnet, latency_key, session.remeasure
+    )
+    metrics = {"latency_ms": timed.median_ms, "latency_p90_ms": timed.p90_ms}
+    if timed.spread is not None:
+        metrics["latency_spread"] = timed.spread
+    if timed.noisy:
+        metrics["latency_noisy"] = 1.0  # the median's CI never got within latency.precision
+    if session.loaders.test is not None:
+        metrics["test_accuracy"] = accuracy_and_loss(subnet, session.loaders.test)[0]
+    if "sparsity" in arch:
+        metrics["nonzero_params"] = float(nonzero_params(subnet))
+        metrics["sparsity"] = float(arch["sparsity"])
+    return metrics, latency_key
+
+
+def screening_predictor(session: Session) -> Predictor | None:
+    """The device's predictor when the search has a latency limit to screen against."""
+    config, store, search = session.config, session.store, session.search
+    if "latency_ms" not in config.constraints or not config.latency.screen:
+        return None
+    predictor = load_predictor(store, session.on, session.space)
+    if predictor is None and not any(e.kind == "screen" for e in store.events(search.search_id)):
+        store.add_event(
+            search.search_id,
+            "screen",
+            f"no latency calibration of {session.space.name} for this device: every candidate "
+            "is evaluated; `nasprune calibrate CONFIG` lets the search skip hopeless ones",
+        )
+    return predictor
+
+
+def _screen(session: Session, arch: Architecture, metrics: dict[str, Any]) -> str | None:
+    """Predict the candidate's latency; when it exceeds the limit by more than the margin,
+    record why in ``metrics`` and return the reason. Units missing from the table are timed
+    and added to it. The prediction is kept as ``predicted_latency_ms``, never as latency."""
+    assert session.predictor is not None
+    limit = session.config.constraints["latency_ms"].max
+    margin = session.config.latency.screen_margin
+    store, backend, on = session.store, session.backend, session.on
+    with torch.random.fork_rng(devices=[]):  # the strategy's and the loop's draws stay as they were
+        structure = session.space.structure(arch)
+    found = session.predictor.predict(
+        structure, session.space.input_shape, unit_timer(store, backend, on)
+    )
+    if found is None:
+        return None
+    metrics["predicted_latency_ms"] = found.latency_ms
+    if found.latency_ms <= limit * (1 + margin):
+        return None
+    metrics["violated"] = "latency_ms (predicted)"
+    reason = (
+        f"screened: predicted {found.latency_ms:.3g} ms > limit {limit:g} ms + "
+        f"{margin:.0%} margin; accuracy not evaluated"
+    )
+    metrics["screened"] = reason
+    return reason
+
+
+def record_reference(session: Session) -> None:
+    """Evaluate the dense model once per search, as the yardstick `best` shows: the user's
+    own trained model as it is for a derived space, else the supernet's largest subnet."""
+    search_id = session.search.search_id
+    if any(e.kind == "reference" for e in session.store.events(search_id)):
+        return
+    largest = session.space.largest()
+    if session.space.pretrained:
+        dense = session.space.dense_model().eval()
+        accuracy, loss = accuracy_and_loss(dense, session.loaders.val)
+        metrics = _metrics_of(session, dense, largest)[0] | {"accuracy": accuracy, "loss": loss}
+    else:
+        metrics = _measure(session, largest, lambda: None)[0]
+    metrics.update(params=session.space.num_params(largest), macs=session.space.macs(largest))
+    session.store.add_event(search_id, "reference", json.dumps(metrics))

@@ -1,0 +1,218 @@
+"""Many workers on one search: the budget holds exactly, no trial number twice, nothing lost;
+a killed worker's trial is retried by another; a restarted PostgreSQL is ridden out; Ray tasks
+work as workers. Real processes, real SQLite files and real PostgreSQL servers."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nasprune
+from nasprune.config import parse_config
+from nasprune.errors import SearchError
+from storage import Store, TrialState
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOW_LATENCY = {"threads": 1, "batch_size": 1, "warmup": 5, "repeats": 3000}
+
+
+def search_config(make_config, workdir: Path, url: str, budget: int, **overrides: Any) -> dict:
+    config = make_config(
+        workdir,
+        name="shared",
+        storage=url,
+        budget={"trials": budget},
+        strategy={"name": "random"},
+        execution={"lease_s": 3.0, "max_attempts": 3},
+        **overrides,
+    )
+    return config
+
+
+def create(config: dict) -> None:
+    """Create the search without evaluating anything (the workers do the work)."""
+    cfg = parse_config(config)
+    store = Store(config["storage"])
+    store.create_search(
+        cfg.name,
+        cfg.model_dump(mode="json"),
+        cfg.config_hash(),
+        cfg.space.name,
+        cfg.strategy.name,
+        cfg.budget.trials,
+        {},
+    )
+    store.close()
+
+
+def start_worker(url: str, name: str = "shared") -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "nasprune", "worker", name, "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NASPRUNE_STORAGE": url, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def wait_all(procs: list[subprocess.Popen[str]], timeout: float = 300) -> list[int]:
+    codes = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=timeout)
+        codes.append(proc.returncode)
+        assert proc.returncode in (0, -signal.SIGKILL), err
+    return codes
+
+
+def assert_exact(url: str, budget: int) -> list:
+    """Exactly ``budget`` complete trials, numbered 0.. without a gap or a repeat, no trial
+    left running, and no network evaluated twice to completion."""
+    store = Store(url)
+    search = store.get_search("shared")
+    trials = store.trials(search.search_id)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == budget
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert len({t.arch_hash for t in complete}) == budget
+    store.close()
+    return trials
+
+
+def wait_for(predicate, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the condition was never met")
+
+
+def running_count(url: str) -> int:
+    store = Store(url)
+    try:
+        search = store.get_search("shared")
+        return store.count_trials(search.search_id, [TrialState.RUNNING])
+    except Exception:
+        return 0
+    finally:
+        store.close()
+
+
+def test_two_worker_processes_share_one_sqlite_file_without_losing_a_trial(
+    workdir: Path, make_config
+) -> None:
+    url = f"sqlite:///{workdir / 'shared.db'}"
+    config = search_config(make_config, workdir, url, budget=10, latency=SLOW_LATENCY)
+    create(config)
+    procs = [start_worker(url), start_worker(url)]
+    wait_all(procs)
+    trials = assert_exact(url, 10)
+    assert len({t.worker for t in trials}) == 2, "both workers took trials"
+    with sqlite3.connect(workdir / "shared.db") as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_run_with_workers_starts_local_worker_processes(
+    workdir: Path, make_config, write_config
+) -> None:
+    url = f"sqlite:///{workdir / 'shared.db'}"
+    config = search_config(make_config, workdir, url, budget=6)
+    path = write_config(workdir / "shared.yaml", config)
+    result = subprocess.run(
+        [sys.executable, "-m", "nasprune", "run", str(path), "--workers", "3", "--quiet"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "6/6 trials complete" in result.stdout
+    trials = assert_exact(url, 6)
+    assert len({t.worker for t in trials}) >= 2
+    store = Store(url)
+    events = [e.kind for e in store.events(store.get_search("shared").search_id)]
+    assert events.count("supernet") == 1, "the supernet is trained once per search"
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.parametrize("run", range(3))
+def test_three_workers_on_postgres_one_sigkilled_end_with_exactly_the_budget(
+    run: int, workdir: Path, make_config, postgresql_url: str
+) -> None:
+    budget = 9
+    config = search_config(make_config, workdir, postgresql_url, budget, latency=SLOW_LATENCY)
+    create(config)
+    procs = [start_worker(postgresql_url) for _ in range(3)]
+    victim = random.Random(run).randrange(3)
+    wait_for(lambda: running_count(postgresql_url) >= 2)
+    time.sleep(random.Random(run).uniform(0.0, 2.0))  # a random moment of a trial
+    procs[victim].send_signal(signal.SIGKILL)
+    codes = wait_all(procs)
+    assert codes[victim] == -signal.SIGKILL
+    trials = assert_exact(postgresql_url, budget)
+    assert all(t.attempts <= 2 for t in trials)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A server of this test's own, which it may restart."""
+    from pg_server import pg_bindir, running_postgres
+
+    if pg_bindir() is None and not os.environ.get("CI"):
+        pytest.skip("PostgreSQL is not installed (pg_ctl not found); .ci/run installs it")
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_workers_carry_on_through_a_postgres_restart(
+    workdir: Path, make_config, own_postgres: Any
+) -> None:
+    from pg_server import create_database
+
+    url = create_database(own_postgres.url)
+    budget = 8
+    config = search_config(make_config, workdir, url, budget, latency=SLOW_LATENCY)
+    create(config)
+    procs = [start_worker(url) for _ in range(3)]
+    wait_for(lambda: running_count(url) >= 2)
+    own_postgres.stop("fast")
+    time.sleep(2.0)
+    own_postgres.start()
+    wait_all(procs)
+    assert_exact(url, budget)
+
+
+def test_ray_tasks_work_as_workers(workdir: Path, make_config) -> None:
+    ray = pytest.importorskip("ray")
+    url = f"sqlite:///{workdir / 'shared.db'}"
+    config = search_config(make_config, workdir, url, budget=5)
+    os.environ["PYTHONPATH"] = str(ROOT)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        result = nasprune.run(config, workers=2, executor="ray")
+    finally:
+        ray.shutdown()
+    assert result.completed == 5 and result.new_trials == 5
+    trials = assert_exact(url, 5)
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    assert all(t.worker != me for t in trials), "Ray's worker processes evaluate, not the driver"
+
+
+def test_a_missing_executor_backend_is_one_line(workdir: Path, make_config) -> None:
+    with pytest.raises(SearchError, match="executor"):
+        nasprune.run(make_config(workdir), executor="slurm")
