@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
 DEMO_LATENCY_MS ?= 0.1
 
-.PHONY: install demo test test-slow test-all lint typecheck bench bench-latency bench-byom clean
+.PHONY: install demo test test-slow test-all lint typecheck bench bench-latency bench-resume bench-workers bench-byom clean
 
 install: $(VENV)/.installed
 
@@ -40,9 +40,17 @@ bench: install
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_queries.py
 	$(BIN)/python benchmarks/bench_latency.py
+	$(BIN)/python benchmarks/bench_resume.py
+	$(BIN)/python benchmarks/bench_workers.py --postgres
 
 bench-latency: install
 	$(BIN)/python benchmarks/bench_latency.py
+
+bench-resume: install
+	$(BIN)/python benchmarks/bench_resume.py
+
+bench-workers: install
+	$(BIN)/python benchmarks/bench_workers.py --postgres
 
 # Bring your own model: trains examples/byom/digits_resnet.py once (cached), then compares
 # nasprune with torch-pruning's uniform pruning (about 15 minutes on 2 cores).
