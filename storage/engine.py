@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-SCHEMA_VERSION = "0004"  # the head revision in migrations/versions
+SCHEMA_VERSION = "0005"  # the head revision in migrations/versions
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 

@@ -19,7 +19,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storage.engine import create_store_engine, is_at_head, one_line, safe_url
 from storage.errors import SearchNotFoundError, StoreError
-from storage.queries import best_trial_query, pareto_front_query, trial_filter
+from storage.pareto import non_dominated
+from storage.queries import (
+    IN_CHUNK,
+    best_trial_query,
+    maximize,
+    pareto_points_query,
+    trial_filter,
+    trials_by_id_query,
+)
 from storage.records import (
     DeviceKey,
     EventRecord,
@@ -181,14 +189,27 @@ class Reader:
     def pareto_front(
         self, search_id: int, objectives: Sequence[tuple[str, str]]
     ) -> list[TrialRecord]:
-        """Complete trials that no other complete trial dominates, by the first objective.
+        """Complete trials that no other complete trial dominates, best first on the first
+        objective, then by number.
 
         ``objectives`` are ``(column metric, "maximize" | "minimize")`` pairs; trials with a
-        null objective take no part. Computed in one query with NOT EXISTS.
+        null objective take no part. One ordered query reads the objectives of every complete
+        trial, a sweep (:mod:`storage.pareto`) finds the front, and the front's rows alone are
+        read in full.
         """
-        query = pareto_front_query(search_id, objectives)
+        points = pareto_points_query(search_id, objectives)
+        ups = [maximize(direction) for _, direction in objectives]
         with self._connection() as connection:
-            return [trial_record(row) for row in connection.execute(query)]
+            ids = non_dominated(connection.execute(points), ups)
+            front = [
+                trial_record(row)
+                for start in range(0, len(ids), IN_CHUNK)
+                for row in connection.execute(trials_by_id_query(ids[start : start + IN_CHUNK]))
+            ]
+        metric = objectives[0][0]
+        front.sort(key=lambda trial: trial.number)
+        front.sort(key=lambda trial: getattr(trial, metric), reverse=ups[0])  # stable
+        return front
 
     def get_finetune(self, trial_id: int, key: str | None = None) -> FinetuneRecord | None:
         """The run of ``trial_id`` with settings ``key``; without a key, its newest complete run."""
