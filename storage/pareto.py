@@ -18,7 +18,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-Row = Sequence[Any]  # (id, value of each objective); no value is null
+Row = Sequence[Any]  # (an id, the value of each objective); no value is null
 
 
 def non_dominated(rows: Iterable[Row], maximize: Sequence[bool]) -> list[Any]:
@@ -37,12 +37,12 @@ def _sweep(rows: Iterable[Row], second_up: bool) -> list[Any]:
     better = operator.gt if second_up else operator.lt
     front: list[Any] = []
     last: tuple[Any, Any] | None = None  # the objectives of the last front point
-    for trial_id, first, second in rows:
+    for key, first, second in rows:
         if last is None or better(second, last[1]):
-            front.append(trial_id)
+            front.append(key)
             last = (first, second)
         elif second == last[1] and first == last[0]:  # a copy of the last front point
-            front.append(trial_id)
+            front.append(key)
     return front
 
 
@@ -51,13 +51,13 @@ def _filter(rows: Iterable[Row], maximize: Sequence[bool]) -> list[Any]:
     signs = [-1 if up else 1 for up in maximize]  # every objective minimised from here on
     front: list[tuple[Any, ...]] = []  # distinct points, in order
     ids: list[Any] = []
-    for trial_id, *values in rows:
+    for key, *values in rows:
         point = tuple(sign * value for sign, value in zip(signs, values, strict=True))
         if front and point == front[-1]:
-            ids.append(trial_id)
+            ids.append(key)
         elif not any(_covers(earlier, point) for earlier in reversed(front)):
             front.append(point)
-            ids.append(trial_id)
+            ids.append(key)
     return ids
 
 

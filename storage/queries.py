@@ -19,7 +19,7 @@ from storage.records import COLUMN_METRICS, INT_METRICS, DeviceKey, TrialState
 from storage.tables import latency_measurements, trials
 
 DIRECTIONS = ("maximize", "minimize")
-IN_CHUNK = 500  # ids per IN (...): under every driver's limit on bound parameters
+IN_CHUNK = 500  # values per IN (...): under every driver's limit on bound parameters
 
 
 def maximize(direction: str) -> bool:
@@ -107,8 +107,11 @@ def best_trial_query(
 
 
 def pareto_points_query(search_id: int, objectives: Sequence[tuple[str, str]]) -> Select[Any]:
-    """The trial_id and objectives of the complete trials with every objective set, best first
-    on each objective in turn: the input of :func:`storage.pareto.non_dominated`."""
+    """The number and objectives of the search's complete trials with every objective set,
+    best first on each objective in turn: the input of :func:`storage.pareto.non_dominated`.
+
+    Only indexed columns: for accuracy and latency, one index holds them all, in this order.
+    """
     if not objectives:
         raise StoreError("pareto_front needs at least one (metric, direction) objective")
     columns = [metric_column(trials, metric) for metric, _ in objectives]
@@ -118,16 +121,16 @@ def pareto_points_query(search_id: int, objectives: Sequence[tuple[str, str]]) -
     ]
     labelled = [column.label(f"objective_{i}") for i, column in enumerate(columns)]
     return (
-        select(trials.c.trial_id, *labelled)
+        select(trials.c.number, *labelled)
         .where(*trial_filter(search_id, [TrialState.COMPLETE]))
         .where(*[column.is_not(None) for column in columns])
         .order_by(*order)
     )
 
 
-def trials_by_id_query(trial_ids: Sequence[int]) -> Select[Any]:
-    """The rows of these trials (at most :data:`IN_CHUNK` of them), in no particular order."""
-    return select(trials).where(trials.c.trial_id.in_(trial_ids))
+def numbered_trials_query(search_id: int, numbers: Sequence[int]) -> Select[Any]:
+    """The rows of the search's trials of these numbers (at most :data:`IN_CHUNK`)."""
+    return select(trials).where(trials.c.search_id == search_id, trials.c.number.in_(numbers))
 
 
 def shape_json(input_shape: Sequence[int]) -> str:

@@ -24,9 +24,9 @@ from storage.queries import (
     IN_CHUNK,
     best_trial_query,
     maximize,
+    numbered_trials_query,
     pareto_points_query,
     trial_filter,
-    trials_by_id_query,
 )
 from storage.records import (
     DeviceKey,
@@ -193,18 +193,20 @@ class Reader:
         objective, then by number.
 
         ``objectives`` are ``(column metric, "maximize" | "minimize")`` pairs; trials with a
-        null objective take no part. One ordered query reads the objectives of every complete
-        trial, a sweep (:mod:`storage.pareto`) finds the front, and the front's rows alone are
-        read in full.
+        null objective take no part. One ordered query reads the number and objectives of every
+        complete trial, a sweep (:mod:`storage.pareto`) finds the front, and the rows of the
+        front alone are read in full.
         """
         points = pareto_points_query(search_id, objectives)
         ups = [maximize(direction) for _, direction in objectives]
         with self._connection() as connection:
-            ids = non_dominated(connection.execute(points), ups)
+            numbers = non_dominated(connection.execute(points), ups)
             front = [
                 trial_record(row)
-                for start in range(0, len(ids), IN_CHUNK)
-                for row in connection.execute(trials_by_id_query(ids[start : start + IN_CHUNK]))
+                for start in range(0, len(numbers), IN_CHUNK)
+                for row in connection.execute(
+                    numbered_trials_query(search_id, numbers[start : start + IN_CHUNK])
+                )
             ]
         metric = objectives[0][0]
         front.sort(key=lambda trial: trial.number)

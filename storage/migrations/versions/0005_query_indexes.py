@@ -1,5 +1,10 @@
 """Covering indexes for the best trial under a latency limit and for Pareto fronts of
-accuracy and latency, so that neither reads the rows of a search's trials one by one.
+accuracy and latency, in place of the indexes on (search_id, accuracy) and (search_id,
+latency_ms).
+
+Every query on these columns also asks for complete trials, so ``state`` comes second; the
+columns that the queries sort on follow, in the direction they sort, so that neither query
+reads the rows of a search's trials one by one (see ``storage/tables.py``).
 
 Revision ID: 0005
 Revises: 0004
@@ -7,6 +12,9 @@ Revises: 0004
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
@@ -14,29 +22,37 @@ down_revision: str | None = "0004"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-INDEXES = {
-    "ix_trials_search_id_state_latency_ms_accuracy_number": [
-        "search_id",
-        "state",
-        "latency_ms",
-        "accuracy",
-        "number",
-    ],
+REPLACED = {
+    "ix_trials_search_id_accuracy": ["search_id", "accuracy"],
+    "ix_trials_search_id_latency_ms": ["search_id", "latency_ms"],
+}
+COVERING: dict[str, list[sa.ColumnElement[Any]]] = {
     "ix_trials_search_id_state_accuracy_latency_ms_number": [
-        "search_id",
-        "state",
-        "accuracy",
-        "latency_ms",
-        "number",
+        sa.column("search_id"),
+        sa.column("state"),
+        sa.column("accuracy"),
+        sa.desc(sa.column("latency_ms")),
+        sa.desc(sa.column("number")),
+    ],
+    "ix_trials_search_id_state_latency_ms_accuracy_number": [
+        sa.column("search_id"),
+        sa.column("state"),
+        sa.column("latency_ms"),
+        sa.desc(sa.column("accuracy")),
+        sa.column("number"),
     ],
 }
 
 
 def upgrade() -> None:
-    for name, columns in INDEXES.items():
+    for name, columns in COVERING.items():
         op.create_index(name, "trials", columns)
+    for name in REPLACED:
+        op.drop_index(name, table_name="trials")
 
 
 def downgrade() -> None:
-    for name in INDEXES:
+    for name, names in REPLACED.items():
+        op.create_index(name, "trials", names)
+    for name in COVERING:
         op.drop_index(name, table_name="trials")
