@@ -197,21 +197,8 @@ class Reader:
         complete trial, a sweep (:mod:`storage.pareto`) finds the front, and the rows of the
         front alone are read in full.
         """
-        points = pareto_points_query(search_id, objectives)
-        ups = [maximize(direction) for _, direction in objectives]
         with self._connection() as connection:
-            numbers = non_dominated(connection.execute(points), ups)
-            front = [
-                trial_record(row)
-                for start in range(0, len(numbers), IN_CHUNK)
-                for row in connection.execute(
-                    numbered_trials_query(search_id, numbers[start : start + IN_CHUNK])
-                )
-            ]
-        metric = objectives[0][0]
-        front.sort(key=lambda trial: trial.number)
-        front.sort(key=lambda trial: getattr(trial, metric), reverse=ups[0])  # stable
-        return front
+            return read_pareto_front(connection, search_id, objectives)
 
     def get_finetune(self, trial_id: int, key: str | None = None) -> FinetuneRecord | None:
         """The run of ``trial_id`` with settings ``key``; without a key, its newest complete run."""
@@ -256,6 +243,27 @@ class Reader:
         )
         with self._connection() as connection:
             return [(str(d), int(n or 0), int(u or 0)) for d, n, u in connection.execute(query)]
+
+
+def read_pareto_front(
+    connection: Connection, search_id: int, objectives: Sequence[tuple[str, str]]
+) -> list[TrialRecord]:
+    """The sweep over the objectives, then the front's rows in chunks, both on ``connection``;
+    best first on the first objective, then by number (the order of the query it replaced)."""
+    ups = [maximize(direction) for _, direction in objectives]
+    points = connection.execute(pareto_points_query(search_id, objectives))
+    numbers = non_dominated(points, ups)
+    front = [
+        trial_record(row)
+        for start in range(0, len(numbers), IN_CHUNK)
+        for row in connection.execute(
+            numbered_trials_query(search_id, numbers[start : start + IN_CHUNK])
+        )
+    ]
+    metric = objectives[0][0]
+    front.sort(key=lambda trial: trial.number)
+    front.sort(key=lambda trial: getattr(trial, metric), reverse=ups[0])  # stable
+    return front
 
 
 def get_reader(storage: str | Reader) -> Reader:
