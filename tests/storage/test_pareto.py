@@ -120,6 +120,11 @@ def _trade_off(rng: random.Random) -> dict[str, float]:
     }
 
 
+def _mixed(rng: random.Random) -> dict[str, float]:
+    """Mostly a trade-off, sometimes the coarse grid."""
+    return (_coarse if rng.random() < 0.3 else _trade_off)(rng)
+
+
 def _fill(store: Store, name: str, draw: Draw, rng: random.Random, count: int) -> int:
     """A search of trials with drawn metrics, some null, some trials failed or running."""
     search_id = store.create_search(name, {}, "h", "space", "random", count, {}).search_id
@@ -160,6 +165,21 @@ def test_pareto_front_returns_what_the_not_exists_query_returned_in_the_same_ord
             front = store.pareto_front(search_id, objectives)
             assert [t.number for t in front] == reference, objectives
             assert all(t.search_id == search_id for t in front)
+
+
+def test_pareto_front_is_the_brute_force_front_of_complete_trials_without_nulls(
+    store: Store,
+) -> None:
+    rng = random.Random(12)
+    search_id = _fill(store, "a", _mixed, rng, 80)
+    complete = store.trials(search_id, [TrialState.COMPLETE])
+    for objectives in OBJECTIVE_SETS:
+        metrics = [metric for metric, _ in objectives]
+        points = [(t.number, *(getattr(t, m) for m in metrics)) for t in complete]
+        points = [p for p in points if None not in p]
+        ups = [maximize(direction) for _, direction in objectives]
+        front = store.pareto_front(search_id, objectives)
+        assert {t.number for t in front} == _brute_force(points, ups), objectives
 
 
 def test_pareto_front_reads_a_front_larger_than_one_in_clause_in_chunks(
