@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
 DEMO_LATENCY_MS ?= 0.1
 
-.PHONY: install demo test test-slow test-all lint typecheck bench bench-latency bench-resume bench-workers bench-byom clean
+.PHONY: install demo test test-slow test-all lint typecheck bench bench-latency bench-resume bench-workers bench-scale bench-byom clean
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,10 @@ bench-workers: install
 # nasprune with torch-pruning's uniform pruning (about 15 minutes on 2 cores).
 bench-byom: install
 	$(BIN)/python benchmarks/bench_byom.py
+
+# Queries on 100,000 trials, SQLite and a throwaway PostgreSQL, beside Optuna (about 12 minutes).
+bench-scale: install
+	$(BIN)/python benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,7 +1,8 @@
 """The SQL behind the store's queries: filters, best trial, Pareto front, metric checks.
 
-Every query here is one SELECT over indexed columns of ``trials``; nothing loops in Python
-over a search's trials.
+Every query here is one SELECT over indexed columns of ``trials``. The best trial is found by
+the database; a Pareto front by one ordered pass over the trials' objectives only (the sweep
+in :mod:`storage.pareto`), then the full rows of the front alone.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, FromClause, Select, and_, select
 
 from storage.errors import StoreError
 from storage.records import COLUMN_METRICS, INT_METRICS, DeviceKey, TrialState
 from storage.tables import latency_measurements, trials
 
 DIRECTIONS = ("maximize", "minimize")
+IN_CHUNK = 500  # values per IN (...): under every driver's limit on bound parameters
 
 
 def maximize(direction: str) -> bool:
@@ -104,33 +106,31 @@ def best_trial_query(
     return query.order_by(order, median.asc().nulls_last(), trials.c.number).limit(1)
 
 
-def pareto_front_query(search_id: int, objectives: Sequence[tuple[str, str]]) -> Select[Any]:
-    """Complete trials with every objective set that no such trial dominates (NOT EXISTS)."""
+def pareto_points_query(search_id: int, objectives: Sequence[tuple[str, str]]) -> Select[Any]:
+    """The number and objectives of the search's complete trials with every objective set,
+    best first on each objective in turn: the input of :func:`storage.pareto.non_dominated`.
+
+    Only indexed columns: for accuracy and latency, one index holds them all, in this order.
+    """
     if not objectives:
         raise StoreError("pareto_front needs at least one (metric, direction) objective")
-    other = trials.alias("other")
-    at_least_as_good: list[ColumnElement[bool]] = []
-    strictly_better: list[ColumnElement[bool]] = []
-    not_null: list[ColumnElement[bool]] = []
-    for metric, direction in objectives:
-        mine, theirs = metric_column(trials, metric), metric_column(other, metric)
-        up = maximize(direction)
-        at_least_as_good.append(theirs >= mine if up else theirs <= mine)
-        strictly_better.append(theirs > mine if up else theirs < mine)
-        not_null.append(mine.is_not(None))
-    dominated = exists().where(
-        other.c.search_id == search_id,
-        other.c.state == TrialState.COMPLETE.value,
-        and_(*at_least_as_good),  # comparisons with null are never true
-        or_(*strictly_better),
-    )
-    first = metric_column(trials, objectives[0][0])
-    order = first.desc() if maximize(objectives[0][1]) else first.asc()
+    columns = [metric_column(trials, metric) for metric, _ in objectives]
+    order = [
+        column.desc() if maximize(direction) else column.asc()
+        for column, (_, direction) in zip(columns, objectives, strict=True)
+    ]
+    labelled = [column.label(f"objective_{i}") for i, column in enumerate(columns)]
     return (
-        select(trials)
-        .where(*trial_filter(search_id, [TrialState.COMPLETE]), *not_null, ~dominated)
-        .order_by(order, trials.c.number)
+        select(trials.c.number, *labelled)
+        .where(*trial_filter(search_id, [TrialState.COMPLETE]))
+        .where(*[column.is_not(None) for column in columns])
+        .order_by(*order)
     )
+
+
+def numbered_trials_query(search_id: int, numbers: Sequence[int]) -> Select[Any]:
+    """The rows of the search's trials of these numbers (at most :data:`IN_CHUNK`)."""
+    return select(trials).where(trials.c.search_id == search_id, trials.c.number.in_(numbers))
 
 
 def shape_json(input_shape: Sequence[int]) -> str:

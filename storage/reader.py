@@ -20,7 +20,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storage.engine import create_store_engine, is_at_head, one_line, safe_url
 from storage.errors import SearchNotFoundError, StoreError
-from storage.queries import best_trial_query, pareto_front_query, trial_filter
+from storage.pareto import non_dominated
+from storage.queries import (
+    IN_CHUNK,
+    best_trial_query,
+    maximize,
+    numbered_trials_query,
+    pareto_points_query,
+    trial_filter,
+)
 from storage.reconnect import RECONNECT_S, is_disconnect, lost_connection, retry_disconnects
 from storage.records import (
     DeviceKey,
@@ -221,12 +229,15 @@ class Reader:
     def pareto_front(
         self, search_id: int, objectives: Sequence[tuple[str, str]]
     ) -> list[TrialRecord]:
-        """Complete trials that no other complete trial dominates, by the first objective.
+        """Complete trials that no other complete trial dominates, best first on the first
+        objective, then by number.
 
         ``objectives`` are ``(column metric, "maximize" | "minimize")`` pairs; trials with a
-        null objective take no part. Computed in one query with NOT EXISTS.
+        null objective take no part. One ordered query reads the number and objectives of every
+        complete trial, a sweep (:mod:`storage.pareto`) finds the front, and the rows of the
+        front alone are read in full.
         """
-        return self._trials(pareto_front_query(search_id, objectives))
+        return self._read(lambda c: read_pareto_front(c, search_id, objectives))
 
     def get_finetune(self, trial_id: int, key: str | None = None) -> FinetuneRecord | None:
         """The run of ``trial_id`` with settings ``key``; without a key, its newest complete run."""
@@ -270,6 +281,27 @@ class Reader:
         )
         rows = self._read(lambda connection: connection.execute(query).all())
         return [(str(d), int(n or 0), int(u or 0)) for d, n, u in rows]
+
+
+def read_pareto_front(
+    connection: Connection, search_id: int, objectives: Sequence[tuple[str, str]]
+) -> list[TrialRecord]:
+    """The sweep over the objectives, then the front's rows in chunks, both on ``connection``;
+    best first on the first objective, then by number (the order of the query it replaced)."""
+    ups = [maximize(direction) for _, direction in objectives]
+    points = connection.execute(pareto_points_query(search_id, objectives))
+    numbers = non_dominated(points, ups)
+    front = [
+        trial_record(row)
+        for start in range(0, len(numbers), IN_CHUNK)
+        for row in connection.execute(
+            numbered_trials_query(search_id, numbers[start : start + IN_CHUNK])
+        )
+    ]
+    metric = objectives[0][0]
+    front.sort(key=lambda trial: trial.number)
+    front.sort(key=lambda trial: getattr(trial, metric), reverse=ups[0])  # stable
+    return front
 
 
 def get_reader(storage: str | Reader, *, reconnect_s: float = RECONNECT_S) -> Reader:
