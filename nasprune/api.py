@@ -94,6 +94,10 @@ def run(
     executor = executor or cfg.execution.executor
     if executor not in ("local", "ray"):
         raise SearchError(f"unknown executor {executor!r}; use 'local' or 'ray'")
+    if executor == "ray":
+        from nasprune.ray_executor import require_ray
+
+        require_ray()
     if workers > 1 and space is not None:
         raise SearchError(
             "--workers needs a space the worker processes can build from the config; "

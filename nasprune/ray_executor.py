@@ -21,6 +21,11 @@ from nasprune.errors import SearchError
 INSTALL_HINT = "the Ray executor needs Ray: pip install 'nasprune[ray]'"
 
 
+def require_ray() -> Any:
+    """The ray module, or SearchError with the install hint (checked before a row is written)."""
+    return _ray()
+
+
 def _ray() -> Any:
     try:
         import ray

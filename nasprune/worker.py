@@ -166,6 +166,7 @@ def work(
     """Take turns until the budget, the time limit, ``max_trials`` or the space is spent. The
     time limit counts from ``started`` and is checked after each trial."""
     config, store, search = session.config, session.store, session.search
+    store.add_event(search.search_id, "worker", f"{session.worker} joined")
     history = _History(session, proposer)
     history.refresh()
     free_dead_local_trials(session)
