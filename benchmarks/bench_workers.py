@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support")]
 
+from nasprune.api import record_search  # noqa: E402
 from nasprune.config import parse_config  # noqa: E402
 from storage import Store, TrialState  # noqa: E402
 
@@ -95,15 +96,7 @@ def main() -> None:
 def _create(cfg, url: str) -> None:
     """Create the search without running it (the worker processes do the work)."""
     store = Store(url)
-    store.create_search(
-        cfg.name,
-        cfg.model_dump(mode="json"),
-        cfg.config_hash(),
-        cfg.space.name,
-        cfg.strategy.name,
-        cfg.budget.trials,
-        {},
-    )
+    record_search(store, cfg)
     store.close()
 
 

@@ -109,15 +109,7 @@ def run(
         parts = prepare(cfg, space)  # every name resolves before a row is written
         store = open_store(storage, cfg)
         try:
-            search = store.create_search(
-                cfg.name,
-                cfg.model_dump(mode="json"),
-                cfg.config_hash(),
-                cfg.space.name,
-                cfg.strategy.name,
-                cfg.budget.trials,
-                _versions(),
-            )
+            search = record_search(store, cfg)
         except DuplicateSearchError:
             existing = store.get_search(cfg.name)
             # Compare as parsed today: a field added since with its default is no change.
@@ -165,6 +157,20 @@ def _on_ray(
         reused_supernet=False,
         stopped_because="budget" if completed >= record.budget_trials else "exhausted",
         best=told_best(store, record, cfg),
+    )
+
+
+def record_search(store: Store, cfg: SearchConfig) -> SearchRecord:
+    """Write a new search's row (DuplicateSearchError if the name is taken); nothing runs
+    until a worker joins it (``run`` does, or ``nasprune worker NAME``)."""
+    return store.create_search(
+        cfg.name,
+        cfg.model_dump(mode="json"),
+        cfg.config_hash(),
+        cfg.space.name,
+        cfg.strategy.name,
+        cfg.budget.trials,
+        _versions(),
     )
 
 

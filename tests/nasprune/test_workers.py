@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import nasprune
+from nasprune.api import record_search
 from nasprune.config import parse_config
 from nasprune.errors import SearchError
 from storage import Store, TrialState
@@ -42,17 +43,8 @@ def search_config(make_config, workdir: Path, url: str, budget: int, **overrides
 
 def create(config: dict) -> None:
     """Create the search without evaluating anything (the workers do the work)."""
-    cfg = parse_config(config)
     store = Store(config["storage"])
-    store.create_search(
-        cfg.name,
-        cfg.model_dump(mode="json"),
-        cfg.config_hash(),
-        cfg.space.name,
-        cfg.strategy.name,
-        cfg.budget.trials,
-        {},
-    )
+    record_search(store, parse_config(config))
     store.close()
 
 
