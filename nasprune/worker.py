@@ -219,25 +219,29 @@ def _next_trial(
     )
     if trial is not None:
         return trial
-    history.refresh()
-    running = store.trials(search_id, [TrialState.RUNNING])
-    try:
-        candidate = proposer.next(store.count_trials(search_id), {t.arch_hash for t in running})
-    except Exhausted:
-        return None
-    try:
-        return store.create_trial(
-            search_id,
-            candidate.arch,
-            candidate.key,
-            session.worker,
-            memo=candidate.memo,
-            lease_s=execution.lease_s,
-            budget=budget,
-            unique=True,
-        )
-    except ArchTakenError:  # another worker proposed it a moment earlier: ask again
-        return _next_trial(session, proposer, history, budget)
+    while True:
+        history.refresh()
+        running = store.trials(search_id, [TrialState.RUNNING])
+        complete = store.count_trials(search_id, [TrialState.COMPLETE])
+        if complete + len(running) >= budget:
+            return None  # the budget is taken by running trials: no proposal is spent
+        try:
+            candidate = proposer.next(store.count_trials(search_id), {t.arch_hash for t in running})
+        except Exhausted:
+            return None
+        try:
+            return store.create_trial(
+                search_id,
+                candidate.arch,
+                candidate.key,
+                session.worker,
+                memo=candidate.memo,
+                lease_s=execution.lease_s,
+                budget=budget,
+                unique=True,
+            )
+        except ArchTakenError:  # another worker proposed it a moment earlier: ask again
+            continue
 
 
 def _run_trial(session: Session, trial: TrialRecord) -> TrialRecord | None:
