@@ -12,7 +12,8 @@ Launching and resuming searches lives here (it loads torch); the read-only queri
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from nasprune.config import (
     load_config,
     parse_config,
 )
-from nasprune.errors import SearchError, user_errors
+from nasprune.errors import NasPruneError, SearchError, user_errors
 from nasprune.local_workers import local_workers
 from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exported)
     Comparison,
@@ -41,7 +42,7 @@ from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exp
     trial_json,
 )
 from nasprune.search import Observer, Parts, SearchResult, execute, prepare
-from storage import DuplicateSearchError, SearchRecord, Store, TrialState
+from storage import DuplicateSearchError, SearchRecord, SearchStatus, Store, TrialState
 
 if TYPE_CHECKING:
     from search_spaces import SearchSpace
@@ -251,3 +252,45 @@ def worker(
         cfg = stored_config(record)
         parts = prepare(cfg)
         return _continue(cfg, store, record, parts, observer, max_trials=max_trials)
+
+
+def work_on_any(
+    *,
+    storage: StorageArg = None,
+    observer: Observer | None = None,
+    poll_s: float = 5.0,
+    until_idle: bool = False,
+    say: Callable[[str], None] = lambda line: None,
+) -> int:
+    """Work on every search that has work left (created or running, budget not reached),
+    oldest first, as the workers of a service deployment do; when none has, wait ``poll_s``
+    and look again, or with ``until_idle`` return. A search that cannot be worked on here (its
+    config names a model this machine cannot import) is reported through ``say`` and skipped.
+    Returns how many trials this worker evaluated."""
+    store = open_store(storage)
+    skipped: set[str] = set()
+    evaluated = 0
+    while True:
+        name = _search_with_work(store, skipped)
+        if name is None:
+            if until_idle:
+                return evaluated
+            time.sleep(poll_s)
+            continue
+        try:
+            evaluated += worker(name, storage=store, observer=observer).new_trials
+        except NasPruneError as exc:
+            skipped.add(name)
+            say(f"search {name}: {exc}; skipped by this worker")
+
+
+def _search_with_work(store: Store, skipped: set[str]) -> str | None:
+    for record in store.list_searches():
+        if record.name in skipped:
+            continue
+        if record.status not in (SearchStatus.CREATED, SearchStatus.RUNNING):
+            continue
+        complete = store.count_trials(record.search_id, [TrialState.COMPLETE])
+        if complete < record.budget_trials:
+            return record.name
+    return None

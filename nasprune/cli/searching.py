@@ -13,6 +13,7 @@ from nasprune.cli.common import (
     StorageOpt,
     app,
     err,
+    fail,
     interruptible,
     out,
     resume_hint,
@@ -93,17 +94,39 @@ def resume(
 
 @app.command()
 def worker(
-    name: Annotated[str, typer.Argument(help="The search to work on.")],
+    name: Annotated[
+        str | None, typer.Argument(help="The search to work on (or --any).", show_default=False)
+    ] = None,
     storage: StorageOpt = None,
     max_trials: Annotated[
         int | None, typer.Option(min=1, help="Stop after evaluating this many trials.")
     ] = None,
+    any_search: Annotated[
+        bool,
+        typer.Option(
+            "--any", help="Work on every search that has work left, oldest first, and wait."
+        ),
+    ] = False,
+    until_idle: Annotated[
+        bool, typer.Option(help="With --any: stop when no search has work left.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Join a search from any machine that reaches its store, and evaluate its trials."""
     from nasprune import api
     from nasprune.progress import RichObserver
 
+    if (name is None) == (not any_search):
+        fail("give a search NAME or --any (not both)")
+    if any_search:
+        with interruptible("`nasprune worker --any` starts again"):
+            with RichObserver(err, enabled=not quiet) as observer:
+                count = api.work_on_any(
+                    storage=storage, observer=observer, until_idle=until_idle, say=err.print
+                )
+        out.print(f"no search has work left; this worker evaluated {count} trials")
+        return
+    assert name is not None
     hint = f"`nasprune worker {name}` joins again; other workers carry on"
     with interruptible(hint), RichObserver(err, enabled=not quiet) as observer:
         result = api.worker(name, storage=storage, observer=observer, max_trials=max_trials)

@@ -232,3 +232,31 @@ def test_a_missing_ray_is_one_line_with_the_install_hint(
         "error: the Ray executor needs Ray: pip install 'nasprune[ray]'"
     ]
     assert not (workdir / "ray.db").exists(), "nothing is written before the check"
+
+
+def test_workers_with_any_serve_every_search_that_has_work(workdir: Path, make_config) -> None:
+    url = f"sqlite:///{workdir / 'shared.db'}"
+    for name, budget in (("first", 3), ("second", 4)):
+        create(search_config(make_config, workdir, url, budget) | {"name": name})
+    command = [sys.executable, "-m", "nasprune", "worker", "--any", "--until-idle", "--quiet"]
+    env = {**os.environ, "NASPRUNE_STORAGE": url, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) for _ in "ab"]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    store = Store(url)
+    for name, budget in (("first", 3), ("second", 4)):
+        search = store.get_search(name)
+        assert store.count_trials(search.search_id, [TrialState.COMPLETE]) == budget
+        assert search.status == "completed"
+    store.close()
+
+
+def test_worker_needs_a_name_or_any(workdir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "nasprune", "worker"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 2 and "NAME or --any" in result.stderr
