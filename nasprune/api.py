@@ -41,7 +41,7 @@ from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exp
     trial_json,
 )
 from nasprune.search import Observer, Parts, SearchResult, execute, prepare
-from storage import DuplicateSearchError, SearchRecord, Store, TrialState
+from storage import DuplicateSearchError, SearchRecord, SearchStatus, Store, TrialState
 
 if TYPE_CHECKING:
     from search_spaces import SearchSpace
@@ -248,6 +248,11 @@ def worker(
     store = open_store(storage)
     with user_errors():
         record = store.get_search(name)
+        if record.status == SearchStatus.CANCELLED:
+            raise SearchError(
+                f"search {name!r} was cancelled; resume it (`nasprune resume {name}`, or POST "
+                f"/searches/{name}/resume to the service) before workers join it"
+            )
         cfg = stored_config(record)
         parts = prepare(cfg)
         return _continue(cfg, store, record, parts, observer, max_trials=max_trials)
