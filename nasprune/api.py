@@ -249,6 +249,11 @@ def worker(
     store = open_store(storage)
     with user_errors():
         record = store.get_search(name)
+        if record.status == SearchStatus.CANCELLED:
+            raise SearchError(
+                f"search {name!r} was cancelled; resume it (`nasprune resume {name}`, or POST "
+                f"/searches/{name}/resume to the service) before workers join it"
+            )
         cfg = stored_config(record)
         parts = prepare(cfg)
         return _continue(cfg, store, record, parts, observer, max_trials=max_trials)

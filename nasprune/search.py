@@ -43,7 +43,7 @@ class SearchResult:
     budget: int
     new_trials: int  # trials this invocation evaluated
     reused_supernet: bool
-    stopped_because: str  # "budget", "time", "exhausted", "max-trials"
+    stopped_because: str  # "budget", "time", "exhausted", "max-trials", "cancelled"
     best: TrialRecord | None = None
 
 
@@ -138,7 +138,10 @@ def execute(
 
 def _status_after(store: Store, search: SearchRecord, stopped: str) -> SearchStatus | None:
     """Completed when the budget or the space is spent; paused by a time limit, or when this
-    worker stops early and no other is running a trial; else the search is still running."""
+    worker stops early and no other is running a trial; else the search is still running.
+    A cancelled search stays cancelled."""
+    if stopped == "cancelled" or store.get_search(search.name).status == SearchStatus.CANCELLED:
+        return SearchStatus.CANCELLED
     if stopped in ("budget", "exhausted"):
         return SearchStatus.COMPLETED
     if stopped == "time" or not store.count_trials(search.search_id, [TrialState.RUNNING]):

@@ -1,14 +1,14 @@
 """A worker's loop: take the next trial of a search, evaluate it under a lease, finish it.
 
 Any number of workers, on any number of machines, can run one search through one store. Each
-turn a worker first retries a trial whose lease expired (its worker was killed or its machine
-lost), else brings its strategy up to date with the trials finished since its last turn and
-creates a new trial, if the budget leaves room: complete plus running trials never exceed it,
-so the search ends with exactly its budget of complete trials. While it evaluates, a thread
-renews the trial's lease; a worker whose lease was taken over drops its result (the new holder
-finishes the trial). A trial evaluated ``max_attempts`` times without finishing is failed with
-the reason. A trial left running by a dead process on this host is retried at once, without
-waiting for its lease to expire.
+turn a worker stops if the search was cancelled; else it first retries a trial whose lease
+expired (its worker was killed or its machine lost), else brings its strategy up to date with
+the trials finished since its last turn and creates a new trial, if the budget leaves room:
+complete plus running trials never exceed it, so the search ends with exactly its budget of
+complete trials. While it evaluates, a thread renews the trial's lease; a worker whose lease
+was taken over drops its result (the new holder finishes the trial). A trial evaluated
+``max_attempts`` times without finishing is failed with the reason. A trial left running by a
+dead process on this host is retried at once, without waiting for its lease to expire.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ Told = Callable[[TrialRecord], Values]
 class Turns:
     """How a worker's loop ended."""
 
-    stopped_because: str  # "budget", "time", "exhausted", "max-trials"
+    stopped_because: str  # "budget", "time", "exhausted", "max-trials", "cancelled"
     new_trials: int  # trials this worker evaluated (new ones and retries)
 
 
@@ -172,7 +172,10 @@ def work(
     free_dead_local_trials(session)
     evaluated = failures = 0
     while True:
-        budget = store.get_search(search.name).budget_trials
+        record = store.get_search(search.name)
+        if record.status == SearchStatus.CANCELLED:  # the trial in hand was finished first
+            return Turns("cancelled", evaluated)
+        budget = record.budget_trials
         completed = store.count_trials(search.search_id, [TrialState.COMPLETE])
         if completed >= budget:
             return Turns("budget", evaluated)

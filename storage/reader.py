@@ -31,6 +31,7 @@ from storage.queries import (
 )
 from storage.reconnect import RECONNECT_S, is_disconnect, lost_connection, retry_disconnects
 from storage.records import (
+    COLUMN_METRICS,
     DeviceKey,
     EventRecord,
     FinetuneRecord,
@@ -147,6 +148,32 @@ class Reader:
     ) -> list[TrialRecord]:
         """The search's trials ordered by number, optionally only those in ``states``."""
         query = select(trials).where(*trial_filter(search_id, states)).order_by(trials.c.number)
+        return self._trials(query)
+
+    def trial_page(
+        self,
+        search_id: int,
+        states: Iterable[TrialState] | None = None,
+        *,
+        order_by: str = "number",
+        descending: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[TrialRecord]:
+        """One page of the search's trials (in ``states``), sorted by ``number`` or a column
+        metric (trials without the metric last), then by number."""
+        if order_by != "number" and order_by not in COLUMN_METRICS:
+            known = ", ".join(("number", *COLUMN_METRICS))
+            raise StoreError(f"cannot sort trials by {order_by!r}; known: {known}")
+        column = trials.c[order_by]
+        key = column.desc() if descending else column.asc()
+        query = (
+            select(trials)
+            .where(*trial_filter(search_id, states))
+            .order_by(column.is_(None), key, trials.c.number)
+            .limit(limit)
+            .offset(offset)
+        )
         return self._trials(query)
 
     def finished_trials(self, search_id: int, since: datetime | None = None) -> list[TrialRecord]:

@@ -25,16 +25,18 @@ INT_METRICS: frozenset[str] = frozenset({"params", "macs"})
 
 class SearchStatus(StrEnum):
     """Where a search is in its life: created, then running (paused between invocations that
-    stopped on a time limit or an interrupt), then completed or failed."""
+    stopped on a time limit or an interrupt), then completed or failed; or cancelled (through
+    the HTTP service): its workers stop taking trials until it is resumed."""
 
     CREATED = "created"
     RUNNING = "running"
     PAUSED = "paused"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     def is_finished(self) -> bool:
-        return self in (SearchStatus.COMPLETED, SearchStatus.FAILED)
+        return self in (SearchStatus.COMPLETED, SearchStatus.FAILED, SearchStatus.CANCELLED)
 
 
 class TrialState(StrEnum):

@@ -139,6 +139,7 @@ def _print_result(result: Any) -> None:
         "time": "time limit reached; resume to go on",
         "exhausted": "the strategy proposes nothing new",
         "max-trials": "this worker's --max-trials reached",
+        "cancelled": "the search was cancelled",
     }[result.stopped_because]
     out.print(
         f"search {result.name}: {result.completed}/{result.budget} trials complete "

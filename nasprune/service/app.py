@@ -1,0 +1,68 @@
+"""The FastAPI application: ``create_app(settings)`` wires the store, the routes, the error
+handlers and the body limit. ``uvicorn`` serves it (``nasprune serve``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from nasprune import __version__
+from nasprune.service import schemas
+from nasprune.service.auth import READ_ONLY
+from nasprune.service.errors import install_handlers
+from nasprune.service.limits import BodyLimit
+from nasprune.service.settings import ServiceSettings
+from storage import Store
+from storage.engine import safe_url
+
+log = logging.getLogger("nasprune.service")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": schemas.Message, "description": what}
+    for code, what in (
+        (400, "A config, space, strategy or device the request got wrong"),
+        (404, "No such search or trial"),
+        (503, "The store cannot be reached"),
+    )
+}
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The service's application on ``settings`` (default: from the environment)."""
+    from nasprune.api import open_store
+    from nasprune.service.routes import progress, searches, system, trials
+
+    settings = settings or ServiceSettings.from_env()
+    app = FastAPI(
+        title="nasprune",
+        version=__version__,
+        summary="Launch and query neural-architecture searches; workers do the work.",
+        responses=ERRORS,
+    )
+    app.state.settings = settings
+    app.state.store = open_store(settings.storage)
+    settings.export_dir.mkdir(parents=True, exist_ok=True)
+    install_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for module in (system, searches, trials, progress):
+        app.include_router(module.router)
+    where = safe_url(app.state.store.url)
+    if settings.read_only:
+        log.warning("nasprune service on %s: %s", where, READ_ONLY)
+    else:
+        log.info("nasprune service on %s: mutations need the bearer token", where)
+    return app
+
+
+def store_of(request: Request) -> Store:
+    """FastAPI dependency: the service's store."""
+    store: Store = request.app.state.store
+    return store
+
+
+def settings_of(request: Request) -> ServiceSettings:
+    """FastAPI dependency: the service's settings."""
+    settings: ServiceSettings = request.app.state.settings
+    return settings

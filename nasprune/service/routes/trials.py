@@ -1,0 +1,159 @@
+"""A search's trials: list, one, best under limits, the Pareto front, comparison of searches,
+and export of a subnet as a download."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi.responses import FileResponse
+
+from nasprune import queries
+from nasprune.service import schemas
+from nasprune.service.app import settings_of, store_of
+from nasprune.service.routes.searches import Limit, Offset
+from nasprune.service.settings import ServiceSettings
+from storage import COLUMN_METRICS, Store, TrialRecord, TrialState
+
+router = APIRouter(tags=["trials"])
+StoreDep = Annotated[Store, Depends(store_of)]
+SettingsDep = Annotated[ServiceSettings, Depends(settings_of)]
+SortKey = Literal["number", "accuracy", "loss", "latency_ms", "latency_p90_ms", "params", "macs"]
+EXTENSIONS = {"state": "pt", "onnx": "onnx"}
+_exporting = threading.Lock()  # one export at a time: it loads a model and evaluates it
+assert set(SortKey.__args__) == {"number", *COLUMN_METRICS}  # type: ignore[attr-defined]
+
+
+def trial_model(trial: TrialRecord) -> schemas.Trial:
+    return schemas.Trial.model_validate(queries.trial_json(trial))
+
+
+@router.get("/searches/{name}/trials", response_model=schemas.TrialPage)
+def list_trials(
+    name: str,
+    store: StoreDep,
+    limit: Limit,
+    offset: Offset = 0,
+    state: Annotated[list[TrialState] | None, Query(description="Only these states.")] = None,
+    sort: Annotated[SortKey, Query(description="A column metric, or number.")] = "number",
+    order: Literal["asc", "desc"] = "asc",
+) -> schemas.TrialPage:
+    """The search's trials, filtered by state, sorted, one page at a time (trials without
+    the sort metric come last)."""
+    record = store.get_search(name)
+    found = store.trial_page(
+        record.search_id, state, order_by=sort, descending=order == "desc", limit=limit,
+        offset=offset,
+    )  # fmt: skip
+    total = store.count_trials(record.search_id, state)
+    return schemas.TrialPage(
+        items=[trial_model(t) for t in found], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/searches/{name}/trials/{number}", response_model=schemas.Trial)
+def get_trial(
+    name: str, number: Annotated[int, Path(ge=0, le=2**31)], store: StoreDep
+) -> schemas.Trial:
+    record = store.get_search(name)
+    trial = store.get_trial(record.search_id, number)
+    if trial is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"search {name!r} has no trial {number}")
+    return trial_model(trial)
+
+
+Positive = Annotated[float | None, Query(gt=0, le=1e12)]
+Count = Annotated[int | None, Query(gt=0, le=2**62)]
+
+
+@router.get("/searches/{name}/best", response_model=schemas.Best)
+def best(
+    name: str,
+    store: StoreDep,
+    max_latency_ms: Positive = None,
+    max_params: Count = None,
+    max_macs: Count = None,
+    device: Annotated[str | None, Query(max_length=500)] = None,
+    batch_size: Annotated[int | None, Query(gt=0, le=2**31)] = None,
+) -> schemas.Best:
+    """The best complete trial on the search's first objective within the limits
+    (``nasprune best --json``); with ``device``, latency as measured on that device."""
+    found = queries.best(
+        name, max_latency_ms=max_latency_ms, max_params=max_params, max_macs=max_macs,
+        device=device, batch_size=batch_size, storage=store,
+    )  # fmt: skip
+    trial = None if found is None else trial_model(found)
+    return schemas.Best(search=name, device=device, trial=trial)
+
+
+@router.get("/searches/{name}/pareto", response_model=schemas.Pareto)
+def pareto(name: str, store: StoreDep) -> schemas.Pareto:
+    """The non-dominated trials on the search's objectives (``nasprune pareto --json``)."""
+    front = queries.pareto(name, storage=store)
+    return schemas.Pareto(search=name, trials=[trial_model(t) for t in front])
+
+
+@router.get("/compare", response_model=list[schemas.Comparison])
+def compare(
+    store: StoreDep,
+    settings: SettingsDep,
+    names: Annotated[list[str], Query(min_length=1, description="The searches.")],
+    max_latency_ms: Annotated[list[float] | None, Query(description="Latency limits.")] = None,
+) -> list[schemas.Comparison]:
+    """Searches side by side: the best result under each latency limit
+    (``nasprune compare --json``)."""
+    if len(names) > settings.max_page_size:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"names: at most {settings.max_page_size} searches"
+        )
+    rows = queries.compare(names, max_latency_ms=max_latency_ms or [], storage=store)
+    return [
+        schemas.Comparison(
+            **schemas.SearchSummary.model_validate(row.summary.as_json()).model_dump(),
+            metric=row.metric,
+            best_under_ms={str(k): v for k, v in row.best_under.items()},
+        )
+        for row in rows
+    ]
+
+
+@router.get(
+    "/searches/{name}/export",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def export(
+    name: str,
+    trial: Annotated[int, Query(ge=0, le=2**31, description="The trial to export.")],
+    store: StoreDep,
+    settings: SettingsDep,
+    format: Literal["state", "onnx"] = "state",
+) -> FileResponse:
+    """Trial ``trial`` as a file to download: ``state`` (``nasprune.load_subnet``) or
+    ``onnx``. The file is written under the service's export directory, by a name the service
+    makes from the search's id and the trial's number."""
+    from nasprune.exporter import export as write_export
+
+    record = store.get_search(name)
+    found = store.get_trial(record.search_id, trial)
+    if found is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"trial: search {name!r} has no trial {trial}"
+        )
+    if found.state != TrialState.COMPLETE:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"trial: trial {trial} is {found.state.value}, not complete"
+        )
+    folder = settings.export_dir.resolve()
+    path = (folder / f"search{record.search_id}-trial{trial}.{EXTENSIONS[format]}").resolve()
+    if path.parent != folder:  # cannot happen with the names above; refuse if it ever does
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "export path outside the directory")
+    with _exporting:
+        write_export(name, path, trial=trial, storage=store, format=format)
+    download = f"{_safe(name)}-trial{trial}.{EXTENSIONS[format]}"
+    return FileResponse(path, media_type="application/octet-stream", filename=download)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -1,0 +1,112 @@
+"""Response and request bodies of the HTTP API: the stable JSON of the CLI's ``--json``,
+as pydantic models, so that the OpenAPI document describes every response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Trial(BaseModel):
+    """One trial: :func:`nasprune.queries.trial_json`."""
+
+    number: int
+    state: str
+    arch: dict[str, Any]
+    arch_hash: str
+    accuracy: float | None
+    loss: float | None
+    latency_ms: float | None
+    latency_p90_ms: float | None
+    params: int | None
+    macs: int | None
+    duration_s: float | None
+    metrics: dict[str, Any]
+
+
+class SearchSummary(BaseModel):
+    """One search as ``nasprune status --json`` shows it."""
+
+    name: str
+    status: str
+    strategy: str
+    space: str
+    budget: int
+    complete: int
+    failed: int
+    infeasible: int
+    running: int
+    best: Trial | None
+    eval_s: float | None
+
+
+class SearchDetail(SearchSummary):
+    config: dict[str, Any]  # the config the search was created with
+
+
+class Progress(SearchSummary):
+    finished: bool  # completed, failed or cancelled: workers take no more trials
+
+
+class SearchPage(BaseModel):
+    items: list[SearchSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class TrialPage(BaseModel):
+    items: list[Trial]
+    total: int
+    limit: int
+    offset: int
+
+
+class Best(BaseModel):
+    """``nasprune best --json``: the trial is null when none satisfies the limits."""
+
+    search: str
+    device: str | None
+    trial: Trial | None
+
+
+class Pareto(BaseModel):
+    search: str
+    trials: list[Trial]
+
+
+class Comparison(SearchSummary):
+    """A row of ``nasprune compare --json``."""
+
+    metric: str
+    best_under_ms: dict[str, float | None]
+
+
+class Device(BaseModel):
+    id: str
+    device: str
+    networks: int
+    units: int
+
+
+class Health(BaseModel):
+    status: str
+    store: str
+    read_only: bool
+
+
+class Version(BaseModel):
+    versions: dict[str, str]
+
+
+class Message(BaseModel):
+    """Every error: one line that names the field or the thing at fault."""
+
+    detail: str
+
+
+class BudgetChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    budget_trials: int = Field(gt=0)  # the new total: complete trials the search ends with
