@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 # The order in which --help lists the commands.
 # isort: off
-from nasprune.cli import searching, querying, latency, models  # noqa: F401 (registers them)
+from nasprune.cli import searching, querying, latency, models, interop  # noqa: F401 (registers them)
 
 # isort: on
 from nasprune.cli.common import app, fail
