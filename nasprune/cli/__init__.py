@@ -10,7 +10,14 @@ from contextlib import contextmanager
 
 # The order in which --help lists the commands.
 # isort: off
-from nasprune.cli import searching, querying, latency, models, service  # noqa: F401 (registers them)
+from nasprune.cli import (  # noqa: F401 (registers them)
+    searching,
+    querying,
+    latency,
+    models,
+    interop,
+    service,
+)
 
 # isort: on
 from nasprune.cli.common import app, fail
