@@ -42,3 +42,12 @@ def postgresql_url(postgres_base_url: str) -> str:
     from pg_server import create_database
 
     return create_database(postgres_base_url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of an empty database of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("postgresql_url")
+    return url

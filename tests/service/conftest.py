@@ -15,14 +15,6 @@ from nasprune.service.app import create_app
 from nasprune.service.settings import ServiceSettings
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("postgresql_url")
-    return url
-
-
 @pytest.fixture
 def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
     """Build a client of a service with these settings (export_dir under tmp_path)."""
