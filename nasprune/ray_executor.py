@@ -77,7 +77,7 @@ def run_on_ray(
                 try:
                     evaluated += ray.get(ref)["new_trials"]
                 except ray.exceptions.RayError as exc:
-                    raise SearchError(f"a Ray worker task failed: {_first_line(exc)}") from exc
+                    raise SearchError(f"a Ray worker task failed: {_last_line(exc)}") from exc
             if progress is not None:
                 progress()
         return evaluated
@@ -87,11 +87,11 @@ def run_on_ray(
 
 
 def _env() -> dict[str, str]:
-    """What the tasks need of this process's environment: where nasprune's code is."""
-    keep = ("PYTHONPATH", "NASPRUNE_STORAGE")
-    return {key: os.environ[key] for key in keep if key in os.environ}
+    """What the tasks need of this process's environment: where nasprune's code is (the
+    store's URL is passed to each task)."""
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
 
 
-def _first_line(exc: BaseException) -> str:
+def _last_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[-1] if text else type(exc).__name__

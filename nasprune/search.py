@@ -28,7 +28,7 @@ from nasprune.trial_metrics import record_reference, screening_predictor
 from nasprune.worker import Heartbeat, best, work
 from search_spaces import SearchSpace, create_space
 from storage import SearchRecord, SearchStatus, Store, TrialRecord, TrialState
-from strategies import create_strategy
+from strategies import Strategy, create_strategy
 
 __all__ = ["Observer", "Parts", "SearchResult", "execute", "prepare"]
 
@@ -74,7 +74,7 @@ def space_of(config: SearchConfig, space: SearchSpace | None = None) -> SearchSp
     return space
 
 
-def _strategy(config: SearchConfig, space: SearchSpace):  # type: ignore[no-untyped-def]
+def _strategy(config: SearchConfig, space: SearchSpace) -> Strategy:
     return create_strategy(
         config.strategy.name,
         space.dimensions(),

@@ -181,7 +181,7 @@ def work(
             return Turns("budget", evaluated)
         if max_trials is not None and evaluated >= max_trials:
             return Turns("max-trials", evaluated)
-        trial = _next_trial(session, proposer, history, budget)
+        trial = _next_trial(session, proposer, history, budget, completed)
         if trial is None:
             if not store.count_trials(search.search_id, [TrialState.RUNNING]):
                 return Turns("exhausted", evaluated)
@@ -211,7 +211,7 @@ def _poll_s(session: Session) -> float:
 
 
 def _next_trial(
-    session: Session, proposer: Proposer, history: _History, budget: int
+    session: Session, proposer: Proposer, history: _History, budget: int, completed: int
 ) -> TrialRecord | None:
     """A trial to evaluate now: an expired one to retry first, else a new one the budget has
     room for; None when there is nothing to do yet."""
@@ -225,8 +225,7 @@ def _next_trial(
     while True:
         history.refresh()
         running = store.trials(search_id, [TrialState.RUNNING])
-        complete = store.count_trials(search_id, [TrialState.COMPLETE])
-        if complete + len(running) >= budget:
+        if completed + len(running) >= budget:
             return None  # the budget is taken by running trials: no proposal is spent
         try:
             candidate = proposer.next(store.count_trials(search_id), {t.arch_hash for t in running})
@@ -244,7 +243,7 @@ def _next_trial(
                 unique=True,
             )
         except ArchTakenError:  # another worker proposed it a moment earlier: ask again
-            continue
+            completed = store.count_trials(search_id, [TrialState.COMPLETE])
 
 
 def _run_trial(session: Session, trial: TrialRecord) -> TrialRecord | None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from storage.errors import StoreError
 from storage.models import LatencyCalibrationModel, LatencyMeasurementModel, TrialModel
-from storage.queries import shape_json
+from storage.queries import IN_CHUNK, shape_json
 from storage.records import CalibrationRecord, DeviceKey, LatencyRecord
 from storage.tables import utcnow
 
@@ -52,8 +52,8 @@ class LatencyTables:
 
         def read(session: Session) -> dict[str, LatencyRecord]:
             found: dict[str, LatencyRecord] = {}
-            for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter cap
-                chunk = wanted[start : start + 500]
+            for start in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[start : start + IN_CHUNK]
                 query = _on_device(LatencyMeasurementModel, on).where(
                     LatencyMeasurementModel.arch_hash.in_(chunk)
                 )

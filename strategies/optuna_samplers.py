@@ -70,6 +70,14 @@ class _Storage(optuna.storages.InMemoryStorage):
 _CACHES = ("parent_population",)  # study attributes Optuna recomputes from the trials
 
 
+def _forward(current: Any, value: Any) -> Any:
+    """A memo's study attribute: counters only move forward (workers' memos arrive in any
+    order); anything else is the latest."""
+    if isinstance(value, int | float) and isinstance(current, int | float):
+        return max(value, current)
+    return value
+
+
 class OptunaStrategy(Strategy):
     """Base of the Optuna adapters: a sampler class, its defaults, and how to encode choices."""
 
@@ -143,11 +151,13 @@ class OptunaStrategy(Strategy):
 
     def add(self, results: Sequence[Result]) -> None:
         trials = []
+        counters = self._study_attrs()
+        changed: dict[str, Any] = {}
         for result in results:
             values = self.check_values(result.values)
             memo = result.memo or {}
             for key, value in memo.get("study", {}).items():
-                self._merge_study_attr(key, value)
+                changed[key] = _forward(changed.get(key, counters.get(key)), value)
             trials.append(
                 optuna.trial.create_trial(
                     params=self._params_of(result.arch),
@@ -157,15 +167,10 @@ class OptunaStrategy(Strategy):
                     system_attrs=memo.get("trial", {}) if result.proposed else {},
                 )
             )
+        for key, value in changed.items():
+            self._storage.set_study_system_attr(self._study._study_id, key, value)
         with _quiet():
             self._study.add_trials(trials)
-
-    def _merge_study_attr(self, key: str, value: Any) -> None:
-        """Counters only move forward (workers' memos arrive in any order)."""
-        current = self._study_attrs().get(key)
-        if isinstance(value, int | float) and isinstance(current, int | float):
-            value = max(value, current)
-        self._storage.set_study_system_attr(self._study._study_id, key, value)
 
     def _params_of(self, arch: Architecture) -> dict[str, Any]:
         if self.by_index:
