@@ -57,7 +57,8 @@ def _as_config(config: str | Path | Mapping[str, Any] | SearchConfig) -> SearchC
     return load_config(config)
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """The versions of nasprune and the libraries a search depends on, as stored with it."""
     found = {}
     for package in ("nasprune", "torch", "optuna", "nni", "sqlalchemy"):
         try:
@@ -171,7 +172,7 @@ def record_search(store: Store, cfg: SearchConfig) -> SearchRecord:
         cfg.space.name,
         cfg.strategy.name,
         cfg.budget.trials,
-        _versions(),
+        versions(),
     )
 
 

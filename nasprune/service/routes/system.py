@@ -28,9 +28,9 @@ def health(store: StoreDep, settings: SettingsDep) -> schemas.Health:
 
 @router.get("/version", response_model=schemas.Version)
 def version() -> schemas.Version:
-    from nasprune.api import _versions
+    from nasprune.api import versions
 
-    return schemas.Version(versions=_versions())
+    return schemas.Version(versions=versions())
 
 
 @router.get("/spaces", response_model=dict[str, str])
