@@ -193,6 +193,16 @@ class Reader:
             query = query.where(trials.c.finished_at >= since)
         return self._trials(query.order_by(trials.c.number))
 
+    def trial_points(
+        self, search_id: int, states: Iterable[TrialState] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """``(number, state, *COLUMN_METRICS)`` of the search's trials (in ``states``), ordered
+        by number: the column metrics alone, without architectures or JSON, for a plot of
+        every trial of a big search."""
+        columns = [trials.c.number, trials.c.state, *(trials.c[m] for m in COLUMN_METRICS)]
+        query = select(*columns).where(*trial_filter(search_id, states)).order_by(trials.c.number)
+        return self._read(lambda connection: [tuple(row) for row in connection.execute(query)])
+
     def _trials(self, query: Select[Any]) -> list[TrialRecord]:
         return self._read(lambda connection: [trial_record(r) for r in connection.execute(query)])
 

@@ -31,8 +31,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The service's application on ``settings`` (default: from the environment)."""
+    from fastapi.staticfiles import StaticFiles
+
     from nasprune.api import open_store
-    from nasprune.service.routes import progress, searches, system, trials
+    from nasprune.service.routes import progress, searches, system, trials, web
 
     settings = settings or ServiceSettings.from_env()
     app = FastAPI(
@@ -46,8 +48,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings.export_dir.mkdir(parents=True, exist_ok=True)
     install_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (system, searches, trials, progress):
+    for module in (system, searches, trials, progress, web):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=web.WEB), name="static")
     where = safe_url(app.state.store.url)
     if settings.read_only:
         log.warning("nasprune service on %s: %s", where, READ_ONLY)

@@ -76,6 +76,22 @@ class Pareto(BaseModel):
     trials: list[Trial]
 
 
+class Points(BaseModel):
+    """The column metrics of a search's complete and infeasible trials, column by column and
+    ordered by number (``number[i]``, ``accuracy[i]`` ... are trial i's): a plot's data,
+    without architectures (``/trials/{number}`` has those)."""
+
+    search: str
+    number: list[int]
+    state: list[str]
+    accuracy: list[float | None]
+    loss: list[float | None]
+    latency_ms: list[float | None]
+    latency_p90_ms: list[float | None]
+    params: list[int | None]
+    macs: list[int | None]
+
+
 class Comparison(SearchSummary):
     """A row of ``nasprune compare --json``."""
 

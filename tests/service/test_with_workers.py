@@ -92,6 +92,11 @@ def test_launch_over_http_then_two_workers_finish_it(
     assert sum(p.numel() for p in model.parameters()) == best["params"]
     exports = list((tmp_path / "exports").iterdir())
     assert exports and all(p.parent == tmp_path / "exports" for p in exports)
+    assert not any(".part" in p.name for p in exports)
+    made = {p.name: p.stat().st_mtime_ns for p in exports}
+    again = client.get("/searches/tiny/export", params={"trial": best["number"]})
+    assert again.content == state.content  # read from the export directory, not made again
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exports").iterdir()} == made
 
     onnx = client.get("/searches/tiny/export", params={"trial": best["number"], "format": "onnx"})
     assert onnx.status_code == 200, onnx.text

@@ -3,12 +3,14 @@ it changes and end when the search has finished."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from nasprune import queries
@@ -51,7 +53,11 @@ def events(name: str, store: StoreDep, settings: SettingsDep) -> StreamingRespon
     )
 
 
-def _stream(store: Store, name: str, now: schemas.Progress, poll_s: float) -> Iterator[str]:
+async def _stream(
+    store: Store, name: str, now: schemas.Progress, poll_s: float
+) -> AsyncIterator[str]:
+    """Waits on the event loop, and reads the store in the thread pool, so an open stream
+    (a browser tab on the web page) holds no thread between reads."""
     last, quiet_since = "", time.monotonic()
     while True:
         data = now.model_dump_json()
@@ -64,5 +70,5 @@ def _stream(store: Store, name: str, now: schemas.Progress, poll_s: float) -> It
         if time.monotonic() - quiet_since >= KEEPALIVE_S:
             yield ": still running\n\n"
             quiet_since = time.monotonic()
-        time.sleep(poll_s)
-        now = progress_of(store, name)
+        await asyncio.sleep(poll_s)
+        now = await run_in_threadpool(progress_of, store, name)

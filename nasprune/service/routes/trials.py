@@ -3,6 +3,7 @@ and export of a subnet as a download."""
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Annotated, Literal
 
@@ -61,6 +62,17 @@ def get_trial(
     if trial is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"search {name!r} has no trial {number}")
     return trial_model(trial)
+
+
+@router.get("/searches/{name}/points", response_model=schemas.Points)
+def points(name: str, store: StoreDep) -> schemas.Points:
+    """The column metrics of every complete and infeasible trial, column by column: the
+    data of the web page's plot, in one small response however big the search."""
+    record = store.get_search(name)
+    rows = store.trial_points(record.search_id, [TrialState.COMPLETE, TrialState.INFEASIBLE])
+    columns = ("number", "state", *COLUMN_METRICS)
+    values = dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True)) if rows else {}
+    return schemas.Points(search=name, **{c: values.get(c, []) for c in columns})
 
 
 Positive = Annotated[float | None, Query(gt=0, le=1e12)]
@@ -132,8 +144,12 @@ def export(
 ) -> FileResponse:
     """Trial ``trial`` as a file to download: ``state`` (``nasprune.load_subnet``) or
     ``onnx``. The file is written under the service's export directory, by a name the service
-    makes from the search's id and the trial's number."""
+    makes from the search's id, the trial's number and its fine-tuning run, once: later
+    downloads of the same export are read from there. Exports are made one at a time, in the
+    service's thread pool; the first of a trial takes seconds (it loads and evaluates the
+    subnet)."""
     from nasprune.exporter import export as write_export
+    from nasprune.exporter import plan_path_for
 
     record = store.get_search(name)
     found = store.get_trial(record.search_id, trial)
@@ -145,12 +161,19 @@ def export(
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"trial: trial {trial} is {found.state.value}, not complete"
         )
+    run = store.get_finetune(found.trial_id)  # its fine-tuned weights, once there are some
+    tuned = "" if run is None else f"-finetune{run.finetune_id}"
     folder = settings.export_dir.resolve()
-    path = (folder / f"search{record.search_id}-trial{trial}.{EXTENSIONS[format]}").resolve()
+    stem = f"search{record.search_id}-trial{trial}{tuned}"
+    path = (folder / f"{stem}.{EXTENSIONS[format]}").resolve()
     if path.parent != folder:  # cannot happen with the names above; refuse if it ever does
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "export path outside the directory")
     with _exporting:
-        write_export(name, path, trial=trial, storage=store, format=format)
+        if not path.exists():  # a complete trial never changes: its export is made once
+            part = folder / f".{stem}.{os.getpid()}.part.{EXTENSIONS[format]}"
+            write_export(name, part, trial=trial, storage=store, format=format)
+            os.replace(plan_path_for(part), plan_path_for(path))
+            os.replace(part, path)
     download = f"{_safe(name)}-trial{trial}.{EXTENSIONS[format]}"
     return FileResponse(path, media_type="application/octet-stream", filename=download)
 

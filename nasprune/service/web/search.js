@@ -1,0 +1,326 @@
+// One search: its progress (server-sent events), the plot of every trial, the limit control,
+// the best trial under the limit (asked of /best, as a deployment script would), and the
+// Pareto front with export buttons.
+"use strict";
+
+const NAME = decodeURIComponent(location.pathname.split("/").pop());
+const SEARCH = `/searches/${encodeURIComponent(NAME)}`;
+const LIMIT_PARAM = { latency_ms: "max_latency_ms", params: "max_params", macs: "max_macs" };
+const INTEGER = new Set(["params", "macs"]);
+const SLIDER_STEPS = 1000;
+const FRONT_ROWS = 100;
+
+const view = {
+  detail: null, raw: null, points: [], x: "latency_ms", y: "accuracy", maximizeY: true,
+  log: false, limit: null, best: null, seen: -1, asked: 0,
+};
+const archs = new Map();
+const $ = (id) => document.getElementById(id);
+
+function columnsToPoints(raw) {
+  const points = [];
+  for (let i = 0; i < raw.number.length; i++) {
+    const x = raw[view.x][i];
+    const y = raw[view.y][i];
+    if (x === null || y === null) continue;
+    points.push({ number: raw.number[i], state: raw.state[i], x, y, row: i });
+  }
+  return points;
+}
+
+function metricsOf(row) {
+  const found = {};
+  for (const metric of ["accuracy", "loss", "latency_ms", "latency_p90_ms", "params", "macs"]) {
+    found[metric] = view.raw[metric][row];
+  }
+  return found;
+}
+
+// The limit: the config's constraint on the x metric, else the median of the trials.
+function defaultLimit() {
+  const constraint = (view.detail.config.constraints || {})[view.x];
+  if (constraint) return constraint.max;
+  const xs = view.points.map((p) => p.x).sort((a, b) => a - b);
+  return xs.length ? xs[Math.floor((xs.length - 1) / 2)] : null;
+}
+
+function sliderRange() {
+  const xs = view.points.map((p) => p.x);
+  if (xs.length === 0) return [0, 1];
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of xs) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  return [lo, hi > lo ? hi : lo + 1];
+}
+
+function toSlider(value) {
+  const [lo, hi] = sliderRange();
+  const f = view.log ? Math.log10 : (v) => v;
+  const share = (f(Math.min(Math.max(value, lo), hi)) - f(lo)) / (f(hi) - f(lo));
+  return Math.round(share * SLIDER_STEPS);
+}
+
+function fromSlider(position) {
+  const [lo, hi] = sliderRange();
+  const share = position / SLIDER_STEPS;
+  return view.log ? 10 ** (Math.log10(lo) + share * (Math.log10(hi) - Math.log10(lo)))
+    : lo + share * (hi - lo);
+}
+
+function setLimit(value, { fromRange = false, fromNumber = false } = {}) {
+  if (value !== null && INTEGER.has(view.x)) value = Math.floor(value);
+  view.limit = value;
+  if (!fromNumber) $("limit").value = value === null ? "" : Number(value.toPrecision(4));
+  if (!fromRange && value !== null) $("limit-range").value = toSlider(value);
+  $("limit-label").textContent = `limit: ${np.LABELS[view.x]} ≤`;
+  view.plot.setLimit(value);
+  const query = new URLSearchParams({ x: view.x });
+  if (value !== null) query.set("limit", String(value));
+  if (view.log) query.set("log", "1");
+  history.replaceState(null, "", `?${query}`);
+  scheduleBest();
+}
+
+let bestTimer = null;
+function scheduleBest() {
+  clearTimeout(bestTimer);
+  bestTimer = setTimeout(refreshBest, 120);
+}
+
+// Asks the service for the best trial under the limit (the search's first objective).
+async function refreshBest() {
+  const limit = view.limit;
+  const asked = ++view.asked;
+  let trial = null;
+  if (limit === null || limit > 0) {
+    const query = limit === null ? "" : `?${LIMIT_PARAM[view.x]}=${limit}`;
+    try {
+      trial = (await np.get(`${SEARCH}/best${query}`)).trial;
+    } catch (error) {
+      np.say(`Cannot read the best trial: ${error.message}`);
+      return;
+    }
+  }
+  if (asked !== view.asked) return; // a newer limit was asked for meanwhile
+  view.best = trial;
+  view.plot.setBest(trial ? trial.number : null);
+  $("plot").dataset.bestFor = limit === null ? "none" : String(limit);
+  showBest(trial);
+  markFront();
+}
+
+function metricList(trial) {
+  const { el, fmt } = np;
+  const shown = ["accuracy", "loss", "latency_ms", "latency_p90_ms", "params", "macs"]
+    .filter((m) => trial[m] !== null && trial[m] !== undefined);
+  return el("dl", { class: "metrics" },
+    shown.map((m) => el("div", {}, el("dt", {}, np.LABELS[m]), el("dd", {}, fmt(m, trial[m])))));
+}
+
+function trialCard(trial) {
+  const { el } = np;
+  return el("div", { class: "card", dataset: { number: trial.number } },
+    el("p", {}, el("strong", {}, `Trial #${trial.number}`), ` · ${trial.state} `,
+      np.exportLinks(NAME, trial.number)),
+    metricList(trial),
+    el("pre", { class: "arch" }, JSON.stringify(trial.arch, null, 1)));
+}
+
+function showBest(trial) {
+  const where = $("best");
+  if (!trial) {
+    const text = view.limit === null ? "No complete trial yet."
+      : `No complete trial with ${np.LABELS[view.x]} ≤ ${Number(view.limit.toPrecision(4))}.`;
+    where.replaceChildren(np.el("p", { class: "hint" }, text));
+    return;
+  }
+  where.replaceChildren(trialCard(trial));
+}
+
+async function select(point) {
+  $("selected-panel").hidden = false;
+  try {
+    const trial = await np.get(`${SEARCH}/trials/${point.number}`);
+    $("selected").replaceChildren(trialCard(trial));
+  } catch (error) {
+    $("selected").replaceChildren(np.el("p", { class: "hint" }, error.message));
+  }
+}
+
+async function archOf(number) {
+  if (!archs.has(number)) {
+    archs.set(number, np.get(`${SEARCH}/trials/${number}`).then((t) => t.arch));
+  }
+  return archs.get(number);
+}
+
+function archText(arch) {
+  return Object.entries(arch).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join("\n");
+}
+
+async function hover(point) {
+  const tip = $("tooltip");
+  if (!point) return;
+  const metrics = metricsOf(point.row);
+  const { el, fmt } = np;
+  const lines = Object.entries(metrics).filter(([, v]) => v !== null)
+    .map(([m, v]) => el("div", {}, `${np.LABELS[m]}: ${fmt(m, v)}`));
+  const arch = el("pre", { class: "arch" }, "architecture: loading…");
+  tip.replaceChildren(el("strong", {}, `Trial #${point.number}`), ` · ${point.state}`,
+    ...lines, arch);
+  tip.dataset.number = String(point.number);
+  try {
+    const found = await archOf(point.number);
+    if (tip.dataset.number === String(point.number)) arch.textContent = archText(found);
+  } catch (error) {
+    arch.textContent = `architecture: ${error.message}`;
+  }
+}
+
+function draw() {
+  view.points = columnsToPoints(view.raw);
+  view.plot.setData({
+    points: view.points,
+    labels: { x: np.LABELS[view.x], y: np.LABELS[view.y], unit: view.x === "latency_ms" ? "ms" : "" },
+    maximizeY: view.maximizeY,
+    log: view.log,
+  });
+}
+
+async function loadFront() {
+  const front = (await np.get(`${SEARCH}/pareto`)).trials;
+  front.sort((a, b) => (a.latency_ms ?? Infinity) - (b.latency_ms ?? Infinity));
+  const { el, fmt } = np;
+  const rows = front.slice(0, FRONT_ROWS).map((t) => el("tr", { dataset: { number: t.number } },
+    el("td", {}, `#${t.number}`), el("td", {}, fmt(view.y, t[view.y])),
+    el("td", {}, fmt("latency_ms", t.latency_ms)), el("td", {}, fmt("params", t.params)),
+    el("td", {}, fmt("macs", t.macs)), el("td", {}, np.exportLinks(NAME, t.number))));
+  $("front").querySelector("tbody").replaceChildren(...rows);
+  markFront();
+}
+
+function markFront() {
+  const best = view.best ? String(view.best.number) : null;
+  for (const row of $("front").querySelectorAll("tbody tr")) {
+    row.classList.toggle("best", row.dataset.number === best);
+  }
+}
+
+function showSummary(summary) {
+  $("status").textContent = summary.status;
+  $("status").className = `status ${summary.status}`;
+  $("progress").replaceChildren(np.progressBar(summary));
+  const parts = [`${summary.complete} complete of a budget of ${summary.budget}`];
+  if (summary.running) parts.push(`${summary.running} running`);
+  if (summary.failed) parts.push(`${summary.failed} failed`);
+  if (summary.infeasible) parts.push(`${summary.infeasible} infeasible`);
+  parts.push(`strategy ${summary.strategy}`, `space ${summary.space}`);
+  $("counts").textContent = parts.join(" · ");
+}
+
+let loading = null;
+let again = false;
+// Reads the trials again (after new ones finished); calls that come meanwhile run once after.
+async function reload() {
+  if (loading) {
+    again = true;
+    return loading;
+  }
+  loading = (async () => {
+    view.raw = await np.get(`${SEARCH}/points`);
+    draw();
+    await loadFront();
+    await refreshBest();
+  })();
+  try {
+    await loading;
+  } catch (error) {
+    np.say(`Cannot read the trials: ${error.message}`);
+  } finally {
+    loading = null;
+  }
+  if (again) {
+    again = false;
+    await reload();
+  }
+}
+
+function follow() {
+  const finished = ["completed", "failed", "cancelled"];
+  if (finished.includes(view.detail.status)) return;
+  const events = new EventSource(`${SEARCH}/events`);
+  events.addEventListener("progress", (e) => {
+    const now = JSON.parse(e.data);
+    showSummary(now);
+    const done = now.complete + now.infeasible;
+    if (done !== view.seen) {
+      view.seen = done;
+      reload();
+    }
+  });
+  events.addEventListener("end", () => {
+    events.close();
+    reload();
+  });
+}
+
+function wireControls() {
+  $("x-metric").addEventListener("change", (e) => {
+    view.x = e.target.value;
+    draw();
+    setLimit(defaultLimit());
+  });
+  $("log-x").addEventListener("change", (e) => {
+    view.log = e.target.checked;
+    draw();
+    setLimit(view.limit);
+  });
+  $("limit-range").addEventListener("input", (e) => {
+    setLimit(fromSlider(Number(e.target.value)), { fromRange: true });
+  });
+  $("limit").addEventListener("input", (e) => {
+    const value = Number.parseFloat(e.target.value);
+    if (Number.isFinite(value) && value > 0) setLimit(value, { fromNumber: true });
+  });
+  $("no-limit").addEventListener("click", () => setLimit(null));
+}
+
+async function main() {
+  np.showService();
+  document.title = `nasprune: ${NAME}`;
+  $("crumb").textContent = NAME;
+  $("title").textContent = NAME;
+  try {
+    view.detail = await np.get(SEARCH);
+  } catch (error) {
+    np.say(`Search ${NAME}: ${error.message}`);
+    return;
+  }
+  showSummary(view.detail);
+  const first = view.detail.config.objectives[0];
+  view.y = ["accuracy", "loss"].includes(first.metric) ? first.metric : "accuracy";
+  view.maximizeY = view.y === first.metric ? first.direction === "maximize" : true;
+  $("front-y").textContent = np.LABELS[view.y];
+  const asked = new URLSearchParams(location.search);
+  if (LIMIT_PARAM[asked.get("x")]) view.x = asked.get("x");
+  view.log = asked.get("log") === "1";
+  $("x-metric").value = view.x;
+  $("log-x").checked = view.log;
+  $("limit-range").max = SLIDER_STEPS;
+  view.plot = new ScatterPlot($("plot"), $("tooltip"), {
+    limit: (value) => setLimit(value), hover, select,
+  });
+  wireControls();
+  view.raw = await np.get(`${SEARCH}/points`);
+  view.seen = view.detail.complete + view.detail.infeasible;
+  draw();
+  const given = Number.parseFloat(asked.get("limit"));
+  setLimit(asked.has("limit") && given > 0 ? given : defaultLimit());
+  await loadFront();
+  follow();
+}
+
+main();
