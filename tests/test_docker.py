@@ -107,6 +107,24 @@ def test_the_dockerfile_copies_files_that_exist_and_installs_pinned_cpu_torch() 
     assert instructions("HEALTHCHECK") and "/health" in instructions("HEALTHCHECK")[0]
 
 
+def test_the_package_the_image_installs_carries_the_web_page(tmp_path: Path) -> None:
+    """The image installs the package (not editable): its wheel must hold the web page's
+    files and the migrations, which are not Python modules."""
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+         "--quiet", "--wheel-dir", str(tmp_path)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("nasprune-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    web = ROOT / "nasprune" / "service" / "web"
+    for path in web.iterdir():
+        assert f"nasprune/service/web/{path.name}" in names, f"the wheel lacks {path.name}"
+    assert any(n.startswith("storage/migrations/versions/") for n in names)
+
+
 def test_the_variables_the_files_set_are_read_by_nasprune_and_documented() -> None:
     text = (DOCKER / "compose.yaml").read_text()
     variables = set(re.findall(r"\b(NASPRUNE_[A-Z_]+)", text))
