@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
 DEMO_LATENCY_MS ?= 0.1
 
-.PHONY: install demo test test-slow test-all lint typecheck bench bench-latency bench-resume bench-workers bench-scale bench-byom clean
+.PHONY: install demo test test-slow test-all lint typecheck bench bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ bench: install
 	$(BIN)/python benchmarks/bench_latency.py
 	$(BIN)/python benchmarks/bench_resume.py
 	$(BIN)/python benchmarks/bench_workers.py --postgres
+
+# The web page in Debian's Chromium on searches of 1,000 to 100,000 trials (about 2 minutes).
+bench-page: install
+	$(BIN)/python benchmarks/bench_page.py
 
 bench-latency: install
 	$(BIN)/python benchmarks/bench_latency.py

@@ -91,6 +91,17 @@ function paretoFront(points, maximizeY) {
   return front;
 }
 
+// The index of the first of `sorted` (by x) whose x is above `value`.
+function firstAbove(sorted, value) {
+  let [lo, hi] = [0, sorted.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid].x > value) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
 class ScatterPlot {
   // handlers: limit(value) when the line is dragged, hover(point | null), select(point).
   constructor(svg, tooltip, handlers) {
@@ -126,6 +137,8 @@ class ScatterPlot {
       p.px = this.sx(p.x);
       p.py = this.sy(p.y);
     }
+    this.byX = [...points].sort((p, q) => p.x - q.x);
+    this.greyed = null; // the limit the trials' classes were last set for: none yet
     this.render(labels);
   }
 
@@ -206,9 +219,7 @@ class ScatterPlot {
     this.overArea.setAttribute("x", x);
     this.overArea.setAttribute("width", Math.max(0, right - x));
     this.overArea.setAttribute("visibility", value === null ? "hidden" : "visible");
-    for (const p of this.points) {
-      this.circles.get(p.number).classList.toggle("over", value !== null && p.x > value);
-    }
+    this.grey(value);
     if (value === null) return;
     const [top, bottom] = [VIEW.top, VIEW.height - VIEW.bottom];
     this.limitLayer.append(svgEl("line", { class: "limit", x1: x, x2: x, y1: top, y2: bottom }));
@@ -224,6 +235,21 @@ class ScatterPlot {
       e.preventDefault();
     });
     this.limitLayer.append(handle);
+  }
+
+  // Greys the trials beyond the limit: only those between the last limit and this one change,
+  // so dragging the line over 100,000 trials touches a few of them per move.
+  grey(value) {
+    const before = this.greyed;
+    let changed = this.byX;
+    if (before !== undefined && before !== null && value !== null) {
+      const [lo, hi] = before < value ? [before, value] : [value, before];
+      changed = this.byX.slice(firstAbove(this.byX, lo), firstAbove(this.byX, hi));
+    }
+    for (const p of changed) {
+      this.circles.get(p.number).classList.toggle("over", value !== null && p.x > value);
+    }
+    this.greyed = value;
   }
 
   // Rings trial `number` (null: none) as the best under the limit.
