@@ -4,6 +4,8 @@ handlers and the body limit. ``uvicorn`` serves it (``nasprune serve``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,7 +36,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     from nasprune.api import open_store
-    from nasprune.service.routes import progress, searches, system, trials, web
+    from nasprune.service.exports import Exports
+    from nasprune.service.routes import export, progress, searches, system, trials, web
 
     settings = settings or ServiceSettings.from_env()
     app = FastAPI(
@@ -42,13 +45,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version=__version__,
         summary="Launch and query neural-architecture searches; workers do the work.",
         responses=ERRORS,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.store = open_store(settings.storage)
     settings.export_dir.mkdir(parents=True, exist_ok=True)
     install_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (system, searches, trials, progress, web):
+    app.state.exports = Exports(app.state.store)
+    for module in (system, searches, trials, export, progress, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.WEB), name="static")
     where = safe_url(app.state.store.url)
@@ -57,6 +62,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     else:
         log.info("nasprune service on %s: mutations need the bearer token", where)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.exports.close()  # an export under way finishes; no new one starts
 
 
 def store_of(request: Request) -> Store:

@@ -98,7 +98,12 @@ def test_launch_over_http_then_two_workers_finish_it(
     assert again.content == state.content  # read from the export directory, not made again
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exports").iterdir()} == made
 
-    onnx = client.get("/searches/tiny/export", params={"trial": best["number"], "format": "onnx"})
+    # Not waited for, an export under way is a 202; it goes on, and a later ask gets it.
+    ask = {"trial": best["number"], "format": "onnx", "wait": 0}
+    pending = client.get("/searches/tiny/export", params=ask)
+    assert pending.status_code == 202 and pending.headers["retry-after"] == "2"
+    assert "ask again" in pending.json()["detail"]
+    onnx = client.get("/searches/tiny/export", params={**ask, "wait": 120})
     assert onnx.status_code == 200, onnx.text
     import onnxruntime as ort
 

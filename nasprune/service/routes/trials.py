@@ -1,14 +1,11 @@
-"""A search's trials: list, one, best under limits, the Pareto front, comparison of searches,
-and export of a subnet as a download."""
+"""A search's trials: list, one, their metrics for a plot, best under limits, the Pareto front,
+and a comparison of searches."""
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
-from fastapi.responses import FileResponse
 
 from nasprune import queries
 from nasprune.service import schemas
@@ -21,8 +18,6 @@ router = APIRouter(tags=["trials"])
 StoreDep = Annotated[Store, Depends(store_of)]
 SettingsDep = Annotated[ServiceSettings, Depends(settings_of)]
 SortKey = Literal["number", "accuracy", "loss", "latency_ms", "latency_p90_ms", "params", "macs"]
-EXTENSIONS = {"state": "pt", "onnx": "onnx"}
-_exporting = threading.Lock()  # one export at a time: it loads a model and evaluates it
 assert set(SortKey.__args__) == {"number", *COLUMN_METRICS}  # type: ignore[attr-defined]
 
 
@@ -128,55 +123,3 @@ def compare(
         )
         for row in rows
     ]
-
-
-@router.get(
-    "/searches/{name}/export",
-    response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
-)
-def export(
-    name: str,
-    trial: Annotated[int, Query(ge=0, le=2**31, description="The trial to export.")],
-    store: StoreDep,
-    settings: SettingsDep,
-    format: Literal["state", "onnx"] = "state",
-) -> FileResponse:
-    """Trial ``trial`` as a file to download: ``state`` (``nasprune.load_subnet``) or
-    ``onnx``. The file is written under the service's export directory, by a name the service
-    makes from the search's id, the trial's number and its fine-tuning run, once: later
-    downloads of the same export are read from there. Exports are made one at a time, in the
-    service's thread pool; the first of a trial takes seconds (it loads and evaluates the
-    subnet)."""
-    from nasprune.exporter import export as write_export
-    from nasprune.exporter import plan_path_for
-
-    record = store.get_search(name)
-    found = store.get_trial(record.search_id, trial)
-    if found is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"trial: search {name!r} has no trial {trial}"
-        )
-    if found.state != TrialState.COMPLETE:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"trial: trial {trial} is {found.state.value}, not complete"
-        )
-    run = store.get_finetune(found.trial_id)  # its fine-tuned weights, once there are some
-    tuned = "" if run is None else f"-finetune{run.finetune_id}"
-    folder = settings.export_dir.resolve()
-    stem = f"search{record.search_id}-trial{trial}{tuned}"
-    path = (folder / f"{stem}.{EXTENSIONS[format]}").resolve()
-    if path.parent != folder:  # cannot happen with the names above; refuse if it ever does
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "export path outside the directory")
-    with _exporting:
-        if not path.exists():  # a complete trial never changes: its export is made once
-            part = folder / f".{stem}.{os.getpid()}.part.{EXTENSIONS[format]}"
-            write_export(name, part, trial=trial, storage=store, format=format)
-            os.replace(plan_path_for(part), plan_path_for(path))
-            os.replace(part, path)
-    download = f"{_safe(name)}-trial{trial}.{EXTENSIONS[format]}"
-    return FileResponse(path, media_type="application/octet-stream", filename=download)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -62,13 +62,51 @@ const np = (() => {
     return el("div", { class: "progress" }, bar, el("span", { class: "bar-text" }, text));
   }
 
+  // Asks for an export until it is made (the service makes it in the background and answers
+  // 202 meanwhile), then saves it under the name the service gives.
+  async function download(link) {
+    const label = link.dataset.label;
+    link.textContent = "exporting…";
+    link.classList.add("busy");
+    try {
+      let response;
+      do {
+        response = await fetch(`${link.href}&wait=10`);
+      } while (response.status === 202);
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        throw new Error(body.detail || `${response.status} ${response.statusText}`);
+      }
+      const disposition = response.headers.get("Content-Disposition") || "";
+      const named = /filename="?([^";]+)"?/.exec(disposition);
+      const url = URL.createObjectURL(await response.blob());
+      const save = el("a", { href: url, download: named ? named[1] : "export" });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      link.textContent = label;
+    } catch (error) {
+      link.textContent = `${label}: ${error.message}`;
+    } finally {
+      link.classList.remove("busy");
+    }
+  }
+
   function exportLinks(search, number) {
     const base = `/searches/${encodeURIComponent(search)}/export?trial=${number}`;
+    const button = (format, text, title) => {
+      const link = el("a", { class: "button", href: `${base}&format=${format}`, title,
+        dataset: { label: text } }, text);
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        if (!link.classList.contains("busy")) download(link);
+      });
+      return link;
+    };
     return el("span", { class: "exports" },
-      el("a", { class: "button", href: `${base}&format=state`, download: true,
-        title: "weights and plan, for nasprune.load_subnet" }, "weights"),
-      el("a", { class: "button", href: `${base}&format=onnx`, download: true,
-        title: "an ONNX file" }, "ONNX"));
+      button("state", "weights", "weights and plan, for nasprune.load_subnet"),
+      button("onnx", "ONNX", "an ONNX file"));
   }
 
   async function showService() {

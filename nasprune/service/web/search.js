@@ -300,6 +300,7 @@ async function main() {
     return;
   }
   showSummary(view.detail);
+  $("config").textContent = JSON.stringify(view.detail.config, null, 2);
   const first = view.detail.config.objectives[0];
   view.y = ["accuracy", "loss"].includes(first.metric) ? first.metric : "accuracy";
   view.maximizeY = view.y === first.metric ? first.direction === "maximize" : true;
