@@ -24,8 +24,9 @@ def serve(
     allow_data: Allowed = None,
     allow_model: Allowed = None,
 ) -> None:
-    """Serve the HTTP API: launch and query searches; `nasprune worker NAME` does the work.
-    Mutations need `Authorization: Bearer $NASPRUNE_API_TOKEN`; without it, read-only."""
+    """Serve the HTTP API and the web page (http://HOST:PORT/): launch and query searches;
+    `nasprune worker NAME` does the work. Mutations need `Authorization: Bearer
+    $NASPRUNE_API_TOKEN`; without it, read-only."""
     from nasprune.service import require_fastapi
 
     require_fastapi()

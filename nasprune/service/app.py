@@ -1,5 +1,6 @@
-"""The FastAPI application: ``create_app(settings)`` wires the store, the routes, the error
-handlers and the body limit. ``uvicorn`` serves it (``nasprune serve``)."""
+"""The FastAPI application: ``create_app(settings)`` wires the store, the routes, the web page's
+files, the background exports, the error handlers and the body limit. ``uvicorn`` serves it
+(``nasprune serve``)."""
 
 from __future__ import annotations
 
