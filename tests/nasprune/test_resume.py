@@ -117,7 +117,8 @@ def test_ctrl_c_gives_the_trial_back_pauses_the_search_and_exits_130(
 ) -> None:
     url = f"sqlite:///{workdir / 'store.db'}"
     latency = {"threads": 1, "batch_size": 1, "warmup": 5, "repeats": 3000}
-    config = make_config(workdir, name="ctrl-c", budget={"trials": 6}, latency=latency)
+    # A budget it cannot finish before the signal lands, however loaded the machine.
+    config = make_config(workdir, name="ctrl-c", budget={"trials": 200}, latency=latency)
     path = write_config(workdir / "ctrl-c.yaml", config)
     proc = subprocess.Popen(
         [sys.executable, "-m", "nasprune", "run", str(path), "--quiet"],
@@ -145,8 +146,12 @@ def test_ctrl_c_gives_the_trial_back_pauses_the_search_and_exits_130(
     assert search.status == "paused"
     released = store.trials(search.search_id, [TrialState.RUNNING])
     assert len(released) == 1, "the interrupted trial goes back to the queue"
-    assert nasprune.resume("ctrl-c", storage=url).completed == 6
-    assert store.trials(search.search_id)[released[0].number].attempts == 2
+    # One more complete trial in all: the resumed run retries the one given back, and stops.
+    done = store.count_trials(search.search_id, [TrialState.COMPLETE])
+    assert nasprune.resume("ctrl-c", storage=url, trials=done + 1).completed == done + 1
+    retried = store.get_trial(search.search_id, released[0].number)
+    assert retried is not None and retried.state == TrialState.COMPLETE
+    assert retried.attempts == 2
 
 
 def test_resume_with_trials_raises_the_total_budget_and_run_still_recognises_the_search(
