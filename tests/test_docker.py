@@ -120,8 +120,9 @@ def test_the_package_the_image_installs_carries_the_web_page(tmp_path: Path) -> 
     (wheel,) = tmp_path.glob("nasprune-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     web = ROOT / "nasprune" / "service" / "web"
-    for path in web.iterdir():
-        assert f"nasprune/service/web/{path.name}" in names, f"the wheel lacks {path.name}"
+    for path in web.rglob("*.*"):
+        inside = path.relative_to(ROOT).as_posix()
+        assert inside in names, f"the wheel lacks {inside}"
     assert any(n.startswith("storage/migrations/versions/") for n in names)
 
 

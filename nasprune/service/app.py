@@ -56,7 +56,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.exports = Exports(app.state.store)
     for module in (system, searches, trials, export, progress, web):
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=web.WEB), name="static")
+    app.mount("/static", StaticFiles(directory=web.WEB / "static"), name="static")
     where = safe_url(app.state.store.url)
     if settings.read_only:
         log.warning("nasprune service on %s: %s", where, READ_ONLY)

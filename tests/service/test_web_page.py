@@ -152,9 +152,12 @@ def front_2d(trials: list[Any]) -> set[int]:
     return {t.number for t in done if not beaten(t)}
 
 
-def best_shown(page: Any, limit: float) -> int | None:
+def best_shown(page: Any, limit: float | None, axis: str = "latency_ms") -> int | None:
+    """The trial the plot rings once it answers ``limit`` on ``axis`` (None: no limit)."""
     page.wait_for_function(
-        "v => document.getElementById('plot').dataset.bestFor === String(v)", arg=limit
+        "([x, v]) => document.getElementById('plot').dataset.bestFor === "
+        "`${x}:${v === null ? 'none' : v}`",
+        arg=[axis, limit],
     )
     ring = page.locator("#plot circle.best")
     if ring.get_attribute("visibility") == "hidden":
@@ -162,9 +165,18 @@ def best_shown(page: Any, limit: float) -> int | None:
     return int(ring.get_attribute("data-number"))
 
 
-def best_of(url: str, limit: float) -> int | None:
-    found = queries.best(NAME, max_latency_ms=limit, storage=url)
+def best_of(
+    url: str, limit: float | None, axis: str = "latency_ms", name: str = NAME
+) -> int | None:
+    found = queries.best(name, storage=url, **({} if limit is None else {f"max_{axis}": limit}))
     return None if found is None else found.number
+
+
+def take_out_failed_loads(page: Any, status: int) -> None:
+    """The console errors a test expects: the browser's note of each response ``status``."""
+    expected = f"Failed to load resource: the server responded with a status of {status}"
+    assert page.console_errors and all(e.startswith(expected) for e in page.console_errors)
+    page.console_errors.clear()
 
 
 def test_the_index_lists_the_searches_with_their_progress(
@@ -274,35 +286,139 @@ def test_a_missing_search_gets_a_404_page(site: tuple[Server, str], page: Any) -
     assert response.status == 404
     assert "nope" in page.locator(".message").inner_text()
     assert "default-src 'self'" in response.headers["content-security-policy"]
-    assert page.console_errors == [
-        "Failed to load resource: the server responded with a status of 404 (Not Found)"
-    ]
-    page.console_errors.clear()
+    take_out_failed_loads(page, 404)
+
+
+def worker(url: str, cwd: Path, *options: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "nasprune", "worker", "live", "--quiet", *options],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "NASPRUNE_STORAGE": url, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def trials_drawn(page: Any, count: int) -> None:
+    page.wait_for_function(
+        "n => document.querySelectorAll('#plot circle.trial').length === n",
+        arg=count,
+        timeout=30_000,
+    )
 
 
 def test_a_running_search_is_followed_live(
     site: tuple[Server, str], page: Any, tmp_path: Path
 ) -> None:
-    """The page of a search with no trial yet fills in as a real worker runs it: progress
-    by server-sent events, then the plot, then the end."""
+    """The page of a search with no trial yet fills in as a real worker runs it, by
+    server-sent events: one trial while the search is unfinished, then the rest and the end."""
     server, url = site
-    live = web_config(tmp_path, name="live", budget={"trials": 3})
-    with Store(url) as store:
-        from nasprune.api import record_search
-        from nasprune.config import SearchConfig
-
-        record_search(store, SearchConfig.model_validate(live))
+    add_search(url, web_config(tmp_path, name="live", budget={"trials": 3}))
     page.goto(f"{server.url}/ui/searches/live")
     page.locator("#status", has_text="created").wait_for()
     assert page.locator("#plot circle.trial").count() == 0
-    worker = subprocess.run(
-        [sys.executable, "-m", "nasprune", "worker", "live", "--quiet"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "NASPRUNE_STORAGE": url, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert worker.returncode == 0, worker.stderr
+    worker(url, tmp_path, "--max-trials", "1")
+    trials_drawn(page, 1)
+    assert "1 / 3" in page.locator("#progress").inner_text()
+    page.locator("#status", has_text="paused").wait_for()  # a worker that stopped early
+    worker(url, tmp_path)
     page.locator("#status", has_text="completed").wait_for(timeout=30_000)
-    page.wait_for_function(
-        "() => document.querySelectorAll('#plot circle.trial').length === 3", timeout=30_000
-    )
+    trials_drawn(page, 3)
     assert "3 / 3" in page.locator("#progress").inner_text()
+
+
+def add_search(url: str, config: dict[str, Any]) -> None:
+    from nasprune.api import record_search
+    from nasprune.config import SearchConfig
+
+    with Store(url) as store:
+        record_search(store, SearchConfig.model_validate(config))
+
+
+def test_the_axis_the_log_scale_and_no_limit(site: tuple[Server, str], page: Any) -> None:
+    """On parameters, the limit is a whole number and the ring is `best --max-params`; the log
+    scale draws the same trials; with no limit, nothing is greyed and the best is the best."""
+    server, url = site
+    page.goto(f"{server.url}/ui/searches/{NAME}")
+    trials_drawn(page, len(plotted(url)))
+    page.select_option("#x-metric", "params")
+    limit = int(page.input_value("#limit"))
+    assert best_shown(page, limit, "params") == best_of(url, limit, "params")
+    assert "x=params" in page.url and f"limit={limit}" in page.url
+    page.check("#log-x")
+    trials_drawn(page, len(plotted(url)))
+    assert "parameters (log scale)" in page.locator("#plot text.label").all_text_contents()
+    assert best_shown(page, limit, "params") == best_of(url, limit, "params")
+    page.click("#no-limit")
+    assert best_shown(page, None, "params") == best_of(url, None)
+    assert page.locator("#plot circle.trial.over").count() == 0
+    assert page.locator("#plot line.limit").count() == 0
+
+    page.fill("#limit", "0.5")  # params are whole: 0 is not a limit
+    message = page.eval_on_selector("#limit", "e => e.validationMessage")
+    assert "whole number above 0" in message
+    assert best_shown(page, None, "params") == best_of(url, None)
+
+
+def test_a_refused_limit_is_one_line_and_a_good_one_clears_it(
+    site: tuple[Server, str], page: Any
+) -> None:
+    server, url = site
+    page.goto(f"{server.url}/ui/searches/{NAME}")
+    trials_drawn(page, len(plotted(url)))
+    page.fill("#limit", "1e13")  # above what the API takes
+    assert best_shown(page, 1e13) is None
+    said = page.locator("#message")
+    assert said.is_visible() and "max_latency_ms" in said.inner_text()
+    assert "\n" not in said.inner_text().strip()
+    take_out_failed_loads(page, 422)
+    limit = max(t.latency_ms for t in plotted(url))
+    page.fill("#limit", repr(limit))
+    assert best_shown(page, limit) == best_of(url, limit)
+    assert not said.is_visible()
+
+
+def test_an_empty_search_with_a_log_axis_and_the_slider(
+    site: tuple[Server, str], page: Any, tmp_path: Path
+) -> None:
+    server, url = site
+    add_search(url, web_config(tmp_path, name="empty"))
+    page.goto(f"{server.url}/ui/searches/empty")
+    page.locator("#status", has_text="created").wait_for()
+    page.select_option("#x-metric", "macs")
+    page.check("#log-x")
+    page.locator("#limit-range").evaluate(
+        "e => { e.value = 500; e.dispatchEvent(new Event('input')); }"
+    )
+    page.wait_for_function("() => document.getElementById('plot').dataset.bestFor")
+    assert "NaN" not in page.url and page.input_value("#limit") != "NaN"
+    assert page.locator("#plot circle.trial").count() == 0
+    assert "No complete trial" in page.locator("#best").inner_text()
+
+
+def test_a_search_ranked_on_loss(site: tuple[Server, str], page: Any, tmp_path: Path) -> None:
+    """When the first objective is loss (minimized), the plot's y axis is loss, its front
+    keeps the lowest loss, and the ring is still what `best` says."""
+    server, url = site
+    config = web_config(tmp_path, name="lossy", budget={"trials": 8})
+    config["objectives"] = [
+        {"metric": "loss", "direction": "minimize"},
+        {"metric": "latency_ms", "direction": "minimize"},
+    ]
+    nasprune.run(config, storage=url, observer=Silent())
+    with Store(url) as store:
+        search = store.get_search("lossy")
+        done = store.trials(search.search_id, [TrialState.COMPLETE])
+    page.goto(f"{server.url}/ui/searches/lossy")
+    trials_drawn(page, len(done))
+    assert "loss" in page.locator("#plot text.label").all_text_contents()
+    front = page.locator("#plot circle.front").evaluate_all("cs => cs.map(c => c.dataset.number)")
+    beaten = {
+        t.number for t in done for o in done
+        if o.latency_ms <= t.latency_ms and o.loss <= t.loss
+        and (o.latency_ms < t.latency_ms or o.loss < t.loss)
+    }  # fmt: skip
+    assert {int(n) for n in front} == {t.number for t in done} - beaten
+    limit = float(page.input_value("#limit"))
+    shown = page.evaluate("() => Number(new URLSearchParams(location.search).get('limit'))")
+    assert shown == pytest.approx(limit, rel=1e-3)
+    assert best_shown(page, shown) == best_of(url, shown, name="lossy")

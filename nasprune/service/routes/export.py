@@ -13,14 +13,15 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from nasprune.service import schemas
 from nasprune.service.app import settings_of, store_of
-from nasprune.service.exports import EXTENSIONS, Exports, Format
+from nasprune.service.exports import EXTENSIONS, Exports, ExportsBusy, Format
 from nasprune.service.settings import ServiceSettings
 from storage import Store, TrialState
 
 router = APIRouter(tags=["trials"])
 StoreDep = Annotated[Store, Depends(store_of)]
 SettingsDep = Annotated[ServiceSettings, Depends(settings_of)]
-RETRY_AFTER_S = 2
+RETRY_AFTER_S = 2  # an export under way: ask again this soon
+BUSY_RETRY_S = 10  # the export queue is full
 
 
 def export_path(
@@ -55,6 +56,7 @@ def export_path(
         200: {"content": {"application/octet-stream": {}}},
         202: {"model": schemas.Message, "description": "Still being made: ask again"},
         409: {"model": schemas.Message, "description": "The trial is not complete"},
+        503: {"model": schemas.Message, "description": "Too many exports waiting: ask later"},
     },
 )
 async def export(
@@ -75,15 +77,21 @@ async def export(
     path = await run_in_threadpool(export_path, store, settings, name, trial, format)
     if not path.exists():
         exports: Exports = request.app.state.exports
-        job = asyncio.wrap_future(exports.request(name, trial, format, path))
+        try:
+            job = asyncio.wrap_future(exports.request(name, trial, format, path))
+        except ExportsBusy as busy:
+            return _again(str(busy), status.HTTP_503_SERVICE_UNAVAILABLE, BUSY_RETRY_S)
         try:
             await asyncio.wait_for(asyncio.shield(job), timeout=wait)
         except TimeoutError:
             detail = f"trial {trial} of {name!r} is being exported as {format}; ask again"
-            headers = {"Retry-After": str(RETRY_AFTER_S)}
-            return JSONResponse({"detail": detail}, status_code=202, headers=headers)
+            return _again(detail, status.HTTP_202_ACCEPTED, RETRY_AFTER_S)
     download = f"{_safe(name)}-trial{trial}.{EXTENSIONS[format]}"
     return FileResponse(path, media_type="application/octet-stream", filename=download)
+
+
+def _again(detail: str, code: int, after_s: int) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=code, headers={"Retry-After": str(after_s)})
 
 
 def _safe(name: str) -> str:

@@ -1,6 +1,7 @@
-"""The web page: ``/`` lists the searches, ``/ui/searches/{name}`` plots one. Plain HTML,
-CSS and JavaScript from ``nasprune/service/web/`` that read the JSON API: no build step, and
-nothing is fetched from anywhere but this service."""
+"""The web page: ``/`` lists the searches, ``/ui/searches/{name}`` plots one. Plain HTML from
+``nasprune/service/web/`` (served here, with the security headers) and CSS and JavaScript from
+``web/static/`` (mounted at ``/static``) that read the JSON API: no build step, and nothing is
+fetched from anywhere but this service."""
 
 from __future__ import annotations
 

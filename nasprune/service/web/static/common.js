@@ -3,12 +3,19 @@
 "use strict";
 
 const np = (() => {
+  // One line from an error body: {"detail": "..."}, or pydantic's list of errors (422).
+  function problem(response, body) {
+    const { detail } = body;
+    if (Array.isArray(detail)) {
+      return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+    }
+    return detail || `${response.status} ${response.statusText}`;
+  }
+
   async function get(path) {
     const response = await fetch(path, { headers: { Accept: "application/json" } });
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      throw new Error(body.detail || `${response.status} ${response.statusText}`);
-    }
+    if (!response.ok) throw new Error(problem(response, body));
     return body;
   }
 
@@ -74,8 +81,7 @@ const np = (() => {
         response = await fetch(`${link.href}&wait=10`);
       } while (response.status === 202);
       if (!response.ok) {
-        const body = await response.json().catch(() => ({}));
-        throw new Error(body.detail || `${response.status} ${response.statusText}`);
+        throw new Error(problem(response, await response.json().catch(() => ({}))));
       }
       const disposition = response.headers.get("Content-Disposition") || "";
       const named = /filename="?([^";]+)"?/.exec(disposition);

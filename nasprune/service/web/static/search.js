@@ -17,12 +17,13 @@ const view = {
 const archs = new Map();
 const $ = (id) => document.getElementById(id);
 
+// The trials that have both metrics (and, on a log axis, an x above 0).
 function columnsToPoints(raw) {
   const points = [];
   for (let i = 0; i < raw.number.length; i++) {
     const x = raw[view.x][i];
     const y = raw[view.y][i];
-    if (x === null || y === null) continue;
+    if (x === null || y === null || (view.log && !(x > 0))) continue;
     points.push({ number: raw.number[i], state: raw.state[i], x, y, row: i });
   }
   return points;
@@ -46,7 +47,7 @@ function defaultLimit() {
 
 function sliderRange() {
   const xs = view.points.map((p) => p.x);
-  if (xs.length === 0) return [0, 1];
+  if (xs.length === 0) return view.log ? [1, 10] : [0, 1];
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of xs) {
@@ -70,10 +71,30 @@ function fromSlider(position) {
     : lo + share * (hi - lo);
 }
 
-function setLimit(value, { fromRange = false, fromNumber = false } = {}) {
-  if (value !== null && INTEGER.has(view.x)) value = Math.floor(value);
+// A limit the API takes: a number above 0 (a whole one for params and MACs), or null.
+function usable(value) {
+  if (value === null) return null;
+  const whole = INTEGER.has(view.x) ? Math.floor(value) : value;
+  return Number.isFinite(whole) && whole > 0 ? whole : undefined;
+}
+
+function showLimit() {
+  const limit = view.limit;
+  const shown = limit === null ? "" : INTEGER.has(view.x) ? limit : Number(limit.toPrecision(4));
+  $("limit").value = shown;
+  $("limit").setCustomValidity("");
+}
+
+function setLimit(asked, { fromRange = false, fromNumber = false } = {}) {
+  const value = usable(asked);
+  if (value === undefined) {
+    const whole = INTEGER.has(view.x) ? "a whole number" : "a number";
+    $("limit").setCustomValidity(`the limit is ${whole} above 0`);
+    return;
+  }
+  $("limit").setCustomValidity("");
   view.limit = value;
-  if (!fromNumber) $("limit").value = value === null ? "" : Number(value.toPrecision(4));
+  if (!fromNumber) showLimit();
   if (!fromRange && value !== null) $("limit-range").value = toSlider(value);
   $("limit-label").textContent = `limit: ${np.LABELS[view.x]} ≤`;
   view.plot.setLimit(value);
@@ -90,25 +111,25 @@ function scheduleBest() {
   bestTimer = setTimeout(refreshBest, 120);
 }
 
-// Asks the service for the best trial under the limit (the search's first objective).
+// Asks the service for the best trial under the limit (the search's first objective). The
+// plot's data-best-for says which axis and limit the ring answers: "latency_ms:0.05".
 async function refreshBest() {
-  const limit = view.limit;
+  const [x, limit] = [view.x, view.limit];
   const asked = ++view.asked;
+  const query = limit === null ? "" : `?${LIMIT_PARAM[x]}=${limit}`;
   let trial = null;
-  if (limit === null || limit > 0) {
-    const query = limit === null ? "" : `?${LIMIT_PARAM[view.x]}=${limit}`;
-    try {
-      trial = (await np.get(`${SEARCH}/best${query}`)).trial;
-    } catch (error) {
-      np.say(`Cannot read the best trial: ${error.message}`);
-      return;
-    }
+  let failure = null;
+  try {
+    trial = (await np.get(`${SEARCH}/best${query}`)).trial;
+  } catch (error) {
+    failure = error.message;
   }
   if (asked !== view.asked) return; // a newer limit was asked for meanwhile
   view.best = trial;
   view.plot.setBest(trial ? trial.number : null);
-  $("plot").dataset.bestFor = limit === null ? "none" : String(limit);
-  showBest(trial);
+  np.say(failure === null ? "" : `Cannot read the best trial: ${failure}`);
+  $("plot").dataset.bestFor = `${x}:${limit === null ? "none" : limit}`;
+  showBest(trial, failure);
   markFront();
 }
 
@@ -129,8 +150,12 @@ function trialCard(trial) {
     el("pre", { class: "arch" }, JSON.stringify(trial.arch, null, 1)));
 }
 
-function showBest(trial) {
+function showBest(trial, failure = null) {
   const where = $("best");
+  if (failure !== null) {
+    where.replaceChildren(np.el("p", { class: "hint" }, failure));
+    return;
+  }
   if (!trial) {
     const text = view.limit === null ? "No complete trial yet."
       : `No complete trial with ${np.LABELS[view.x]} ≤ ${Number(view.limit.toPrecision(4))}.`;
@@ -140,19 +165,24 @@ function showBest(trial) {
   where.replaceChildren(trialCard(trial));
 }
 
+let selecting = 0;
 async function select(point) {
   $("selected-panel").hidden = false;
+  const asked = ++selecting;
+  let shown;
   try {
-    const trial = await np.get(`${SEARCH}/trials/${point.number}`);
-    $("selected").replaceChildren(trialCard(trial));
+    shown = trialCard(await np.get(`${SEARCH}/trials/${point.number}`));
   } catch (error) {
-    $("selected").replaceChildren(np.el("p", { class: "hint" }, error.message));
+    shown = np.el("p", { class: "hint" }, error.message);
   }
+  if (asked === selecting) $("selected").replaceChildren(shown); // the last click wins
 }
 
 async function archOf(number) {
   if (!archs.has(number)) {
-    archs.set(number, np.get(`${SEARCH}/trials/${number}`).then((t) => t.arch));
+    const asked = np.get(`${SEARCH}/trials/${number}`).then((t) => t.arch);
+    asked.catch(() => archs.delete(number)); // a failure is not kept: the next hover asks again
+    archs.set(number, asked);
   }
   return archs.get(number);
 }
@@ -172,12 +202,13 @@ async function hover(point) {
   tip.replaceChildren(el("strong", {}, `Trial #${point.number}`), ` · ${point.state}`,
     ...lines, arch);
   tip.dataset.number = String(point.number);
+  let text;
   try {
-    const found = await archOf(point.number);
-    if (tip.dataset.number === String(point.number)) arch.textContent = archText(found);
+    text = archText(await archOf(point.number));
   } catch (error) {
-    arch.textContent = `architecture: ${error.message}`;
+    text = `architecture: ${error.message}`;
   }
+  if (tip.dataset.number === String(point.number)) arch.textContent = text;
 }
 
 function draw() {
@@ -227,7 +258,7 @@ let again = false;
 async function reload() {
   if (loading) {
     again = true;
-    return loading;
+    return loading.catch(() => {}); // the first caller reports the failure
   }
   loading = (async () => {
     view.raw = await np.get(`${SEARCH}/points`);
@@ -282,9 +313,9 @@ function wireControls() {
     setLimit(fromSlider(Number(e.target.value)), { fromRange: true });
   });
   $("limit").addEventListener("input", (e) => {
-    const value = Number.parseFloat(e.target.value);
-    if (Number.isFinite(value) && value > 0) setLimit(value, { fromNumber: true });
+    setLimit(Number.parseFloat(e.target.value), { fromNumber: true });
   });
+  $("limit").addEventListener("change", showLimit); // the box shows the limit in use
   $("no-limit").addEventListener("click", () => setLimit(null));
 }
 
@@ -315,7 +346,12 @@ async function main() {
     limit: (value) => setLimit(value), hover, select,
   });
   wireControls();
-  view.raw = await np.get(`${SEARCH}/points`);
+  try {
+    view.raw = await np.get(`${SEARCH}/points`);
+  } catch (error) {
+    np.say(`Cannot read the trials: ${error.message}`);
+    return;
+  }
   view.seen = view.detail.complete + view.detail.infeasible;
   draw();
   const given = Number.parseFloat(asked.get("limit"));

@@ -116,6 +116,9 @@ class ScatterPlot {
     svg.addEventListener("pointermove", (e) => this.onMove(e));
     svg.addEventListener("pointerleave", () => this.hover(null));
     svg.addEventListener("pointerup", (e) => this.onUp(e));
+    // A drag ends however the pointer goes: a touch that turns into a scroll, a lost capture.
+    svg.addEventListener("pointercancel", () => { this.dragging = false; });
+    svg.addEventListener("lostpointercapture", () => { this.dragging = false; });
     svg.addEventListener("click", (e) => {
       const near = this.nearest(e);
       if (near) this.handlers.select(near);
