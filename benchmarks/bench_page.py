@@ -93,7 +93,7 @@ def page_times(browser: Any, base: str, name: str, count: int, limits: list[floa
         page.goto(f"{base}/ui/searches/{name}?limit={limits[0]}")
         page.wait_for_function(
             "([n, l]) => { const p = document.getElementById('plot');"
-            " return p.dataset.trials === String(n) && p.dataset.bestFor === String(l); }",
+            " return p.dataset.trials === String(n) && p.dataset.bestFor === `latency_ms:${l}`; }",
             arg=[count, limits[0]],
             timeout=600_000,
         )
@@ -101,7 +101,7 @@ def page_times(browser: Any, base: str, name: str, count: int, limits: list[floa
         start = time.perf_counter()
         page.fill("#limit", repr(limits[1]))
         page.wait_for_function(
-            "l => document.getElementById('plot').dataset.bestFor === String(l)",
+            "l => document.getElementById('plot').dataset.bestFor === `latency_ms:${l}`",
             arg=limits[1],
             timeout=600_000,
         )
