@@ -113,7 +113,7 @@ def page(browser: Any) -> Iterator[Any]:
     opened = context.new_page()
     errors: list[str] = []
     opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda e: errors.append(str(e)))
+    opened.on("pageerror", lambda e: errors.append(f"{e} at {e.stack}"))
     opened.console_errors = errors  # a test that expects one takes it out
     yield opened
     context.close()
@@ -422,3 +422,23 @@ def test_a_search_ranked_on_loss(site: tuple[Server, str], page: Any, tmp_path: 
     shown = page.evaluate("() => Number(new URLSearchParams(location.search).get('limit'))")
     assert shown == pytest.approx(limit, rel=1e-3)
     assert best_shown(page, shown) == best_of(url, shown, name="lossy")
+
+
+def test_controls_moved_before_the_trials_arrive(site: tuple[Server, str], page: Any) -> None:
+    """A user quicker than the service: the axis, the scale and the pointer move while the
+    trials are still on their way; the page then draws them on that axis and scale."""
+    server, url = site
+    held: list[Any] = []
+    page.route(f"**/searches/{NAME}/points", lambda route: held.append(route))
+    page.goto(f"{server.url}/ui/searches/{NAME}")
+    while not held:
+        page.wait_for_timeout(20)
+    page.select_option("#x-metric", "params")
+    page.check("#log-x")
+    box = page.locator("#plot").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    held[0].continue_()
+    trials_drawn(page, len(plotted(url)))
+    assert "parameters (log scale)" in page.locator("#plot text.label").all_text_contents()
+    limit = int(page.input_value("#limit"))
+    assert best_shown(page, limit, "params") == best_of(url, limit, "params")

@@ -305,6 +305,7 @@ class ScatterPlot {
   }
 
   hover(point, event) {
+    if (!this.hoverRing) return; // nothing drawn yet
     this.hovered = point;
     this.hoverRing.setAttribute("visibility", point ? "visible" : "hidden");
     this.tooltip.hidden = !point;

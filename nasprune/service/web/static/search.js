@@ -212,6 +212,7 @@ async function hover(point) {
 }
 
 function draw() {
+  if (!view.raw) return; // the controls moved before the trials came: main() draws them
   view.points = columnsToPoints(view.raw);
   view.plot.setData({
     points: view.points,
