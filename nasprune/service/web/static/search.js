@@ -361,4 +361,4 @@ async function main() {
   follow();
 }
 
-main();
+main().catch((error) => np.say(`Cannot show the search: ${error.message}`));
