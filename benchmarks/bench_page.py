@@ -1,6 +1,7 @@
 """The web page on big searches: how long headless Chromium takes to show a search's page with
 every trial plotted, and to ring a new best when the limit changes; and the plot's data in one
-`/points` response beside the same trials paged through `/trials`, as a client without it would.
+`/points` response beside the same trials paged through `/trials`, by offset and by key
+(`after`), as a client without it would.
 
     .venv/bin/python benchmarks/bench_page.py [--trials 1000 10000 100000]
 
@@ -76,12 +77,23 @@ def points_vs_pages(base: str, name: str, count: int) -> dict[str, float]:
             size += len(fetch(f"{base}/searches/{name}/trials?limit=100&offset={offset}"))
         return size
 
+    def keyed() -> int:
+        size, after = 0, None
+        while True:
+            query = "" if after is None else f"&after={after}"
+            page = fetch(f"{base}/searches/{name}/trials?limit=100{query}")
+            size += len(page)
+            if (after := json.loads(page)["next_after"]) is None:
+                return size
+
     paged_s, paged_bytes = timed(pages)
+    keyed_s, _ = timed(keyed)
     return {
         "points_s": statistics.median(seconds),
         "points_mb": len(body[0]) / 1e6,
         "pages_s": paged_s,
         "pages_mb": paged_bytes / 1e6,
+        "keyed_s": keyed_s,
     }
 
 
@@ -133,13 +145,16 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         browser.close()
     print()
-    print("| trials | page shown | new limit ringed | /points | /trials paged by 100 |")
-    print("|---:|---:|---:|---:|---:|")
+    print(
+        "| trials | page shown | new limit ringed | /points | /trials by 100, offset |"
+        " /trials by 100, after |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['trials']:,} | {r['load_s']:.2f} s | {r['limit_s']:.2f} s | "
             f"{r['points_s'] * 1000:.0f} ms, {r['points_mb']:.1f} MB | "
-            f"{r['pages_s']:.1f} s, {r['pages_mb']:.1f} MB |"
+            f"{r['pages_s']:.1f} s, {r['pages_mb']:.1f} MB | {r['keyed_s']:.1f} s |"
         )
 
 

@@ -159,22 +159,27 @@ class Reader:
         descending: bool = False,
         limit: int = 50,
         offset: int = 0,
+        after: int | None = None,
     ) -> list[TrialRecord]:
         """One page of the search's trials (in ``states``), sorted by ``number`` or a column
-        metric (trials without the metric last), then by number."""
+        metric (trials without the metric last), then by number.
+
+        ``after`` pages by key rather than by offset, in number order only: the trials that
+        come after trial ``after`` (pass the last number of the page before), found through
+        the index, however deep the page.
+        """
         if order_by != "number" and order_by not in COLUMN_METRICS:
             known = ", ".join(("number", *COLUMN_METRICS))
             raise StoreError(f"cannot sort trials by {order_by!r}; known: {known}")
+        if after is not None and order_by != "number":
+            raise StoreError(f"paging after a trial needs number order, not {order_by!r}")
         column = trials.c[order_by]
         key = column.desc() if descending else column.asc()
-        query = (
-            select(trials)
-            .where(*trial_filter(search_id, states))
-            .order_by(column.is_(None), key, trials.c.number)
-            .limit(limit)
-            .offset(offset)
-        )
-        return self._trials(query)
+        query = select(trials).where(*trial_filter(search_id, states))
+        if after is not None:
+            query = query.where(column < after if descending else column > after)
+        query = query.order_by(column.is_(None), key, trials.c.number)
+        return self._trials(query.limit(limit).offset(offset))
 
     def finished_trials(self, search_id: int, since: datetime | None = None) -> list[TrialRecord]:
         """The search's finished trials whose ``finished_at`` >= ``since``, ordered by number.

@@ -61,6 +61,7 @@ class TrialPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next_after: int | None = None  # in number order: `after` for the next page; null at the end
 
 
 class Best(BaseModel):

@@ -79,6 +79,16 @@ def test_launch_over_http_then_two_workers_finish_it(
     page = client.get("/searches/tiny/trials", params=query).json()
     assert page["total"] == 4 and len(page["items"]) == 2
     assert page["items"][0]["params"] >= page["items"][1]["params"]
+    numbers, after = [], None
+    while True:  # keyset paging, two at a time
+        query = {"limit": 2} if after is None else {"limit": 2, "after": after}
+        keyed = client.get("/searches/tiny/trials", params=query).json()
+        numbers += [t["number"] for t in keyed["items"]]
+        if (after := keyed["next_after"]) is None:
+            break
+    assert numbers == [0, 1, 2, 3]
+    refused = client.get("/searches/tiny/trials", params={"after": 1, "sort": "params"})
+    assert refused.status_code == 400 and refused.json()["detail"].startswith("after:")
     one = client.get(f"/searches/tiny/trials/{best['number']}").json()
     assert one == best
     lowered = client.patch("/searches/tiny", json={"budget_trials": 3}, headers=AUTH)

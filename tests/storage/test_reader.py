@@ -73,3 +73,36 @@ def test_a_file_that_is_not_a_database_fails_in_one_line(tmp_path: Path) -> None
     with pytest.raises(StoreError, match="not a database") as caught:
         get_reader(f"sqlite:///{path}")
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_trial_pages_sort_nulls_last_page_by_key_and_points_are_columns(store: Store) -> None:
+    search = store.create_search("p", {"k": 1}, "h", "derived", "random", 10, {})
+    for number in range(7):
+        trial = store.create_trial(search.search_id, {"n": number}, f"a{number}", worker="w")
+        if number == 4:
+            store.finish_trial(trial.trial_id, TrialState.FAILED, error="boom")
+        else:
+            metrics = {"accuracy": 0.1 * (number % 3), "latency_ms": 1.0 + number}
+            store.finish_trial(trial.trial_id, TrialState.COMPLETE, metrics)
+    sid = search.search_id
+
+    by_accuracy = store.trial_page(sid, order_by="accuracy", descending=True, limit=10)
+    assert [t.number for t in by_accuracy] == [2, 5, 1, 0, 3, 6, 4]  # ties by number, null last
+    assert [t.number for t in store.trial_page(sid, limit=2, offset=5)] == [5, 6]
+
+    for descending, expected in ((False, list(range(7))), (True, list(range(6, -1, -1)))):
+        seen: list[int] = []
+        after = None
+        while page := store.trial_page(sid, descending=descending, limit=3, after=after):
+            seen += [t.number for t in page]
+            after = page[-1].number
+        assert seen == expected
+    complete = store.trial_page(sid, [TrialState.COMPLETE], limit=10, after=3)
+    assert [t.number for t in complete] == [5, 6]
+    with pytest.raises(StoreError, match="number order"):
+        store.trial_page(sid, order_by="accuracy", after=3)
+
+    points = store.trial_points(sid, [TrialState.COMPLETE])
+    assert [p[:2] for p in points] == [(n, "complete") for n in (0, 1, 2, 3, 5, 6)]
+    assert points[1][2] == pytest.approx(0.1) and points[1][4] == pytest.approx(2.0)
+    assert len(points[0]) == 8  # number, state and the six column metrics
