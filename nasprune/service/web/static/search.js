@@ -12,7 +12,7 @@ const FRONT_ROWS = 100;
 
 const view = {
   detail: null, raw: null, points: [], x: "latency_ms", y: "accuracy", maximizeY: true,
-  log: false, limit: null, best: null, seen: -1, asked: 0,
+  log: false, limit: null, best: null, seen: -1, asked: 0, range: [0, 1],
 };
 const archs = new Map();
 const $ = (id) => document.getElementById(id);
@@ -45,27 +45,22 @@ function defaultLimit() {
   return xs.length ? xs[Math.floor((xs.length - 1) / 2)] : null;
 }
 
-function sliderRange() {
-  const xs = view.points.map((p) => p.x);
-  if (xs.length === 0) return view.log ? [1, 10] : [0, 1];
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of xs) {
-    lo = Math.min(lo, v);
-    hi = Math.max(hi, v);
-  }
+// The x range of the drawn trials: the slider's ends (computed once per drawing, not per move).
+function xRange(points) {
+  if (points.length === 0) return view.log ? [1, 10] : [0, 1];
+  const [lo, hi] = extent(points.map((p) => p.x)); // plot.js's
   return [lo, hi > lo ? hi : lo + 1];
 }
 
 function toSlider(value) {
-  const [lo, hi] = sliderRange();
+  const [lo, hi] = view.range;
   const f = view.log ? Math.log10 : (v) => v;
   const share = (f(Math.min(Math.max(value, lo), hi)) - f(lo)) / (f(hi) - f(lo));
   return Math.round(share * SLIDER_STEPS);
 }
 
 function fromSlider(position) {
-  const [lo, hi] = sliderRange();
+  const [lo, hi] = view.range;
   const share = position / SLIDER_STEPS;
   return view.log ? 10 ** (Math.log10(lo) + share * (Math.log10(hi) - Math.log10(lo)))
     : lo + share * (hi - lo);
@@ -214,6 +209,7 @@ async function hover(point) {
 function draw() {
   if (!view.raw) return; // the controls moved before the trials came: main() draws them
   view.points = columnsToPoints(view.raw);
+  view.range = xRange(view.points);
   view.plot.setData({
     points: view.points,
     labels: { x: np.LABELS[view.x], y: np.LABELS[view.y], unit: view.x === "latency_ms" ? "ms" : "" },
@@ -253,30 +249,38 @@ function showSummary(summary) {
   $("counts").textContent = parts.join(" · ");
 }
 
+const RELOAD_GAP = 3; // after a read that took t, the next waits 3t (at least 1 s)
 let loading = null;
 let again = false;
-// Reads the trials again (after new ones finished); calls that come meanwhile run once after.
+// Reads the trials again (after new ones finished). Calls that come meanwhile make one more
+// read, after a gap, so a big search whose trials finish every second is not read back to back.
 async function reload() {
   if (loading) {
     again = true;
-    return loading.catch(() => {}); // the first caller reports the failure
+    return loading;
   }
   loading = (async () => {
-    view.raw = await np.get(`${SEARCH}/points`);
-    draw();
-    await loadFront();
-    await refreshBest();
+    do {
+      again = false;
+      const started = performance.now();
+      try {
+        view.raw = await np.get(`${SEARCH}/points`);
+        draw();
+        await loadFront();
+        await refreshBest();
+      } catch (error) {
+        np.say(`Cannot read the trials: ${error.message}`);
+      }
+      if (again) {
+        const gap = Math.max(1000, RELOAD_GAP * (performance.now() - started));
+        await new Promise((resume) => setTimeout(resume, gap));
+      }
+    } while (again);
   })();
   try {
     await loading;
-  } catch (error) {
-    np.say(`Cannot read the trials: ${error.message}`);
   } finally {
     loading = null;
-  }
-  if (again) {
-    again = false;
-    await reload();
   }
 }
 
