@@ -154,7 +154,7 @@ def main() -> None:
         print(
             f"| {r['trials']:,} | {r['load_s']:.2f} s | {r['limit_s']:.2f} s | "
             f"{r['points_s'] * 1000:.0f} ms, {r['points_mb']:.1f} MB | "
-            f"{r['pages_s']:.1f} s, {r['pages_mb']:.1f} MB | {r['keyed_s']:.1f} s |"
+            f"{r['pages_s']:.2f} s, {r['pages_mb']:.1f} MB | {r['keyed_s']:.2f} s |"
         )
 
 
