@@ -93,12 +93,16 @@ def candidate(
     In elastic mode the candidate is activated inside the supernet ``source`` and measured
     there (no copy), unless the space says its masks cannot emulate it (weight sparsity); in
     prune mode, and then, the extracted subnet is recalibrated, briefly fine-tuned in prune
-    mode, and measured itself.
+    mode, and measured itself. Either way the modules are checked before any is evaluated
+    (:meth:`SearchSpace.check_active`; a derived space checks every extraction against the
+    source with the pruned channels zeroed): a candidate that fails is a ``SpaceError``.
     """
     if mode == "elastic" and space.masks_emulate(arch):
         space.activate(source, arch)
         recalibrate_bn(source, calibration)
-        return source, space.extract(source, arch)
+        subnet = space.extract(source, arch)
+        space.check_active(source, arch, subnet)
+        return source, subnet
     subnet = space.extract(source, arch)
     recalibrate_bn(subnet, calibration)
     finetune_candidate(config, mode, subnet, loaders, source, heartbeat)

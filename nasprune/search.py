@@ -119,6 +119,9 @@ def execute(
     except KeyboardInterrupt:
         store.set_search_status(search.search_id, SearchStatus.PAUSED)
         raise
+    except Exception as exc:
+        _failed(store, search, exc)
+        raise
     completed = store.count_trials(search.search_id, [TrialState.COMPLETE])
     budget = store.get_search(search.name).budget_trials
     status = _status_after(store, search, stopped)
@@ -134,6 +137,20 @@ def execute(
         stopped,
         best=best(session),
     )
+
+
+def _failed(store: Store, search: SearchRecord, exc: Exception) -> None:
+    """A worker that cannot go on (its space or model refused, a crash) leaves no search
+    ``running`` behind it: failed, with the reason as an event, unless other workers are
+    running trials of it (they decide how it ends). ``nasprune resume`` continues it."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    try:
+        store.add_event(search.search_id, "failed", f"{type(exc).__name__}: {first}")
+        if not store.count_trials(search.search_id, [TrialState.RUNNING]):
+            if store.get_search(search.name).status == SearchStatus.RUNNING:
+                store.set_search_status(search.search_id, SearchStatus.FAILED)
+    except Exception:  # the store itself is gone: the original error says more
+        pass
 
 
 def _status_after(store: Store, search: SearchRecord, stopped: str) -> SearchStatus | None:

@@ -170,6 +170,23 @@ class SearchSpace(abc.ABC):
         subnet.load_state_dict(state)
         return subnet.train(supernet.training)
 
+    def check_active(self, supernet: nn.Module, arch: Mapping[str, Any], subnet: nn.Module) -> None:
+        """Raise :class:`SpaceError` unless ``supernet``, with ``arch`` active, computes what
+        ``subnet`` (its extraction) computes on a fixed probe input, both in eval mode: the
+        accuracy measured on the one and the latency measured on the other are of one model.
+        The modules are left in eval mode."""
+        gen = torch.Generator().manual_seed(20261205)
+        x = torch.randn(2, *self.input_shape, generator=gen)
+        with torch.no_grad():
+            active = supernet.eval()(x.to(next(supernet.parameters()).device)).cpu()
+            alone = subnet.eval()(x.to(next(subnet.parameters()).device)).cpu()
+        scale = max(1.0, float(alone.abs().max()))
+        if active.shape != alone.shape or float((active - alone).abs().max()) > 1e-4 * scale:
+            raise SpaceError(
+                f"candidate refused, not evaluated: the activated supernet and its extracted "
+                f"subnet compute different outputs ({self.name})"
+            )
+
     def validate(self, arch: Mapping[str, Any]) -> Architecture:
         """A clean copy of ``arch``; raises :class:`SpaceError` naming what is wrong."""
         return validate_arch(self.dimensions(), arch)

@@ -46,9 +46,13 @@ def stage_of(name: str) -> str:
 def listed_blocks(
     model: nn.Module, names: Iterable[str], input_shape: Sequence[int]
 ) -> list[Block]:
-    """Blocks the user names (for models that torch.fx cannot trace), checked for shape."""
+    """Blocks the user names (for models that torch.fx cannot trace), checked for shape and
+    for their skip connection: the block must add its own input to its output (seen in the
+    autograd graph of one forward pass), else replacing it by ``nn.Identity`` would not
+    remove it (a branch whose skip is in the parent would turn ``h + f(h)`` into ``h + h``)."""
     modules = dict(model.named_modules())
     shapes = _io_shapes(model, input_shape)
+    residual = _residual_in_autograd(model, input_shape)
     blocks = []
     for name in names:
         if not name or name not in modules:
@@ -61,8 +65,81 @@ def listed_blocks(
                 f"block {name!r} maps {shape_in} to {shape_out}; only shape-preserving "
                 "(residual) blocks can be removed"
             )
+        if not residual.get(name, False):
+            raise SpaceError(
+                f"block {name!r} does not add its input to its output (its skip connection, "
+                "if any, is outside it): removing it would not bypass it; name the module "
+                "that holds the skip"
+            )
         blocks.append(Block(name, stage_of(name)))
     return blocks
+
+
+_PASS_GRADS = {
+    "ReluBackward0",
+    "ReluBackward1",
+    "HardtanhBackward0",
+    "GeluBackward0",
+    "SiluBackward0",
+    "HardswishBackward0",
+    "CloneBackward0",
+    "NativeDropoutBackward0",
+}
+_ADD_GRADS = {"AddBackward0", "AddBackward1"}
+
+
+def _residual_in_autograd(model: nn.Module, input_shape: Sequence[int]) -> dict[str, bool]:
+    """Module name -> whether its output was its input plus something, through adds and
+    element-wise activations only (or its input itself), in one forward pass with autograd."""
+    found: dict[str, bool] = {}
+    handles = []
+
+    def hook(name: str):  # noqa: ANN202
+        def record(module: nn.Module, args: tuple, output: object) -> None:
+            if len(args) == 1 and isinstance(args[0], torch.Tensor):
+                if isinstance(output, torch.Tensor):
+                    found[name] = found.get(name, True) and _adds_input(output, args[0])
+
+        return record
+
+    for name, module in model.named_modules():
+        if name:
+            handles.append(module.register_forward_hook(hook(name)))
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, *input_shape, generator=gen).to(device).requires_grad_(True)
+    training = model.training
+    try:
+        with torch.enable_grad():
+            model.eval()(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(training)
+    return found
+
+
+def _adds_input(output: torch.Tensor, inp: torch.Tensor) -> bool:
+    if output is inp:
+        return True
+    start, entry = output.grad_fn, inp.grad_fn
+    if start is None or entry is None:
+        return False
+    return _grad_spine(start, entry, need_add=True)
+
+
+def _grad_spine(node: object, entry: object, need_add: bool) -> bool:
+    for _ in range(10_000):
+        if node is entry:
+            return not need_add
+        kind = type(node).__name__
+        nexts = [n for n, _ in getattr(node, "next_functions", ()) if n is not None]
+        if kind in _ADD_GRADS:
+            return any(_grad_spine(n, entry, False) for n in nexts)
+        if kind not in _PASS_GRADS or not nexts:
+            return False
+        node = nexts[0]
+    return False
 
 
 def find_blocks(model: nn.Module, input_shape: Sequence[int]) -> list[Block]:

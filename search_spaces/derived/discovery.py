@@ -112,15 +112,15 @@ def build_graph(model: nn.Module, input_shape: Sequence[int]) -> Any:
 
 
 def discover_groups(
-    model: nn.Module, input_shape: Sequence[int], ignore: Iterable[str] = ()
+    model: nn.Module, input_shape: Sequence[int], ignore: Iterable[str] = (), graph: Any = None
 ) -> list[ChannelGroup]:
     """The prunable channel groups of ``model``, in a stable order (by name).
 
     The classifier's outputs (every layer whose outputs reach the model's output without
     passing another convolution or linear layer) are never pruned, nor any layer inside a
-    module named in ``ignore``.
+    module named in ``ignore``. ``graph`` is the model's dependency graph, if already built.
     """
-    graph = build_graph(model, input_shape)
+    graph = graph if graph is not None else build_graph(model, input_shape)
     names = {module: name for name, module in model.named_modules()}
     order = {name: i for i, name in enumerate(names.values())}
     ignored = _ignored_modules(model, ignore) | _output_layers(graph)

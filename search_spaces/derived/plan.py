@@ -28,7 +28,10 @@ SPARSITY_METHOD = "global_l1_unstructured"
 
 def kept_count(group: ChannelGroup, ratio: float, round_to: int) -> int:
     """Channels a keep ratio leaves in ``group``: whole heads for attention, else a multiple
-    of ``round_to`` (never below one multiple, never above the group)."""
+    of ``round_to`` (never below one multiple, never above the group). A ratio of 1 keeps
+    every channel, whatever ``round_to``: the largest candidate is the dense model."""
+    if ratio >= 1.0:
+        return group.channels
     if group.unit > 1:
         return group.unit * min(group.units, max(1, math.floor(ratio * group.units + 0.5)))
     if group.channels <= round_to:
@@ -80,10 +83,16 @@ def apply_plan(
         if block not in modules:
             raise SpaceError(f"the plan removes block {block!r}, which the model does not have")
         model.set_submodule(block, nn.Identity())
-    ratio = float(plan["sparsity"]["ratio"])
-    if sparsify and ratio > 0:
-        sparsify_weights(model, ratio, int(plan["sparsity"]["seed"]))
+    if sparsify:
+        sparsify_as_planned(model, plan)
     return model
+
+
+def sparsify_as_planned(model: nn.Module, plan: Mapping[str, Any]) -> None:
+    """The plan's weight sparsity, if any, applied to ``model`` (already pruned to the plan)."""
+    ratio = float(plan["sparsity"]["ratio"])
+    if ratio > 0:
+        sparsify_weights(model, ratio, int(plan["sparsity"]["seed"]))
 
 
 def _prune_group(graph: Any, modules: dict[str, nn.Module], name: str, spec: Mapping) -> None:

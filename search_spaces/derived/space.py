@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import math
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +18,7 @@ from search_spaces.derived import masking
 from search_spaces.derived.blocks import Block, find_blocks, listed_blocks
 from search_spaces.derived.discovery import (
     ChannelGroup,
+    build_graph,
     culprit,
     discover_groups,
     example_input,
@@ -28,7 +31,8 @@ from search_spaces.derived.importance import (
     score_groups,
 )
 from search_spaces.derived.loading import build_model, fingerprint, load_weights
-from search_spaces.derived.plan import apply_plan, kept_count, make_plan
+from search_spaces.derived.plan import apply_plan, kept_count, make_plan, sparsify_as_planned
+from search_spaces.derived.verify import Site, compare, outputs, probe, producer_sites, zeroed
 from search_spaces.dimensions import (
     Architecture,
     Dimension,
@@ -41,6 +45,7 @@ GRANULARITIES = ("per_group", "per_stage", "global")
 BLOCK_MODES = ("per_block", "per_stage", "none")
 DEFAULT_KEEP = (0.25, 0.5, 0.75, 1.0)
 EQUIVALENCE_TOLERANCE = 1e-4  # elastic masks against physical pruning, checked once per space
+log = logging.getLogger(__name__)
 
 
 @register_space
@@ -108,15 +113,21 @@ class DerivedSpace(SearchSpace):
         if model_sha256 is not None and model_sha256 != digest:
             raise SpaceError("the model's structure or weights changed since this search began")
         output = self._probe(shape)
-        self.groups = discover_groups(self._template, shape, list(_names("ignore", ignore)))
+        graph = build_graph(self._template, shape)
+        groups = discover_groups(self._template, shape, list(_names("ignore", ignore)), graph)
+        self._sites: dict[str, list[Site]] = {}
+        self.refused: dict[str, str] = {}  # group name -> why it stays dense (one line)
+        self.input_shape = shape
+        self.groups = self._checked(groups, producer_sites(graph, self._template, groups))
         self.blocks = self._find_blocks(shape, block_names)
         self._group_by_name = {g.name: g for g in self.groups}
         self._widths = self._width_dims()  # width dimension name -> the groups it sets
         self._dims = self._make_dimensions()
         if not self._dims:
+            refused = f" ({len(self.refused)} groups refused, see above)" if self.refused else ""
             raise SpaceError(
                 "the model has nothing prunable: no channel group can shrink at "
-                f"round_to={self.round_to} and no residual block can be removed"
+                f"round_to={self.round_to}{refused} and no residual block can be removed"
             )
         self._scores: dict[str, list[float]] | None = None
         self._orders: dict[str, list[int]] = {}
@@ -245,11 +256,19 @@ class DerivedSpace(SearchSpace):
         return apply_plan(self.dense_model(), self.plan(arch), self.input_shape, sparsify=False)
 
     def extract(self, supernet: nn.Module, arch: Mapping[str, Any]) -> nn.Module:
-        """A physically pruned copy of ``supernet``'s weights (or the dense model's)."""
-        plan = self.plan(arch)
+        """A physically pruned copy of ``supernet``'s weights (or the dense model's), checked
+        against the same weights with the pruned channels zeroed (a :class:`SpaceError` if it
+        computes anything else: see :mod:`search_spaces.derived.verify`)."""
+        clean = self.validate(arch)
+        plan = self.plan(clean)
         subnet = self.dense_model()
         subnet.load_state_dict(supernet.state_dict())
-        return apply_plan(subnet, plan, self.input_shape).train(supernet.training)
+        keep, removed = self._selection(clean)
+        problem = self._pruned_problem(subnet, keep, removed, plan)
+        if problem is not None:
+            raise SpaceError(f"candidate refused, not evaluated: {problem}")
+        sparsify_as_planned(subnet, plan)
+        return subnet.train(supernet.training)
 
     def structure(self, arch: Mapping[str, Any]) -> nn.Module:
         """The pruned module itself: torch-pruning needs real tensors. The global generator is
@@ -391,6 +410,72 @@ class DerivedSpace(SearchSpace):
         }
         return self._global_cache[ratio]
 
+    # ---- never a silently wrong subnet --------------------------------------------------------
+
+    def _pruned_problem(
+        self,
+        model: nn.Module,
+        keep: Mapping[str, Sequence[int]],
+        removed: Sequence[str],
+        plan: Mapping[str, Any],
+    ) -> str | None:
+        """Prune ``model`` in place to ``plan`` (no sparsity) and say, in one line, how it fails
+        to compute its reference on the probe input (None when it does)."""
+        x = probe(self.input_shape)
+        channels = {name: self._group_by_name[name].channels for name in keep}
+        with zeroed(model, self._sites, channels, keep, removed):
+            reference = outputs(model, x)
+        try:
+            apply_plan(model, plan, self.input_shape, sparsify=False)
+        except SpaceError as exc:
+            return str(exc)
+        except Exception as exc:
+            return f"torch-pruning fails{culprit(exc, model)}: {type(exc).__name__}: " + (
+                first_line(exc)
+            )
+        return compare(model, reference, x)
+
+    def _checked(
+        self, groups: Sequence[ChannelGroup], sites: Mapping[str, list[Site] | str]
+    ) -> list[ChannelGroup]:
+        """The groups whose pruning computes what zeroing their channels computes, checked on
+        a random half of each (all at once, then one by one if that fails); the others are
+        refused with one line each and stay dense."""
+        by_name = {g.name: g for g in groups}
+        self._group_by_name = by_name
+        for name, found in sites.items():
+            if isinstance(found, str):
+                self._refuse(name, f"cannot be checked: {found}")
+            else:
+                self._sites[name] = found
+        candidates = [g for g in groups if g.name in self._sites and g.units > 1]
+        rng = random.Random(0)
+        halves = {g.name: _random_half(g, rng) for g in candidates}
+        if candidates and self._group_problem(candidates, halves) is not None:
+            for group in candidates:
+                problem = self._group_problem([group], halves)
+                if problem is not None:
+                    self._refuse(group.name, problem)
+            alive = [g for g in candidates if g.name not in self.refused]
+            together = self._group_problem(alive, halves) if alive else None
+            if together is not None:
+                raise SpaceError(
+                    f"the model's channel groups prune correctly one by one but not together: "
+                    f"{together}; list some of them under ignore"
+                )
+        return [g for g in groups if g.name not in self.refused]
+
+    def _group_problem(
+        self, groups: Sequence[ChannelGroup], halves: Mapping[str, list[int]]
+    ) -> str | None:
+        keep = {g.name: halves[g.name] for g in groups}
+        plan = make_plan(self._group_by_name, keep, [], 0.0, seed=0)
+        return self._pruned_problem(self.dense_model(), keep, [], plan)
+
+    def _refuse(self, name: str, why: str) -> None:
+        self.refused[name] = why
+        log.warning("derived space: group %r is refused and stays dense: %s", name, why)
+
     def _verify(self, supernet: nn.Module) -> None:
         """Masks must compute what physical pruning computes; checked once on the smallest arch."""
         arch = self.smallest() | ({"sparsity": 0.0} if self.sparsity_levels else {})
@@ -407,6 +492,12 @@ class DerivedSpace(SearchSpace):
                 f"{gap:.2e}); use evaluation.mode: prune"
             )
         self._verified = True
+
+
+def _random_half(group: ChannelGroup, rng: random.Random) -> list[int]:
+    """A random half of ``group``'s units (at least one kept, one removed), as channels."""
+    units = sorted(rng.sample(range(group.units), max(1, group.units // 2)))
+    return [u * group.unit + c for u in units for c in range(group.unit)]
 
 
 def derive_space(model: nn.Module, input_shape: Sequence[int], **options: Any) -> DerivedSpace:

@@ -300,3 +300,121 @@ class Untraceable(nn.Module):
 
 def untraceable(**kwargs) -> nn.Module:
     return _seeded(Untraceable, **kwargs)
+
+
+# ---- models that torch-pruning alone would prune wrongly (tests/search_spaces/test_verify.py)
+
+
+class PermuteHead(nn.Module):
+    """conv -> permute -> reshape (or view) -> linear: a channels-last flatten. torch-pruning
+    1.6.1 maps a pruned channel to the wrong columns of the classifier."""
+
+    def __init__(
+        self, view: bool = False, width: int = 16, in_channels: int = 3, size: int = 4
+    ) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, width, 3, 1, 1)
+        self.bn = nn.BatchNorm2d(width)
+        self.conv = nn.Conv2d(width, width, 3, 1, 1)
+        self.fc = nn.Linear(width * size * size, 10)
+        self.view = view
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.bn(self.stem(x)))
+        x = F.relu(self.conv(x)).permute(0, 2, 3, 1)
+        x = x.contiguous().view(x.shape[0], -1) if self.view else x.reshape(x.shape[0], -1)
+        return self.fc(x)
+
+
+class StoredWidth(nn.Module):
+    """A forward that reshapes with a width stored as an integer: it crashes once pruned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 1, 1)
+        self.mix = Regroup(16)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.mix(F.relu(self.stem(x))).mean(dim=(2, 3)))
+
+
+class Regroup(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+        self.conv = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, _, h, w = x.shape
+        return self.conv(x.view(b, self.channels, h, w))
+
+
+class Branch(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(self.conv(x))
+
+
+class SkipInParent(nn.Module):
+    """``h + branch(h)`` written in the parent: ``branch`` alone is no residual block."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 1, 1)
+        self.branch = Branch(16)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.stem(x))
+        return self.fc((h + self.branch(h)).mean(dim=(2, 3)))
+
+
+class Wide50(nn.Module):
+    """Fifty hidden channels: not a multiple of round_to's 8."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 50, 3, 1, 1)
+        self.fc = nn.Linear(50, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+class Normalized(nn.Module):
+    """Channels L2-normalised before the next convolution reads them: physical pruning is
+    exact, channel masks are not (the norm still counts the masked channels)."""
+
+    def __init__(self, in_channels: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, 16, 3, 1, 1)
+        self.conv = nn.Conv2d(16, 16, 3, 1, 1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.normalize(F.relu(self.stem(x)), dim=1)
+        return self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+def normalized(**kwargs) -> nn.Module:
+    return _seeded(Normalized, **kwargs)
+
+
+def permute_head(**kwargs) -> nn.Module:
+    return _seeded(PermuteHead, **kwargs)
+
+
+def stored_width(**kwargs) -> nn.Module:
+    return _seeded(StoredWidth, **kwargs)
+
+
+def skip_in_parent(**kwargs) -> nn.Module:
+    return _seeded(SkipInParent, **kwargs)
+
+
+def wide50(**kwargs) -> nn.Module:
+    return _seeded(Wide50, **kwargs)
