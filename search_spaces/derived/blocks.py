@@ -122,20 +122,27 @@ def _residual_in_autograd(model: nn.Module, input_shape: Sequence[int]) -> dict[
 def _adds_input(output: torch.Tensor, inp: torch.Tensor) -> bool:
     if output is inp:
         return True
-    start, entry = output.grad_fn, inp.grad_fn
-    if start is None or entry is None:
+    if output.grad_fn is None:
         return False
-    return _grad_spine(start, entry, need_add=True)
+    return _grad_spine(output.grad_fn, inp, need_add=True)
 
 
-def _grad_spine(node: object, entry: object, need_add: bool) -> bool:
+def _is_input(node: object, inp: torch.Tensor) -> bool:
+    if inp.grad_fn is not None:
+        return node is inp.grad_fn
+    return getattr(node, "variable", None) is inp  # a leaf's AccumulateGrad
+
+
+def _grad_spine(node: object, inp: torch.Tensor, need_add: bool) -> bool:
+    """Whether autograd ``node`` is ``inp`` (its grad_fn, or its AccumulateGrad if it is a
+    leaf) plus residual branches (at least one add if ``need_add``)."""
     for _ in range(10_000):
-        if node is entry:
+        if _is_input(node, inp):
             return not need_add
         kind = type(node).__name__
         nexts = [n for n, _ in getattr(node, "next_functions", ()) if n is not None]
         if kind in _ADD_GRADS:
-            return any(_grad_spine(n, entry, False) for n in nexts)
+            return any(_grad_spine(n, inp, False) for n in nexts)
         if kind not in _PASS_GRADS or not nexts:
             return False
         node = nexts[0]

@@ -12,12 +12,13 @@ from __future__ import annotations
 import traceback
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from search_spaces.derived.heads import Attention, find_attention, is_conv1d
 from search_spaces.dimensions import SpaceError
 
 ROOT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -51,13 +52,14 @@ class ChannelGroup:
     unit: int
     attention: str | None  # the module whose ``num_heads`` shrinks with this group
     modules: tuple[str, ...]  # every named module the group touches
+    heads: Attention | None = None  # a Hugging Face attention, pruned by nasprune, not tp
 
     @property
     def units(self) -> int:
         return self.channels // self.unit
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "name": self.name,
             "root": self.root,
             "root_is_input": self.root_is_input,
@@ -65,6 +67,21 @@ class ChannelGroup:
             "unit": self.unit,
             "attention": self.attention,
         }
+        return found | ({"heads": asdict(self.heads)} if self.heads else {})
+
+
+def head_group(attention: Attention) -> ChannelGroup:
+    """The channel group of a Hugging Face attention's heads (see :mod:`heads`)."""
+    return ChannelGroup(
+        attention.q,
+        attention.o,
+        True,
+        attention.channels,
+        attention.unit,
+        attention.module,
+        attention.projections,
+        attention,
+    )
 
 
 def example_input(input_shape: Sequence[int], device: torch.device | None = None) -> torch.Tensor:
@@ -92,6 +109,8 @@ def culprit(exc: BaseException, model: nn.Module) -> str:
 def build_graph(model: nn.Module, input_shape: Sequence[int]) -> Any:
     """torch-pruning's dependency graph of ``model``; a one-line error if it cannot trace it."""
     device = _device_of(model)
+    conv1d = {type(m) for m in model.modules() if is_conv1d(m)}
+    custom = {kind: _conv1d_pruner()() for kind in conv1d}
     try:
         with warnings.catch_warnings(), torch.enable_grad():
             warnings.simplefilter("ignore")
@@ -99,7 +118,10 @@ def build_graph(model: nn.Module, input_shape: Sequence[int]) -> Any:
                 tp()
                 .DependencyGraph()
                 .build_dependency(
-                    model, example_inputs=example_input(input_shape, device), verbose=False
+                    model,
+                    example_inputs=example_input(input_shape, device),
+                    verbose=False,
+                    customized_pruners=custom or None,
                 )
             )
     except SpaceError:
@@ -121,12 +143,20 @@ def discover_groups(
     module named in ``ignore``. ``graph`` is the model's dependency graph, if already built.
     """
     graph = graph if graph is not None else build_graph(model, input_shape)
-    names = {module: name for name, module in model.named_modules()}
+    modules = dict(model.named_modules())
+    names = {module: name for name, module in modules.items()}
     order = {name: i for i, name in enumerate(names.values())}
-    ignored = _ignored_modules(model, ignore) | _output_layers(graph)
-    attention = _attention_modules(model)
+    user_ignored = _ignored_modules(model, ignore)
+    ignored = user_ignored | _output_layers(graph)
     groups: dict[str, ChannelGroup] = {}
-    for group in graph.get_all_groups(ignored_layers=list(ignored), root_module_types=ROOT_TYPES):
+    for found_heads in find_attention(model):  # pruned by heads here, never by torch-pruning
+        projections = [modules[p] for p in found_heads.projections]
+        ignored.update(projections)
+        if not any(p in user_ignored for p in projections) and found_heads.heads > 1:
+            groups[found_heads.q] = head_group(found_heads)
+    attention = _attention_modules(model)
+    roots = ROOT_TYPES + tuple({type(m) for m in modules.values() if is_conv1d(m)})
+    for group in graph.get_all_groups(ignored_layers=list(ignored), root_module_types=roots):
         found = _describe(graph, group, names, order, attention)
         if found is not None and found.name not in groups:
             groups[found.name] = found
@@ -203,7 +233,7 @@ def _output_layers(graph: Any) -> set[nn.Module]:
     """Convolution and linear layers whose outputs reach the model's output directly."""
     found: set[nn.Module] = set()
     for module, node in graph.module2node.items():
-        if isinstance(module, ROOT_TYPES) and _reaches_output(node):
+        if _is_root(module) and _reaches_output(node):
             found.add(module)
     return found
 
@@ -218,9 +248,40 @@ def _reaches_output(start: Any) -> bool:
         if not node.outputs:
             return True
         for nxt in node.outputs:
-            if not isinstance(nxt.module, ROOT_TYPES):
+            if not _is_root(nxt.module):
                 stack.append(nxt)
     return False
+
+
+def _is_root(module: object) -> bool:
+    return isinstance(module, ROOT_TYPES) or (isinstance(module, nn.Module) and is_conv1d(module))
+
+
+def _conv1d_pruner() -> type:
+    """torch-pruning's pruning functions for transformers' ``Conv1D`` (weight (in, out))."""
+    base = tp().pruner.function.BasePruningFunc
+
+    class Conv1DPruner(base):  # type: ignore[misc, valid-type]
+        def prune_out_channels(self, layer: Any, idxs: Sequence[int]) -> Any:
+            keep = sorted(set(range(int(layer.nf))) - set(idxs))
+            layer.weight = self._prune_parameter_and_grad(layer.weight, keep, 1)
+            layer.bias = self._prune_parameter_and_grad(layer.bias, keep, 0)
+            layer.nf = len(keep)
+            return layer
+
+        def prune_in_channels(self, layer: Any, idxs: Sequence[int]) -> Any:
+            keep = sorted(set(range(int(layer.nx))) - set(idxs))
+            layer.weight = self._prune_parameter_and_grad(layer.weight, keep, 0)
+            layer.nx = len(keep)
+            return layer
+
+        def get_out_channels(self, layer: Any) -> int:
+            return int(layer.nf)
+
+        def get_in_channels(self, layer: Any) -> int:
+            return int(layer.nx)
+
+    return Conv1DPruner
 
 
 def _device_of(model: nn.Module) -> torch.device:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.derived.discovery import ChannelGroup, build_graph, tp
+from search_spaces.derived.heads import head_scores, is_conv1d
 from search_spaces.dimensions import SpaceError
 
 CRITERIA = ("random", "l1", "l2", "taylor", "bn_scale", "nni.l1", "nni.taylor")
@@ -62,6 +63,15 @@ def score_groups(
     copy). ``batches`` (inputs, labels) are needed by ``taylor`` only.
     """
     check_criterion(criterion)
+    heads = [g for g in groups if g.heads is not None]
+    if heads:
+        batches, others = list(batches), [g for g in groups if g.heads is None]
+        scores, notes = (
+            score_groups(model, input_shape, others, criterion, batches, seed)
+            if others
+            else ({}, [])
+        )
+        return scores | _score_heads(model, heads, criterion, batches, seed, notes), notes
     if criterion.startswith("nni."):
         from search_spaces.derived.nni_importance import score_groups_nni
 
@@ -93,10 +103,64 @@ def score_groups(
         if values is None and criterion == "bn_scale":
             notes.append(f"{group.name}: no norm layer, scored by l1")
             values = scorers["l1"](tp_group)
+        if values is None:  # layers torch-pruning cannot score (transformers' Conv1D)
+            values = _conv1d_magnitude(graph, tp_group, group.channels, criterion)
         if values is None:
             raise SpaceError(f"group {group.name!r} has no weights to score by {criterion}")
         scores[group.name] = [_finite(v) for v in values.detach().cpu().tolist()]
     return scores, notes
+
+
+def _conv1d_magnitude(
+    graph: Any, tp_group: Any, channels: int, criterion: str
+) -> torch.Tensor | None:
+    """Per root channel, the magnitude (or |weight x gradient| for ``taylor``) of the group's
+    ``Conv1D`` weights (stored (in, out)), normalised by the mean; None if it has none."""
+    p = 2 if criterion == "l2" else 1
+    score, seen = torch.zeros(channels), False
+    for item in tp_group:
+        layer: Any = item.dep.target.module
+        if not (isinstance(layer, nn.Module) and is_conv1d(layer)):
+            continue
+        param: Any = layer.weight
+        weight = param.detach()
+        if criterion == "taylor":
+            grad = param.grad
+            weight = weight * grad if grad is not None else torch.zeros_like(weight)
+        out = graph.is_out_channel_pruning_fn(item.dep.handler)
+        values = weight.abs().pow(p).sum(dim=0 if out else 1)
+        score[list(item.root_idxs)] += values[list(item.idxs)]
+        seen = True
+    if not seen:
+        return None
+    mean = float(score.mean())
+    return score / mean if mean > 0 else score
+
+
+def _score_heads(
+    model: nn.Module,
+    groups: Sequence[ChannelGroup],
+    criterion: str,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    seed: int,
+    notes: list[str],
+) -> dict[str, list[float]]:
+    """Importance of whole attention heads (see :func:`heads.head_scores`): magnitude for
+    ``l1``, ``l2`` and, with a note, the criteria that have no meaning for heads."""
+    if criterion == "random":
+        gen = torch.Generator().manual_seed(seed + 1)
+        return {g.name: torch.rand(g.channels, generator=gen).tolist() for g in groups}
+    if criterion == "taylor":
+        model.zero_grad(set_to_none=True)
+        _accumulate_gradients(model, batches)
+    elif criterion not in ("l1", "l2"):
+        notes.extend(f"{g.name}: attention heads, scored by l1" for g in groups)
+    p = 2 if criterion == "l2" else 1
+    return {
+        g.name: [_finite(v) for v in head_scores(model, g.heads, p, criterion == "taylor")]
+        for g in groups
+        if g.heads is not None
+    }
 
 
 def _accumulate_gradients(

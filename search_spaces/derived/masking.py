@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from search_spaces.derived.discovery import ChannelGroup, build_graph
+from search_spaces.derived.heads import is_conv1d
 from search_spaces.derived.importance import root_pruning_fn
 from search_spaces.dimensions import SpaceError
 
@@ -49,6 +50,11 @@ class MaskState:
         graph = build_graph(self.model, input_shape)
         names = {m: n for n, m in self.modules.items()}
         for group in groups:
+            if group.heads is not None:  # the output projection reads the query channels
+                every = torch.arange(group.channels)
+                reader = self.modules[group.heads.o]
+                self.readers.setdefault(reader, {})[group.name] = (every, every)
+                continue
             root = self.modules[group.root]
             fn = root_pruning_fn(graph, root, group.root_is_input)
             for item in graph.get_pruning_group(root, fn, list(range(group.channels))):
@@ -126,12 +132,15 @@ def _reads_channels(module: nn.Module) -> bool:
     if isinstance(module, _CONV):
         depthwise = module.groups == module.in_channels and module.groups > 1
         return not depthwise
-    return isinstance(module, nn.Linear)  # per-channel layers (batch norm ...) need no mask
+    # per-channel layers (batch norm ...) need no mask
+    return isinstance(module, nn.Linear) or is_conv1d(module)
 
 
 def _in_channels(module: nn.Module) -> int:
     if isinstance(module, _CONV):
         return int(module.in_channels)
+    if is_conv1d(module):
+        return int(module.nx)  # type: ignore[arg-type]
     assert isinstance(module, nn.Linear)
     return int(module.in_features)
 

@@ -1,9 +1,10 @@
 """A pruning plan: which channels of which group survive, which blocks are gone, how sparse.
 
 A plan is plain JSON. Replayed on the dense model (:func:`apply_plan`), it gives the subnet:
-torch-pruning removes the channels group by group, each removed block is replaced by
-``nn.Identity``, attention modules get their new ``num_heads``, and the weight sparsity is
-applied by PyTorch's own pruning API (global L1 over the remaining weights, made permanent).
+torch-pruning removes the channels group by group (attention heads of the Hugging Face layouts
+are cut by :mod:`heads`), each removed block is replaced by an identity (:class:`Bypass`),
+attention modules get their new ``num_heads``, and the weight sparsity is applied by PyTorch's
+own pruning API (global L1 over the remaining weights, made permanent).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch.nn.utils.prune as torch_prune
 from torch import nn
 
 from search_spaces.derived.discovery import ROOT_TYPES, ChannelGroup, build_graph
+from search_spaces.derived.heads import is_conv1d, prune_heads
 from search_spaces.derived.importance import root_pruning_fn
 from search_spaces.dimensions import SpaceError
 
@@ -61,6 +63,14 @@ def make_plan(
     }
 
 
+class Bypass(nn.Identity):
+    """What a removed block becomes: its first input, whatever else its caller passes (a
+    Hugging Face layer is called with its attention mask and positions as keywords)."""
+
+    def forward(self, input: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return input
+
+
 def check_plan(plan: Mapping[str, Any]) -> None:
     if not isinstance(plan, Mapping) or plan.get("format") != PLAN_FORMAT:
         raise SpaceError("not a nasprune pruning plan (format field missing or wrong)")
@@ -75,14 +85,18 @@ def apply_plan(
     check_plan(plan)
     modules = dict(model.named_modules())
     groups = plan["groups"]
-    if groups:
+    by_tp = {name: spec for name, spec in groups.items() if "heads" not in spec}
+    if by_tp:
         graph = build_graph(model, input_shape)
-        for name, spec in groups.items():
+        for name, spec in by_tp.items():
             _prune_group(graph, modules, name, spec)
+    for spec in groups.values():
+        if "heads" in spec:
+            prune_heads(model, spec, spec["keep"])
     for block in plan["removed_blocks"]:
         if block not in modules:
             raise SpaceError(f"the plan removes block {block!r}, which the model does not have")
-        model.set_submodule(block, nn.Identity())
+        model.set_submodule(block, Bypass())
     if sparsify:
         sparsify_as_planned(model, plan)
     return model
@@ -113,7 +127,7 @@ def _prune_group(graph: Any, modules: dict[str, nn.Module], name: str, spec: Map
 
 
 def prunable_weights(model: nn.Module) -> list[tuple[nn.Module, str]]:
-    return [(m, "weight") for m in model.modules() if isinstance(m, ROOT_TYPES)]
+    return [(m, "weight") for m in model.modules() if isinstance(m, ROOT_TYPES) or is_conv1d(m)]
 
 
 def sparsify_weights(model: nn.Module, ratio: float, seed: int) -> None:

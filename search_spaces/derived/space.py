@@ -16,6 +16,7 @@ from torch import nn
 from search_spaces.base import SearchSpace, positive_int
 from search_spaces.derived import masking
 from search_spaces.derived.blocks import Block, find_blocks, listed_blocks
+from search_spaces.derived.deadline import Deadline, derivation
 from search_spaces.derived.discovery import (
     ChannelGroup,
     build_graph,
@@ -45,7 +46,7 @@ GRANULARITIES = ("per_group", "per_stage", "global")
 BLOCK_MODES = ("per_block", "per_stage", "none")
 DEFAULT_KEEP = (0.25, 0.5, 0.75, 1.0)
 EQUIVALENCE_TOLERANCE = 1e-4  # elastic masks against physical pruning, checked once per space
-log = logging.getLogger(__name__)
+log = logging.getLogger("search_spaces.derived")
 
 
 @register_space
@@ -108,18 +109,25 @@ class DerivedSpace(SearchSpace):
         self.round_to = positive_int("round_to", round_to)
         self.stage_depth = positive_int("stage_depth", stage_depth)
         self.importance = _importance(importance)
-        self._template = self._load(model, weights, dict(model_args or {}))
-        digest = fingerprint(self._template)
-        if model_sha256 is not None and model_sha256 != digest:
-            raise SpaceError("the model's structure or weights changed since this search began")
-        output = self._probe(shape)
-        graph = build_graph(self._template, shape)
-        groups = discover_groups(self._template, shape, list(_names("ignore", ignore)), graph)
         self._sites: dict[str, list[Site]] = {}
         self.refused: dict[str, str] = {}  # group name -> why it stays dense (one line)
         self.input_shape = shape
-        self.groups = self._checked(groups, producer_sites(graph, self._template, groups))
-        self.blocks = self._find_blocks(shape, block_names)
+        label = model if isinstance(model, str) else type(model).__name__
+        with derivation(f"deriving a space from {label}") as deadline:
+            self._template = self._load(model, weights, dict(model_args or {}))
+            digest = fingerprint(self._template)
+            if model_sha256 is not None and model_sha256 != digest:
+                raise SpaceError("the model's structure or weights changed since this search began")
+            deadline.step("running the model on one example input")
+            output = self._probe(shape)
+            deadline.step("tracing the model with torch-pruning")
+            graph = build_graph(self._template, shape)
+            deadline.step("finding its channel groups")
+            groups = discover_groups(self._template, shape, _names("ignore", ignore), graph)
+            sites = producer_sites(graph, self._template, groups)
+            self.groups = self._checked(groups, sites, deadline)
+            deadline.step("finding its residual blocks")
+            self.blocks = self._find_blocks(shape, block_names)
         self._group_by_name = {g.name: g for g in self.groups}
         self._widths = self._width_dims()  # width dimension name -> the groups it sets
         self._dims = self._make_dimensions()
@@ -436,7 +444,10 @@ class DerivedSpace(SearchSpace):
         return compare(model, reference, x)
 
     def _checked(
-        self, groups: Sequence[ChannelGroup], sites: Mapping[str, list[Site] | str]
+        self,
+        groups: Sequence[ChannelGroup],
+        sites: Mapping[str, list[Site] | str],
+        deadline: Deadline,
     ) -> list[ChannelGroup]:
         """The groups whose pruning computes what zeroing their channels computes, checked on
         a random half of each (all at once, then one by one if that fails); the others are
@@ -451,8 +462,10 @@ class DerivedSpace(SearchSpace):
         candidates = [g for g in groups if g.name in self._sites and g.units > 1]
         rng = random.Random(0)
         halves = {g.name: _random_half(g, rng) for g in candidates}
+        deadline.step(f"checking its {len(candidates)} channel groups on a probe input")
         if candidates and self._group_problem(candidates, halves) is not None:
-            for group in candidates:
+            for i, group in enumerate(candidates, 1):
+                deadline.step(f"checking channel group {i} of {len(candidates)} alone")
                 problem = self._group_problem([group], halves)
                 if problem is not None:
                     self._refuse(group.name, problem)
@@ -489,7 +502,7 @@ class DerivedSpace(SearchSpace):
         if not gap <= EQUIVALENCE_TOLERANCE * max(1.0, float(pruned.abs().max())):
             raise SpaceError(
                 f"elastic mode cannot emulate this model with channel masks (outputs differ by "
-                f"{gap:.2e}); use evaluation.mode: prune"
+                f"{gap:.2e}); use evaluation.mode: prune, which checks each pruned candidate"
             )
         self._verified = True
 

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from search_spaces.derived.discovery import ChannelGroup, first_line
+from search_spaces.derived.heads import is_conv1d, made_at
 from search_spaces.derived.importance import root_pruning_fn
 from search_spaces.dimensions import SpaceError
 
@@ -70,6 +71,12 @@ def producer_sites(
     names = {m: n for n, m in modules.items()}
     sites: dict[str, list[Site] | str] = {}
     for group in groups:
+        if group.heads is not None:
+            sites[group.name] = [
+                Site(name, "output", -1, tuple(local), tuple(root))
+                for name, local, root, _ in made_at(group.heads)
+            ]
+            continue
         root = modules[group.root]
         fn = root_pruning_fn(graph, root, group.root_is_input)
         found: list[Site] = []
@@ -112,14 +119,9 @@ def _output_site(
         return Site(name, "layer_norm", -1, local, root)
     if isinstance(module, _CHANNELS_FIRST):
         return Site(name, "output", 1, local, root)
-    if isinstance(module, _CHANNELS_LAST) or _is_conv1d_of_transformers(module):
+    if isinstance(module, _CHANNELS_LAST) or is_conv1d(module):
         return Site(name, "output", -1, local, root)
     return f"layer {name!r} ({type(module).__name__}) makes its channels in a way not checked"
-
-
-def _is_conv1d_of_transformers(module: nn.Module) -> bool:
-    """transformers' ``Conv1D`` (GPT-2): a linear layer with its weight transposed."""
-    return type(module).__name__ == "Conv1D" and hasattr(module, "nf")
 
 
 @contextmanager
@@ -179,7 +181,14 @@ def zeroed(
 def _size(module: nn.Module, site: Site) -> int:
     if isinstance(module, nn.LayerNorm):
         return int(module.normalized_shape[0])
-    for attr in ("out_channels", "num_features", "num_channels", "out_features", "embedding_dim", "nf"):
+    for attr in (
+        "out_channels",
+        "num_features",
+        "num_channels",
+        "out_features",
+        "embedding_dim",
+        "nf",
+    ):
         if hasattr(module, attr):
             return int(getattr(module, attr))
     if isinstance(module, nn.PReLU):

@@ -77,3 +77,17 @@ def test_a_refusal_after_the_row_is_written_leaves_a_failed_search_with_its_reas
     # the same model in prune mode, whose candidates are each checked, searches fine
     prune = _config(workdir, "normalized", "prune")
     assert nasprune.run(prune).completed == 2
+
+
+def test_the_cli_says_the_refused_group_in_one_line_and_runs_the_search(
+    workdir: Path, write_config, capsys, monkeypatch
+) -> None:
+    config = _config(workdir, "permute_head", "prune", size=8)
+    monkeypatch.setenv("NASPRUNE_STORAGE", config["storage"])
+    code, _, err = cli(capsys, monkeypatch, "run", str(write_config(workdir / "p.yaml", config)))
+    assert code == 0, err
+    refused = [line for line in err.splitlines() if "refused" in line]
+    assert refused == [
+        "derived space: group 'conv' is refused and stays dense: pruned, it computes other "
+        "values than the dense model with those channels zeroed, first at layer 'fc' (by 0.13)"
+    ]

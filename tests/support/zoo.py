@@ -418,3 +418,22 @@ def skip_in_parent(**kwargs) -> nn.Module:
 
 def wide50(**kwargs) -> nn.Module:
     return _seeded(Wide50, **kwargs)
+
+
+class Stalling(nn.Module):
+    """A forward that takes ten seconds: derive's time limit must stop it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, 1, 1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        import time
+
+        time.sleep(10)
+        return self.fc(F.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+def stalling(**kwargs) -> nn.Module:
+    return _seeded(Stalling, **kwargs)
