@@ -431,8 +431,14 @@ class DerivedSpace(SearchSpace):
         to compute its reference on the probe input (None when it does)."""
         x = probe(self.input_shape)
         channels = {name: self._group_by_name[name].channels for name in keep}
-        with zeroed(model, self._sites, channels, keep, removed):
-            reference = outputs(model, x)
+        try:
+            with zeroed(model, self._sites, channels, keep, removed):
+                reference = outputs(model, x)
+        except Exception as exc:
+            raise SpaceError(
+                f"the model rejects the probe input (normal noise of shape {[2, *x.shape[1:]]})"
+                f"{culprit(exc, model)}: {type(exc).__name__}: {first_line(exc)}"
+            ) from None
         try:
             apply_plan(model, plan, self.input_shape, sparsify=False)
         except SpaceError as exc:
