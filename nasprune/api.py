@@ -26,7 +26,7 @@ from nasprune.config import (
     parse_config,
 )
 from nasprune.errors import NasPruneError, SearchError, user_errors
-from nasprune.local_workers import local_workers
+from nasprune.local_workers import judged, local_workers
 from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exported)
     Comparison,
     SearchSummary,
@@ -116,8 +116,9 @@ def run(
             existing = store.get_search(cfg.name)
             # Compare as parsed today: a field added since with its default is no change.
             if resume_if_exists and stored_config(existing).config_hash() == cfg.config_hash():
-                with local_workers(existing.name, store.url, workers - 1):
-                    return _continue(cfg, store, existing, parts, observer, remeasure)
+                with local_workers(existing.name, store.url, workers - 1) as failed:
+                    result = _continue(cfg, store, existing, parts, observer, remeasure)
+                return judged(result, store, failed, workers - 1)
             if resume_if_exists:
                 raise SearchError(
                     f"a search named {cfg.name!r} already exists in {store.url} with a different "
@@ -129,8 +130,9 @@ def run(
             ) from None
         if executor == "ray":
             return _on_ray(cfg, store, search, workers, address or cfg.execution.ray_address)
-        with local_workers(search.name, store.url, workers - 1):
-            return execute(cfg, store, search, parts, observer, remeasure)
+        with local_workers(search.name, store.url, workers - 1) as failed:
+            result = execute(cfg, store, search, parts, observer, remeasure)
+        return judged(result, store, failed, workers - 1)
 
 
 def _on_ray(

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 class NasPruneError(Exception):
     """Root of every error nasprune raises for a user's mistake or a broken environment."""
 
+    exit_status = 2  # of the CLI: 2 says "your mistake"
+
 
 class ConfigError(NasPruneError):
     """A config file is missing, unreadable or invalid."""
@@ -34,6 +36,13 @@ class StrategyError(NasPruneError):
 
 class SearchError(NasPruneError):
     """A search cannot be launched, resumed or exported in the state it is in."""
+
+
+class WorkersFailedError(NasPruneError):
+    """Worker processes of ``run --workers N`` failed and the search did not reach its budget
+    (no mistake of the user's: the CLI exits 1)."""
+
+    exit_status = 1
 
 
 # The rooms' own error roots, and what each becomes at the edge of the public API.

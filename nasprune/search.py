@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nasprune.config import SearchConfig
 from nasprune.data import make_loaders
@@ -45,6 +45,7 @@ class SearchResult:
     reused_supernet: bool
     stopped_because: str  # "budget", "time", "exhausted", "max-trials", "cancelled"
     best: TrialRecord | None = None
+    warnings: list[str] = field(default_factory=list)  # said, one line each, by the CLI
 
 
 def prepare(config: SearchConfig, space: SearchSpace | None = None) -> Parts:

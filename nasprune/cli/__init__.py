@@ -35,7 +35,7 @@ def main() -> None:
             from nasprune.errors import is_user_error
 
             if is_user_error(exc):
-                fail(str(exc))
+                fail(str(exc), getattr(exc, "exit_status", 2))
             raise
 
 

@@ -47,9 +47,10 @@ def resume_hint(name: str) -> str:
     return f"`nasprune resume {name}` carries on from here"
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, status: int = 2) -> NoReturn:
+    """One line on stderr and exit ``status`` (2: the user's mistake)."""
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
-    sys.exit(2)
+    sys.exit(status)
 
 
 def finetune_json(run: Any) -> dict[str, Any]:

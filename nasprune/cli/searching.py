@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from nasprune.cli.common import (
     RemeasureOpt,
@@ -147,6 +148,8 @@ def _print_result(result: Any) -> None:
         f"{'reused' if result.reused_supernet else 'trained'}",
         soft_wrap=True,
     )
+    for warning in result.warnings:
+        err.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True, highlight=False)
     if result.best is not None:
         out.print(trial_table([result.best], title="best trial within the constraints"))
 

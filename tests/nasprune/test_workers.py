@@ -139,6 +139,50 @@ def test_run_with_workers_starts_local_worker_processes(
     assert [e.kind for e in events].count("supernet") == 1, "the supernet is trained once"
 
 
+def test_run_with_a_killed_worker_exits_0_with_a_warning_when_the_budget_is_reached(
+    workdir: Path, make_config, write_config
+) -> None:
+    """A worker process killed mid-search loses nothing the others do not redo: the command
+    ends 0 and says so in one warning line (it exited 2, "your mistake", before)."""
+    url = f"sqlite:///{workdir / 'shared.db'}"
+    config = search_config(make_config, workdir, url, budget=6, latency=SLOW_LATENCY)
+    path = write_config(workdir / "shared.yaml", config)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "nasprune", "run", str(path), "--workers", "3", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    wait_for(lambda: len(_children(run.pid)) == 2 and running_count(url) >= 2)
+    victim = _children(run.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    assert "6/6 trials complete" in out
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: 1 of 2 worker processes failed (exit status -9); the others finished the "
+        "search's budget"
+    ]
+    assert_exact(url, 6)
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from /proc), oldest first."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.parametrize("run", range(3))
