@@ -116,6 +116,10 @@ def run(
             existing = store.get_search(cfg.name)
             # Compare as parsed today: a field added since with its default is no change.
             if resume_if_exists and stored_config(existing).config_hash() == cfg.config_hash():
+                if executor == "ray":
+                    return _on_ray(
+                        cfg, store, existing, workers, address or cfg.execution.ray_address
+                    )
                 with local_workers(existing.name, store.url, workers - 1) as failed:
                     result = _continue(cfg, store, existing, parts, observer, remeasure)
                 return judged(result, store, failed, workers - 1)

@@ -234,20 +234,29 @@ def test_workers_carry_on_through_a_postgres_restart(
     assert_exact(url, budget)
 
 
-def test_ray_tasks_work_as_workers(workdir: Path, make_config) -> None:
+def test_ray_tasks_work_as_workers_also_when_run_resumes_an_existing_search(
+    workdir: Path, make_config, monkeypatch
+) -> None:
     ray = pytest.importorskip("ray")
     url = f"sqlite:///{workdir / 'shared.db'}"
     config = search_config(make_config, workdir, url, budget=5)
-    os.environ["PYTHONPATH"] = str(ROOT)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    again = search_config(make_config, workdir, url, budget=3) | {"name": "again"}
+    create(again)  # launched before: `run --resume-if-exists` takes it up
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         result = nasprune.run(config, workers=2, executor="ray")
+        resumed = nasprune.run(again, workers=2, executor="ray", resume_if_exists=True)
     finally:
         ray.shutdown()
     assert result.completed == 5 and result.new_trials == 5
     trials = assert_exact(url, 5)
     me = f"{socket.gethostname()}:{os.getpid()}"
     assert all(t.worker != me for t in trials), "Ray's worker processes evaluate, not the driver"
+    assert resumed.completed == 3 and resumed.new_trials == 3
+    store = Store(url)
+    resumed_trials = store.trials(store.get_search("again").search_id)
+    assert len(resumed_trials) == 3 and all(t.worker != me for t in resumed_trials)
 
 
 def test_a_missing_executor_backend_is_one_line(workdir: Path, make_config) -> None:
