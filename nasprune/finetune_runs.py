@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nasprune.api import StorageArg, find_trial, open_store
+from nasprune.api import StorageArg, find_trial, open_store, stored_config
 from nasprune.errors import SearchError, user_errors
 from nasprune.evaluate import accuracy_and_loss, recalibrate_bn
 from nasprune.finetune import finetune
@@ -73,7 +73,7 @@ def finetune_trial(
             "lr": lr,
             "distill": distill,
             "rewind": None if rewind_path is None else file_sha256(rewind_path),
-            "seed": 0,
+            "seed": stored_config(record).seed,  # as the search's proxy and preparation
         }
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
         existing = store.get_finetune(chosen.trial_id, key)

@@ -191,6 +191,17 @@ def test_finetune_records_a_run_that_best_and_export_then_use_and_a_rerun_reuses
     assert accuracy_and_loss(reloaded, _val_loader())[0] == pytest.approx(run.accuracy, abs=1e-9)
 
 
+def test_finetune_seeds_with_the_searchs_seed_as_the_search_did(workdir: Path) -> None:
+    config = byom_config(workdir, "prune") | {"seed": 5, "budget": {"trials": 1}}
+    nasprune.run(config)
+    trial = nasprune.best("byom-prune", storage=config["storage"])
+    assert trial is not None
+    run = nasprune.finetune_trial(
+        "byom-prune", trial=trial.number, steps=2, storage=config["storage"]
+    )
+    assert run.run.settings["seed"] == 5  # it was 0 whatever the search's seed
+
+
 def test_finetune_rewinds_to_a_checkpoint_and_refuses_one_that_does_not_fit(
     workdir: Path, capsys, monkeypatch
 ) -> None:
