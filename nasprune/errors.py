@@ -26,6 +26,14 @@ class StoreError(NasPruneError):
     """The store cannot be opened or queried, or a search or trial is not there."""
 
 
+class NotFoundError(StoreError):
+    """A search or trial that is not in the store (the service answers 404)."""
+
+
+class NameTakenError(StoreError):
+    """A search of that name exists already (the service answers 409)."""
+
+
 class SpaceError(NasPruneError):
     """An unknown space, bad space parameters, or an architecture that is not in the space."""
 
@@ -45,8 +53,11 @@ class WorkersFailedError(NasPruneError):
     exit_status = 1
 
 
-# The rooms' own error roots, and what each becomes at the edge of the public API.
+# The rooms' own errors, and what each becomes at the edge of the public API (the first that
+# matches: the particular before the root of its room).
 _ROOM_ERRORS = (
+    ("storage", "SearchNotFoundError", NotFoundError),
+    ("storage", "DuplicateSearchError", NameTakenError),
     ("storage", "StoreError", StoreError),
     ("search_spaces", "SpaceError", SpaceError),
     ("strategies", "StrategyError", StrategyError),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from nasprune.errors import SearchError, StoreError, user_errors
+from nasprune.errors import NotFoundError, SearchError, user_errors
 from nasprune.storage_url import resolve_storage
 from storage import (
     DeviceKey,
@@ -310,7 +310,7 @@ def find_trial(store: Reader, record: SearchRecord, number: int) -> TrialRecord:
     """Complete trial ``number`` of a search, or an error that says why not."""
     trial = store.get_trial(record.search_id, number)
     if trial is None:
-        raise StoreError(f"search {record.name!r} has no trial {number}")
+        raise NotFoundError(f"search {record.name!r} has no trial {number}")
     if trial.state != TrialState.COMPLETE:
         raise SearchError(f"trial {number} of {record.name!r} is {trial.state.value}, not complete")
     return trial

@@ -12,11 +12,10 @@ from storage import errors as store_errors
 
 
 def status_of(exc: Exception) -> int:
-    """The HTTP status of a nasprune (or a room's) error."""
-    chain = (exc, exc.__cause__)
-    if any(isinstance(e, store_errors.SearchNotFoundError) for e in chain):
+    """The HTTP status of a nasprune (or a room's) error, by its type alone."""
+    if isinstance(exc, ours.NotFoundError | store_errors.SearchNotFoundError):
         return 404
-    if any(isinstance(e, store_errors.DuplicateSearchError) for e in chain):
+    if isinstance(exc, ours.NameTakenError | store_errors.DuplicateSearchError):
         return 409
     if isinstance(exc, ours.StoreError | store_errors.StoreError):
         return 503  # the store cannot be reached or queried

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from service_helpers import AUTH, http_config
 
@@ -60,7 +61,8 @@ def test_a_bad_body_is_4xx_naming_the_field(client: TestClient, tmp_path: Path) 
     response = client.post("/searches", json=bad_strategy, headers=AUTH)
     assert response.status_code == 400 and "nope" in response.json()["detail"]
     budget = client.patch("/searches/tiny", json={"budget_trials": 0}, headers=AUTH)
-    assert budget.status_code in (404, 422)
+    assert budget.status_code == 422  # the body is checked before the search is looked up
+    assert budget.json()["detail"][0]["loc"] == ["body", "budget_trials"]
 
 
 def test_a_config_may_name_only_what_the_server_allows(client: TestClient, tmp_path: Path) -> None:
@@ -145,3 +147,27 @@ def test_export_refuses_paths(client: TestClient, tmp_path: Path) -> None:
     bad = client.get("/searches/tiny/export", params={"trial": 0, "format": "../x"})
     assert bad.status_code == 422
     assert not (tmp_path / "x").exists()
+
+
+def test_not_found_and_name_taken_keep_their_kind_so_any_route_answers_by_type(
+    tmp_path: Path,
+) -> None:
+    """A missing trial was a plain StoreError ("the store cannot be reached": 503), and a
+    missing search was recognised only by peeking at the exception's cause."""
+    from nasprune.api import record_search
+    from nasprune.config import parse_config
+    from nasprune.errors import NameTakenError, NotFoundError, user_errors
+    from nasprune.queries import find_trial
+    from nasprune.service.errors import status_of
+    from storage import Store
+
+    config = parse_config(http_config(tmp_path))
+    store = Store(f"sqlite:///{tmp_path / 'kinds.db'}")
+    record = record_search(store, config)
+    for lookup in (lambda: find_trial(store, record, 7), lambda: store.get_search("nope")):
+        with pytest.raises(NotFoundError) as missing, user_errors():
+            lookup()
+        assert status_of(missing.value) == 404
+    with pytest.raises(NameTakenError) as taken, user_errors():
+        record_search(store, config)
+    assert status_of(taken.value) == 409
