@@ -78,6 +78,10 @@ def best(
 ) -> TrialRecord | None:
     """The completed trial that is best on the search's first objective within the limits.
 
+    The limits are the search's own constraints, each replaced by a limit given here on the
+    same metric ("what would 3 ms buy?"): ``best``, ``status``, the table printed after a run,
+    the service's ``/best`` and the web page all mean this one thing by "best".
+
     With ``device`` (a fingerprint, its short id, or a unique part of it; see
     :func:`devices`), latency is the trial's measurement on that device from ``nasprune
     measure``, and the record returned carries that figure; ``batch_size`` picks among
@@ -88,15 +92,9 @@ def best(
         record = store.get_search(name)
         metric, direction = objectives_of(record)[0]
         on = None if device is None else device_key(store, record, device, batch_size)
-        return store.best_trial(
-            record.search_id,
-            metric,
-            direction,
-            max_latency_ms=max_latency_ms,
-            max_params=max_params,
-            max_macs=max_macs,
-            on=on,
-        )
+        given = {"max_latency_ms": max_latency_ms, "max_params": max_params, "max_macs": max_macs}
+        limits = limits_of_record(record) | {k: v for k, v in given.items() if v is not None}
+        return store.best_trial(record.search_id, metric, direction, on=on, **limits)
 
 
 def device_id(fingerprint: str) -> str:

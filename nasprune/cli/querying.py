@@ -49,7 +49,8 @@ def best(
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The most accurate completed subnetwork within the limits."""
+    """The most accurate completed subnetwork within the search's constraints; a limit given
+    here replaces the search's limit on that metric."""
     from nasprune import queries as api
 
     store = api.open_reader(storage)  # one connection for the three questions below

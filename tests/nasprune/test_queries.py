@@ -99,3 +99,24 @@ def test_a_read_only_command_runs_with_the_collector_paused_and_restores_it(
     code, out, _ = cli(capsys, monkeypatch, "status", "--storage", searched)
     assert (code, out.strip(), during) == (0, "no searches in this store", [False])
     assert gc.isenabled()
+
+
+def test_best_means_within_the_searchs_constraints_everywhere_and_a_given_limit_replaces_one(
+    tmp_path: Path, make_config, capsys, monkeypatch
+) -> None:
+    """Every trial of this search is measured over its latency constraint (and so stored
+    complete, not screened): `best` without flags named one anyway, while `status` and the
+    table after `run` named none."""
+    config = make_config(tmp_path, name="tight") | {"budget": {"trials": 2}}
+    config["constraints"] = {"latency_ms": {"max": 1e-6}}
+    result = nasprune.run(config)
+    storage = str(config["storage"])
+    assert result.best is None  # the table after `run`
+    assert nasprune.best("tight", storage=storage) is None
+    monkeypatch.setenv("NASPRUNE_STORAGE", storage)
+    _, out, _ = cli(capsys, monkeypatch, "status", "--json")
+    assert json.loads(out)[0]["best"] is None
+    _, out, _ = cli(capsys, monkeypatch, "best", "tight", "--json")
+    assert json.loads(out)["trial"] is None
+    loose = nasprune.best("tight", max_latency_ms=1e9, storage=storage)  # what would 1e9 ms buy?
+    assert loose is not None and loose.latency_ms > 1e-6
