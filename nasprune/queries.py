@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from nasprune.errors import NotFoundError, SearchError, user_errors
 from nasprune.storage_url import resolve_storage
 from storage import (
+    BestQuestion,
     DeviceKey,
     FinetuneRecord,
     Reader,
     SearchRecord,
+    Tally,
     TrialRecord,
     TrialState,
     get_reader,
@@ -188,11 +190,25 @@ class SearchSummary:
         }
 
 
-def _summary(store: Reader, record: SearchRecord) -> SearchSummary:
-    counts = {s: store.count_trials(record.search_id, [s]) for s in TrialState}
-    metric, direction = objectives_of(record)[0]
-    top = store.best_trial(record.search_id, metric, direction, **limits_of_record(record))
-    evaluating = store.trial_seconds(record.search_id) if sum(counts.values()) else None
+def summaries(store: Reader, records: Sequence[SearchRecord]) -> list[SearchSummary]:
+    """The summaries of ``records``, in two queries however many there are: the trials per
+    state and time spent of all of them, then their best trials in one union."""
+    ids = [r.search_id for r in records]
+    tallies = store.tallies(ids)
+    questions = []
+    for record in records:
+        metric, direction = objectives_of(record)[0]
+        limits = limits_of_record(record)
+        bounds = (limits.get("max_latency_ms"), limits.get("max_params"), limits.get("max_macs"))
+        questions.append(BestQuestion(record.search_id, metric, direction, bounds))
+    tops = store.best_trials(questions)
+    return [
+        _summary(record, tallies[record.search_id], tops[record.search_id]) for record in records
+    ]
+
+
+def _summary(record: SearchRecord, tally: Tally, top: TrialRecord | None) -> SearchSummary:
+    counts = tally.counts
     return SearchSummary(
         record.name,
         str(record.status.value),
@@ -204,7 +220,7 @@ def _summary(store: Reader, record: SearchRecord) -> SearchSummary:
         counts[TrialState.INFEASIBLE],
         counts[TrialState.RUNNING],
         top,
-        evaluating,
+        tally.seconds,
     )
 
 
@@ -213,7 +229,7 @@ def status(name: str | None = None, *, storage: ReaderArg = None) -> list[Search
     store = open_reader(storage)
     with user_errors():
         records = [store.get_search(name)] if name else store.list_searches()
-        return [_summary(store, r) for r in records]
+        return summaries(store, records)
 
 
 @dataclass(frozen=True)
@@ -238,7 +254,7 @@ def compare(
             for limit in max_latency_ms:
                 top = store.best_trial(record.search_id, metric, direction, max_latency_ms=limit)
                 under[limit] = None if top is None else getattr(top, metric)
-            rows.append(Comparison(_summary(store, record), metric, under))
+            rows.append(Comparison(summaries(store, [record])[0], metric, under))
     return rows
 
 

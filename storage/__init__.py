@@ -18,7 +18,7 @@ from storage.errors import (
     SearchNotFoundError,
     StoreError,
 )
-from storage.reader import Reader, get_reader
+from storage.reader import BestQuestion, Reader, Tally, get_reader
 from storage.records import (
     COLUMN_METRICS,
     ArtifactRecord,
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from storage.store import Store, get_store
 
 __all__ = [
+    "BestQuestion",
     "COLUMN_METRICS",
     "SCHEMA_VERSION",
     "ArtifactRecord",
@@ -58,6 +59,7 @@ __all__ = [
     "SearchRecord",
     "SearchStatus",
     "Store",
+    "Tally",
     "StoreError",
     "TrialRecord",
     "TrialState",

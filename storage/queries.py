@@ -68,8 +68,8 @@ def best_trial_query(
     metric: str,
     direction: str,
     max_latency_ms: float | None,
-    max_params: int | None,
-    max_macs: int | None,
+    max_params: float | None,
+    max_macs: float | None,
     on: DeviceKey | None = None,
 ) -> Select[Any]:
     """Complete trials within the limits, best metric first, then lower latency, number; each

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, case, func, select
+from sqlalchemy import Connection, Engine, Select, case, func, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.engine import create_store_engine, is_at_head, one_line, safe_url
@@ -54,6 +54,28 @@ from storage.tables import (
 UNIT_PREFIX = "unit:"  # the arch_hash of a lookup-table unit's measurement starts with this
 FINISHED_STATES = [state for state in TrialState if state.is_finished()]
 _T = TypeVar("_T")
+
+
+BEST_CHUNK = 100  # searches per UNION ALL of best-trial queries
+
+
+@dataclasses.dataclass
+class Tally:
+    """A search's trials per state, and the seconds its finished trials took (None: none)."""
+
+    counts: dict[TrialState, int]
+    seconds: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class BestQuestion:
+    """Which trial of a search is best: its metric, direction and limits (latency, params,
+    MACs; None for no limit)."""
+
+    search_id: int
+    metric: str
+    direction: str
+    limits: tuple[float | None, float | None, float | None]
 
 
 class Reader:
@@ -237,6 +259,9 @@ class Reader:
         )
         return self._first_trial(query)
 
+    def _rows(self, query: Any) -> list[Any]:
+        return self._read(lambda connection: list(connection.execute(query)))
+
     def _first_trial(self, query: Select[Any]) -> TrialRecord | None:
         row = self._read(lambda connection: connection.execute(query).first())
         return None if row is None else trial_record(row)
@@ -267,6 +292,40 @@ class Reader:
             return None
         found = trial_record(row)
         return dataclasses.replace(found, latency_ms=row.median_ms, latency_p90_ms=row.p90_ms)
+
+    def tallies(self, search_ids: Sequence[int]) -> dict[int, Tally]:
+        """For each search: its trials per state and the seconds its finished trials took, in
+        one grouped query (per :data:`IN_CHUNK` searches)."""
+        found = {i: Tally({state: 0 for state in TrialState}, None) for i in search_ids}
+        for start in range(0, len(search_ids), IN_CHUNK):
+            chunk = list(search_ids[start : start + IN_CHUNK])
+            query = (
+                select(
+                    trials.c.search_id, trials.c.state, func.count(), func.sum(trials.c.duration_s)
+                )
+                .where(trials.c.search_id.in_(chunk))
+                .group_by(trials.c.search_id, trials.c.state)
+            )
+            for search_id, state, count, seconds in self._rows(query):
+                tally = found[search_id]
+                tally.counts[TrialState(state)] = int(count)
+                tally.seconds = (tally.seconds or 0.0) + float(seconds or 0.0)
+        return found
+
+    def best_trials(self, questions: Sequence[BestQuestion]) -> dict[int, TrialRecord | None]:
+        """:meth:`best_trial` of several searches (each with its metric and limits), one
+        UNION ALL query per :data:`BEST_CHUNK` searches."""
+        found: dict[int, TrialRecord | None] = {q.search_id: None for q in questions}
+        for start in range(0, len(questions), BEST_CHUNK):
+            parts = [
+                select(best_trial_query(q.search_id, q.metric, q.direction, *q.limits).subquery())
+                for q in questions[start : start + BEST_CHUNK]
+            ]
+            query = parts[0] if len(parts) == 1 else union_all(*parts)
+            for row in self._rows(query):
+                record = trial_record(row)
+                found[record.search_id] = record
+        return found
 
     def pareto_front(
         self, search_id: int, objectives: Sequence[tuple[str, str]]

@@ -171,3 +171,26 @@ def test_not_found_and_name_taken_keep_their_kind_so_any_route_answers_by_type(
     with pytest.raises(NameTakenError) as taken, user_errors():
         record_search(store, config)
     assert status_of(taken.value) == 409
+
+
+def test_a_page_of_searches_costs_a_few_queries_not_several_per_search(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """Each listed search cost about seven queries (a count per state, its best, its time)."""
+    from sqlalchemy import Engine, event
+
+    for i in range(6):
+        launch(client, tmp_path, name=f"s{i}")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        page = client.get("/searches", params={"limit": 5})
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert page.status_code == 200 and len(page.json()["items"]) == 5
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) <= 3, reads  # the searches, their tallies, their best trials

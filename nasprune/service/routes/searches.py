@@ -49,7 +49,8 @@ def summary(store: Store, name: str) -> schemas.SearchSummary:
 def list_searches(store: StoreDep, limit: Limit, offset: Offset = 0) -> schemas.SearchPage:
     """The store's searches, oldest first, one page at a time."""
     records = store.list_searches()
-    items = [summary(store, r.name) for r in records[offset : offset + limit]]
+    found = queries.summaries(store, records[offset : offset + limit])  # two queries a page
+    items = [schemas.SearchSummary.model_validate(s.as_json()) for s in found]
     return schemas.SearchPage(items=items, total=len(records), limit=limit, offset=offset)
 
 
