@@ -103,12 +103,15 @@ def test_time_budget_pauses_the_search_and_resume_finishes_it(workdir: Path, mak
     assert first.completed < 6
     store = get_store(config["storage"])
     assert store.get_search("tiny").status == "paused"
-    # The stored config keeps its time limit, so each resume adds at least one trial.
-    while True:
+    # The stored config keeps its time limit, so each resume adds at least one trial: six
+    # resumes at most (a regression fails here rather than looping forever).
+    for _ in range(6):
         result = nasprune.resume("tiny", storage=config["storage"])
         assert result.new_trials >= 1 or result.completed == 6
         if result.status == "completed":
             break
+    else:
+        pytest.fail("six resumes did not finish a search of six trials")
     assert store.count_trials(store.get_search("tiny").search_id, [TrialState.COMPLETE]) == 6
 
 

@@ -51,11 +51,18 @@ def test_different_seed_gives_different_asks(name: str, run: Run) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_single_minimised_objective_and_failures_are_accepted(name: str, dims) -> None:
     strategy = create_strategy(name, dims, ["minimize"], seed=0)
+    asked = []
     for i in range(12):
         arch = strategy.ask(i)
+        asked.append(arch)
         values = None if i % 3 == 0 else [float(arch["width"])]
         strategy.add([Result(arch, values, strategy.memo())])
+    after = strategy.ask(12)  # still asking after failures were told
     strategy.close()
+    names = {d.name for d in dims}
+    for arch in [*asked, after]:
+        assert set(arch) == names
+        assert all(arch[d.name] in d.choices for d in dims)
 
 
 @pytest.mark.parametrize("name", NAMES)
