@@ -120,8 +120,13 @@ def test_ctrl_c_gives_the_trial_back_pauses_the_search_and_exits_130(
 ) -> None:
     url = f"sqlite:///{workdir / 'store.db'}"
     latency = {"threads": 1, "batch_size": 1, "warmup": 5, "repeats": 3000}
-    # A budget it cannot finish before the signal lands, however loaded the machine.
-    config = make_config(workdir, name="ctrl-c", budget={"trials": 200}, latency=latency)
+    # A budget it cannot finish before the signal lands, however loaded the machine: the
+    # default space has 39 networks, exhausted in seconds (the run then ended 0); this one
+    # has 4,368 and the budget is 2,000.
+    space = {"name": "builtin.mlp", "params": {"max_depth": 3, "widths": list(range(8, 136, 8))}}
+    config = make_config(
+        workdir, name="ctrl-c", budget={"trials": 2000}, latency=latency, space=space
+    )
     path = write_config(workdir / "ctrl-c.yaml", config)
     proc = subprocess.Popen(
         [sys.executable, "-m", "nasprune", "run", str(path), "--quiet"],
