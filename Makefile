@@ -20,13 +20,18 @@ demo: install
 	$(NASPRUNE) run examples/mlp-digits.yaml --resume-if-exists
 	$(NASPRUNE) best digits-mlp --max-latency-ms $(DEMO_LATENCY_MS)
 
+# PostgreSQL and Chromium are installed with apt-get where missing (.ci/test-deps), so the
+# whole suite runs, the store tests on PostgreSQL and the web page's in a real browser.
 test: install
+	bash .ci/test-deps
 	$(BIN)/pytest -q
 
 test-slow: install
+	bash .ci/test-deps
 	$(BIN)/pytest -q -m slow
 
 test-all: install
+	bash .ci/test-deps
 	$(BIN)/pytest -q -m ''
 
 lint: install
