@@ -34,8 +34,11 @@ test-all: install
 	bash .ci/test-deps
 	$(BIN)/pytest -q -m ''
 
+# ruff, and the import contracts of pyproject.toml's [tool.importlinter] (the rooms' arrows, the
+# facade imported by the command line only)
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy nasprune search_spaces strategies storage

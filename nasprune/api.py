@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from nasprune.config import (
     parse_config,
 )
 from nasprune.errors import NasPruneError, SearchError, user_errors
+from nasprune.lifecycle import record_search, stored_config, versions  # noqa: F401
 from nasprune.local_workers import judged, local_workers
 from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exported)
     Comparison,
@@ -41,7 +41,7 @@ from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exp
     status,
     trial_json,
 )
-from nasprune.search import Observer, Parts, SearchResult, execute, prepare
+from nasprune.search import Observer, Parts, SearchResult, execute, join, prepare
 from storage import DuplicateSearchError, SearchRecord, SearchStatus, Store, TrialState
 
 if TYPE_CHECKING:
@@ -55,17 +55,6 @@ def _as_config(config: str | Path | Mapping[str, Any] | SearchConfig) -> SearchC
     if isinstance(config, Mapping):
         return parse_config(dict(config))
     return load_config(config)
-
-
-def versions() -> dict[str, str]:
-    """The versions of nasprune and the libraries a search depends on, as stored with it."""
-    found = {}
-    for package in ("nasprune", "torch", "optuna", "nni", "sqlalchemy"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "absent"
-    return found
 
 
 def run(
@@ -168,27 +157,6 @@ def _on_ray(
     )
 
 
-def record_search(store: Store, cfg: SearchConfig) -> SearchRecord:
-    """Write a new search's row (DuplicateSearchError if the name is taken); nothing runs
-    until a worker joins it (``run`` does, or ``nasprune worker NAME``)."""
-    return store.create_search(
-        cfg.name,
-        cfg.model_dump(mode="json"),
-        cfg.config_hash(),
-        cfg.space.name,
-        cfg.strategy.name,
-        cfg.budget.trials,
-        versions(),
-    )
-
-
-def stored_config(record: SearchRecord) -> SearchConfig:
-    """The config a search was created with (its strategy params were checked then)."""
-    return parse_config(
-        record.config, source=f"stored config of search {record.name!r}", check_strategy=False
-    )
-
-
 def _continue(
     cfg: SearchConfig,
     store: Store,
@@ -253,17 +221,7 @@ def worker(
 ) -> SearchResult:
     """Join the search ``name`` as one more worker, from any machine that reaches its store:
     evaluate its trials until the budget is spent (or ``max_trials`` evaluations)."""
-    store = open_store(storage)
-    with user_errors():
-        record = store.get_search(name)
-        if record.status == SearchStatus.CANCELLED:
-            raise SearchError(
-                f"search {name!r} was cancelled; resume it (`nasprune resume {name}`, or POST "
-                f"/searches/{name}/resume to the service) before workers join it"
-            )
-        cfg = stored_config(record)
-        parts = prepare(cfg)
-        return _continue(cfg, store, record, parts, observer, max_trials=max_trials)
+    return join(name, storage=storage, observer=observer, max_trials=max_trials)
 
 
 def work_on_any(

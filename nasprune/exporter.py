@@ -20,11 +20,11 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from nasprune.api import StorageArg, open_store
 from nasprune.errors import SearchError, StoreError, user_errors
 from nasprune.evaluate import accuracy_and_loss
 from nasprune.latency.onnxruntime import export_onnx
 from nasprune.latency.torchscript import torchscript
+from nasprune.queries import StorageArg, open_store
 from search_spaces import SearchSpace, create_space
 from search_spaces.derived import apply_plan
 from storage import FinetuneRecord, TrialRecord
@@ -66,7 +66,7 @@ def export(
     A trial that was fine-tuned (``nasprune finetune``) is exported with its fine-tuned
     weights unless ``inherited``.
     """
-    from nasprune import api
+    from nasprune import queries
     from nasprune.subnets import open_search, trial_subnet
 
     if (trial is None) == (max_latency_ms is None):
@@ -81,7 +81,7 @@ def export(
         record = store.get_search(name)
         number = trial
         if number is None:
-            found = api.best(name, max_latency_ms=max_latency_ms, storage=store)
+            found = queries.best(name, max_latency_ms=max_latency_ms, storage=store)
             if found is None:
                 raise StoreError(f"search {name!r} has no complete trial under {max_latency_ms} ms")
             number = found.number

@@ -21,10 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from nasprune.api import StorageArg, find_trial, open_store, stored_config
 from nasprune.errors import SearchError, user_errors
 from nasprune.evaluate import accuracy_and_loss, recalibrate_bn
 from nasprune.finetune import finetune
+from nasprune.lifecycle import stored_config
+from nasprune.queries import StorageArg, find_trial, open_store
 from nasprune.subnets import Context, open_search, searched_subnet
 from nasprune.training import file_sha256
 from search_spaces import SearchSpace

@@ -12,12 +12,12 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from nasprune.api import stored_config
 from nasprune.data import make_loaders
 from nasprune.errors import SearchError, user_errors
 from nasprune.latency import create_backend
 from nasprune.latency.predictor import load_predictor
 from nasprune.latency.recorded import this_device
+from nasprune.lifecycle import stored_config
 from nasprune.preparation import load_space_state
 from nasprune.queries import StorageArg, device_id, device_key, open_store
 from nasprune.search import space_of

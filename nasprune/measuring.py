@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nasprune.api import stored_config
 from nasprune.errors import user_errors
 from nasprune.latency import LatencyBackend, create_backend
 from nasprune.latency.recorded import recorded_latency, this_device
+from nasprune.lifecycle import stored_config
 from nasprune.queries import StorageArg, open_store, pareto
 from nasprune.subnets import Context, open_search, searched_subnet
 from storage import DeviceKey, Store, TrialRecord, TrialState

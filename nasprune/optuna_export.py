@@ -63,7 +63,7 @@ def export_optuna(
     A study of that name (default: the search's) already in ``to`` is refused, or deleted
     first with ``overwrite``.
     """
-    from nasprune.api import stored_config
+    from nasprune.lifecycle import stored_config
 
     store = open_reader(storage)
     with user_errors():

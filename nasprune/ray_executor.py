@@ -1,6 +1,6 @@
 """``executor: ray``: the search's workers run as Ray tasks, for teams that already run a cluster.
 
-Each task is one worker (:func:`nasprune.api.worker`) on the search: it loads the supernet once
+Each task is one worker (:func:`nasprune.search.join`) on the search: it loads the supernet once
 (the checkpoint the first worker recorded in the store) and then evaluates candidate after
 candidate, each claimed in the store under a lease, so the store stays the single record and
 the lease rules are those of any worker. A task that is lost (its node died) leaves its trial
@@ -36,9 +36,9 @@ def _ray() -> Any:
 
 def _work(name: str, url: str) -> dict[str, Any]:
     """One Ray task: a worker on the search until its budget is spent."""
-    from nasprune import api
+    from nasprune.search import join
 
-    result = api.worker(name, storage=url)
+    result = join(name, storage=url)
     return {"new_trials": result.new_trials, "stopped_because": result.stopped_because}
 
 

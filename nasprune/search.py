@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from nasprune.config import SearchConfig
 from nasprune.data import make_loaders
-from nasprune.errors import SearchError
+from nasprune.errors import SearchError, user_errors
 from nasprune.evaluate import calibration_batches
 from nasprune.latency import create_backend
 from nasprune.latency.recorded import this_device
@@ -138,6 +138,30 @@ def execute(
         stopped,
         best=best(session),
     )
+
+
+def join(
+    name: str,
+    *,
+    storage: str | Store | None = None,
+    observer: Observer | None = None,
+    max_trials: int | None = None,
+) -> SearchResult:
+    """One more worker on the stored search ``name`` (``nasprune worker``, a Ray task): its
+    config from the store, its parts prepared here, then :func:`execute`."""
+    from nasprune.lifecycle import stored_config
+    from nasprune.queries import open_store
+
+    store = open_store(storage)
+    with user_errors():
+        record = store.get_search(name)
+        if record.status == SearchStatus.CANCELLED:
+            raise SearchError(
+                f"search {name!r} was cancelled; resume it (`nasprune resume {name}`, or POST "
+                f"/searches/{name}/resume to the service) before workers join it"
+            )
+        cfg = stored_config(record)
+        return execute(cfg, store, record, prepare(cfg), observer, max_trials=max_trials)
 
 
 def _failed(store: Store, search: SearchRecord, exc: Exception) -> None:

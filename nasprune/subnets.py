@@ -14,16 +14,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nasprune.api import find_trial, stored_config
 from nasprune.config import SearchConfig
 from nasprune.data import Loaders, make_loaders
 from nasprune.errors import SearchError
 from nasprune.evaluate import calibration_batches
+from nasprune.lifecycle import stored_config
 from nasprune.preparation import (
     candidate,
     evaluation_model,
     load_space_state,
 )
+from nasprune.queries import find_trial
 from nasprune.search import space_of
 from nasprune.training import file_sha256
 from search_spaces import SearchSpace

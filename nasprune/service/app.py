@@ -36,7 +36,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The service's application on ``settings`` (default: from the environment)."""
     from fastapi.staticfiles import StaticFiles
 
-    from nasprune.api import open_store
+    from nasprune.queries import open_store
     from nasprune.service.exports import Exports
     from nasprune.service.routes import export, progress, searches, system, trials, web
 

@@ -194,3 +194,33 @@ def test_a_page_of_searches_costs_a_few_queries_not_several_per_search(
     assert page.status_code == 200 and len(page.json()["items"]) == 5
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(reads) <= 3, reads  # the searches, their tallies, their best trials
+
+
+SERVE_PROBE = """
+import json, sys
+from fastapi.testclient import TestClient
+from nasprune.service.app import create_app
+from nasprune.service.settings import ServiceSettings
+app = create_app(ServiceSettings(storage=sys.argv[1], token="t"))
+with TestClient(app) as client:
+    started = "torch" in sys.modules
+    for path in ("/searches", "/searches/tiny", "/searches/tiny/best", "/searches/tiny/trials"):
+        assert client.get(path).status_code == 200, path
+print(json.dumps({"at_start": started, "after_reads": "torch" in sys.modules}))
+"""
+
+
+def test_the_service_starts_and_answers_reads_without_loading_torch(
+    client: TestClient, tmp_path: Path, store_url: str
+) -> None:
+    """create_app imported the facade (nasprune.api), which loads torch: a second of start-up
+    and hundreds of megabytes for a server that only opens a store."""
+    import json
+    import subprocess
+    import sys
+
+    launch(client, tmp_path)
+    found = subprocess.run(
+        [sys.executable, "-c", SERVE_PROBE, store_url], capture_output=True, text=True, check=True
+    )
+    assert json.loads(found.stdout) == {"at_start": False, "after_reads": False}

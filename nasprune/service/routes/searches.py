@@ -66,7 +66,7 @@ def create_search(
 ) -> schemas.SearchDetail:
     """Create a search from a config (``nasprune schema``); nothing runs until workers join
     it: ``nasprune worker NAME --storage URL`` on any machine that reaches the store."""
-    from nasprune.api import record_search
+    from nasprune.lifecycle import record_search
     from nasprune.service.policy import checked_config
 
     cfg = checked_config(config.model_dump(mode="json", exclude_unset=True), settings)

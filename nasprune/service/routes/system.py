@@ -28,7 +28,7 @@ def health(store: StoreDep, settings: SettingsDep) -> schemas.Health:
 
 @router.get("/version", response_model=schemas.Version)
 def version() -> schemas.Version:
-    from nasprune.api import versions
+    from nasprune.lifecycle import versions
 
     return schemas.Version(versions=versions())
 
