@@ -304,6 +304,27 @@ def trial_json(trial: TrialRecord) -> dict[str, Any]:
     }
 
 
+def finetune_json(run: FinetuneRecord) -> dict[str, Any]:
+    """The stable JSON form of a fine-tuning run (``finetuned`` of a trial in ``best``)."""
+    return {
+        "accuracy": run.accuracy,
+        "test_accuracy": run.test_accuracy,
+        "steps": run.steps_done,
+        "settings": run.settings,
+        "path": run.path,
+    }
+
+
+def best_json(
+    name: str, device: str | None, trial: TrialRecord | None, run: FinetuneRecord | None
+) -> dict[str, Any]:
+    """``nasprune best --json`` and the service's ``/best``: one JSON, made here for both."""
+    found = None
+    if trial is not None:
+        found = trial_json(trial) | {"finetuned": None if run is None else finetune_json(run)}
+    return {"search": name, "device": device, "trial": found}
+
+
 def finetuned(
     name: str, trials: Sequence[TrialRecord], *, storage: ReaderArg = None
 ) -> dict[int, FinetuneRecord]:

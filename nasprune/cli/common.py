@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -51,13 +51,3 @@ def fail(message: str, status: int = 2) -> NoReturn:
     """One line on stderr and exit ``status`` (2: the user's mistake)."""
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     sys.exit(status)
-
-
-def finetune_json(run: Any) -> dict[str, Any]:
-    return {
-        "accuracy": run.accuracy,
-        "test_accuracy": run.test_accuracy,
-        "steps": run.steps_done,
-        "settings": run.settings,
-        "path": run.path,
-    }

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nasprune.cli.common import JsonOpt, StorageOpt, app, err, finetune_json, out
+from nasprune.cli.common import JsonOpt, StorageOpt, app, err, out
 from nasprune.tables import num, summary_table, trial_table
 
 
@@ -65,11 +65,8 @@ def best(
     )
     runs = {} if trial is None else api.finetuned(name, [trial], storage=store)
     if as_json:
-        found = None if trial is None else api.trial_json(trial)
-        if found is not None:
-            run = runs.get(trial.number)  # type: ignore[union-attr]
-            found["finetuned"] = None if run is None else finetune_json(run)
-        out.print_json(json.dumps({"search": name, "device": device, "trial": found}))
+        run = None if trial is None else runs.get(trial.number)
+        out.print_json(json.dumps(api.best_json(name, device, trial, run)))
     elif trial is not None:
         on = "" if device is None else f" (latency measured on device {device})"
         out.print(

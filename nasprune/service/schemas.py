@@ -64,12 +64,27 @@ class TrialPage(BaseModel):
     next_after: int | None = None  # in number order: `after` for the next page; null at the end
 
 
+class Finetuned(BaseModel):
+    """A trial's newest complete fine-tuning run: :func:`nasprune.queries.finetune_json`."""
+
+    accuracy: float | None
+    test_accuracy: float | None
+    steps: int
+    settings: dict[str, Any]
+    path: str | None
+
+
+class BestTrial(Trial):
+    finetuned: Finetuned | None  # null when the trial was never fine-tuned
+
+
 class Best(BaseModel):
-    """``nasprune best --json``: the trial is null when none satisfies the limits."""
+    """``nasprune best --json`` (:func:`nasprune.queries.best_json`): the trial is null when
+    none satisfies the limits."""
 
     search: str
     device: str | None
-    trial: Trial | None
+    trial: BestTrial | None
 
 
 class Pareto(BaseModel):

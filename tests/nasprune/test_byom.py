@@ -177,6 +177,14 @@ def test_finetune_records_a_run_that_best_and_export_then_use_and_a_rerun_reuses
 
     code, out, _ = cli(capsys, monkeypatch, "best", "byom-prune", "--json")
     assert json.loads(out)["trial"]["finetuned"]["accuracy"] == run.accuracy
+    # the service answers the very same JSON (its /best dropped `finetuned`)
+    from fastapi.testclient import TestClient
+
+    from nasprune.service.app import create_app
+    from nasprune.service.settings import ServiceSettings
+
+    with TestClient(create_app(ServiceSettings(storage=config["storage"]))) as client:
+        assert client.get("/searches/byom-prune/best").json() == json.loads(out)
     code, out, _ = cli(capsys, monkeypatch, "best", "byom-prune")
     assert "fine-tuned" in out
 

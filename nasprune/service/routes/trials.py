@@ -103,8 +103,8 @@ def best(
         name, max_latency_ms=max_latency_ms, max_params=max_params, max_macs=max_macs,
         device=device, batch_size=batch_size, storage=store,
     )  # fmt: skip
-    trial = None if found is None else trial_model(found)
-    return schemas.Best(search=name, device=device, trial=trial)
+    run = None if found is None else store.get_finetune(found.trial_id)
+    return schemas.Best.model_validate(queries.best_json(name, device, found, run))
 
 
 @router.get("/searches/{name}/pareto", response_model=schemas.Pareto)
