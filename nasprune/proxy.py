@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nasprune.api import StorageArg, open_store
 from nasprune.errors import SearchError, user_errors
 from nasprune.evaluate import accuracy_and_loss
 from nasprune.finetune import finetune
+from nasprune.queries import StorageArg, open_store
 from nasprune.subnets import open_search, searched_subnet
 from search_spaces import SearchSpace
 from storage import TrialState

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from typing import Any, TypeVar
 
@@ -25,12 +26,20 @@ def register_space(cls: S) -> S:
     return cls
 
 
+def _builtin() -> None:
+    """Register the spaces that ship with nasprune (their modules register on import)."""
+    importlib.import_module("search_spaces.cnn")
+    importlib.import_module("search_spaces.mlp")
+    importlib.import_module("search_spaces.derived.space")
+
+
 def create_space(name: str, **params: Any) -> SearchSpace:
     """The space registered as ``name``, built from ``params``.
 
     Raises :class:`SpaceError` with a one-line message for an unknown name (listing the known
     ones) or for parameters that the space does not take or rejects.
     """
+    _builtin()
     cls = _SPACES.get(name)
     if cls is None:
         raise SpaceError(f"unknown search space {name!r}; known: {', '.join(sorted(_SPACES))}")
@@ -52,4 +61,5 @@ def create_space(name: str, **params: Any) -> SearchSpace:
 
 def list_spaces() -> dict[str, str]:
     """Registered space names and their one-line descriptions, sorted by name."""
+    _builtin()
     return {name: _SPACES[name].description for name in sorted(_SPACES)}

@@ -6,7 +6,8 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from nasprune.config import SearchConfig, parse_config
-from nasprune.errors import ConfigError, first_line
+from nasprune.errors import ConfigError
+from nasprune.service.checks import check_names
 from nasprune.service.settings import ServiceSettings
 
 
@@ -37,7 +38,7 @@ def checked_config(body: dict[str, Any], settings: ServiceSettings) -> SearchCon
             "(importing a module is a privilege of the CLI)"
         )
     _check_relative("supernet.checkpoint_dir", cfg.supernet.checkpoint_dir)
-    _check_names(cfg)
+    check_names(body)  # in the service's checking process: this one loads no torch
     return cfg
 
 
@@ -48,19 +49,3 @@ def _check_relative(field: str, path: str) -> None:
                 f"config: {field}: {path!r} must be a relative path without '..' "
                 "(inside the workers' working directory)"
             )
-
-
-def _check_names(cfg: SearchConfig) -> None:
-    """The cheap half of :func:`nasprune.search.prepare`: the space builds from its params
-    and the latency backend is known (the strategy was checked by parse_config)."""
-    from nasprune.latency import create_backend
-    from search_spaces import SpaceError, create_space
-
-    try:
-        create_space(cfg.space.name, **cfg.space.params)
-    except SpaceError as exc:
-        raise ConfigError(f"config: space.params: {first_line(exc)}") from None
-    try:
-        create_backend(cfg.latency)
-    except ConfigError as exc:
-        raise ConfigError(f"config: latency.backend: {first_line(exc)}") from None

@@ -202,25 +202,41 @@ from fastapi.testclient import TestClient
 from nasprune.service.app import create_app
 from nasprune.service.settings import ServiceSettings
 app = create_app(ServiceSettings(storage=sys.argv[1], token="t"))
+auth = {"Authorization": "Bearer t"}
 with TestClient(app) as client:
     started = "torch" in sys.modules
+    assert client.post("/searches", json=json.loads(sys.argv[2]), headers=auth).status_code == 201
+    space = {"name": "builtin.mlp", "params": {"bogus": 1}}
+    bad = json.loads(sys.argv[2]) | {"name": "bad", "space": space}
+    refused = client.post("/searches", json=bad, headers=auth)
+    assert refused.status_code == 400 and "space.params" in refused.json()["detail"], refused.text
+    posted = "torch" in sys.modules
     for path in ("/searches", "/searches/tiny", "/searches/tiny/best", "/searches/tiny/trials"):
         assert client.get(path).status_code == 200, path
-print(json.dumps({"at_start": started, "after_reads": "torch" in sys.modules}))
+read = "torch" in sys.modules
+print(json.dumps({"at_start": started, "after_posts": posted, "after_reads": read}))
 """
 
 
-def test_the_service_starts_and_answers_reads_without_loading_torch(
-    client: TestClient, tmp_path: Path, store_url: str
+def test_the_service_starts_creates_searches_and_answers_reads_without_loading_torch(
+    tmp_path: Path, store_url: str
 ) -> None:
-    """create_app imported the facade (nasprune.api), which loads torch: a second of start-up
-    and hundreds of megabytes for a server that only opens a store."""
+    """create_app imported the facade (nasprune.api) and POST /searches built the space in the
+    server process: both loaded torch, a second of start-up and hundreds of megabytes for a
+    server that only opens a store. The space is now checked in a child process of its own,
+    and a bad one is still refused in one line."""
     import json
     import subprocess
     import sys
 
-    launch(client, tmp_path)
     found = subprocess.run(
-        [sys.executable, "-c", SERVE_PROBE, store_url], capture_output=True, text=True, check=True
+        [sys.executable, "-c", SERVE_PROBE, store_url, json.dumps(http_config(tmp_path))],
+        capture_output=True,
+        text=True,
     )
-    assert json.loads(found.stdout) == {"at_start": False, "after_reads": False}
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout) == {
+        "at_start": False,
+        "after_posts": False,
+        "after_reads": False,
+    }
