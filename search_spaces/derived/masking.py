@@ -109,18 +109,22 @@ class MaskState:
         mask = self.masks.get(module)
         if mask is None:
             return output
-        norm: nn.LayerNorm = module  # type: ignore[assignment]
-        x = args[0]
-        mask = mask.to(device=x.device, dtype=x.dtype)
-        count = mask.sum()
-        mean = (x * mask).sum(-1, keepdim=True) / count
-        var = (((x - mean) * mask) ** 2).sum(-1, keepdim=True) / count
-        y = (x - mean) / torch.sqrt(var + norm.eps)
-        if norm.weight is not None:
-            y = y * norm.weight
-        if norm.bias is not None:
-            y = y + norm.bias
-        return y
+        return masked_layer_norm(module, args[0], mask)  # type: ignore[arg-type]
+
+
+def masked_layer_norm(norm: nn.LayerNorm, x: Tensor, mask: Tensor) -> Tensor:
+    """``norm`` of ``x`` over the channels ``mask`` keeps (1.0) only, as the pruned layer norm
+    computes it (the masked channels' outputs are left as they come)."""
+    mask = mask.to(device=x.device, dtype=x.dtype)
+    count = mask.sum()
+    mean = (x * mask).sum(-1, keepdim=True) / count
+    var = (((x - mean) * mask) ** 2).sum(-1, keepdim=True) / count
+    y = (x - mean) / torch.sqrt(var + norm.eps)
+    if norm.weight is not None:
+        y = y * norm.weight
+    if norm.bias is not None:
+        y = y + norm.bias
+    return y
 
 
 def _identity(*args: Any, **kwargs: Any) -> Any:

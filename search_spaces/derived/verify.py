@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from search_spaces.derived.discovery import ChannelGroup, first_line
 from search_spaces.derived.heads import is_conv1d, made_at
 from search_spaces.derived.importance import root_pruning_fn
+from search_spaces.derived.masking import masked_layer_norm
 from search_spaces.dimensions import SpaceError
 
 TOLERANCE = 1e-4
@@ -209,17 +210,7 @@ def _zero(site: Site, mask: Tensor) -> Any:
 
 def _masked_norm(site: Site, mask: Tensor) -> Any:
     def hook(module: nn.Module, args: tuple[Any, ...], output: Tensor) -> Tensor:
-        norm: nn.LayerNorm = module  # type: ignore[assignment]
-        x, m = args[0], mask.to(args[0])
-        count = m.sum()
-        mean = (x * m).sum(-1, keepdim=True) / count
-        var = (((x - mean) * m) ** 2).sum(-1, keepdim=True) / count
-        y = (x - mean) / torch.sqrt(var + norm.eps)
-        if norm.weight is not None:
-            y = y * norm.weight
-        if norm.bias is not None:
-            y = y + norm.bias
-        return y * m
+        return masked_layer_norm(module, args[0], mask) * mask.to(output)  # type: ignore[arg-type]
 
     return hook
 
