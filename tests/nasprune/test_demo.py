@@ -31,7 +31,17 @@ def test_demo_search_best_under_the_limit_exports_and_reloads_with_its_accuracy(
     result = nasprune.run(config, storage=url)
     assert result.completed == config.budget.trials
 
-    limit = demo_latency_limit()
+    # The README's limit (the Makefile's DEMO_LATENCY_MS) fits this machine's timings, not
+    # every machine's: the test takes the median latency the search measured, so that trials
+    # lie on both sides of the limit wherever it runs.
+    assert demo_latency_limit() > 0
+    store = nasprune.api.open_store(url)
+    measured = sorted(
+        t.latency_ms
+        for t in store.trials(store.get_search(config.name).search_id)
+        if t.latency_ms is not None
+    )
+    limit = measured[len(measured) // 2]
     best = nasprune.best(config.name, max_latency_ms=limit, storage=url)
     assert best is not None and best.latency_ms <= limit
 

@@ -48,9 +48,9 @@ def create(config: dict) -> None:
     store.close()
 
 
-def start_worker(url: str, name: str = "shared") -> subprocess.Popen[str]:
+def start_worker(url: str, name: str = "shared", *options: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "nasprune", "worker", name, "--quiet"],
+        [sys.executable, "-m", "nasprune", "worker", name, "--quiet", *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -108,7 +108,9 @@ def test_two_worker_processes_share_one_sqlite_file_without_losing_a_trial(
     url = f"sqlite:///{workdir / 'shared.db'}"
     config = search_config(make_config, workdir, url, budget=10, latency=SLOW_LATENCY)
     create(config)
-    procs = [start_worker(url), start_worker(url)]
+    # Each may evaluate 5 at most, so the two share the 10 whichever starts faster (a worker
+    # that loads torch first could otherwise take every trial on a slow machine).
+    procs = [start_worker(url, "shared", "--max-trials", "5") for _ in range(2)]
     wait_all(procs)
     trials = assert_exact(url, 10)
     assert len({t.worker for t in trials}) == 2, "both workers took trials"
