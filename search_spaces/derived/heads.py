@@ -188,10 +188,16 @@ def prune_heads(model: nn.Module, spec: Mapping[str, Any], keep: Sequence[int]) 
         inner.all_head_size = len(kept)  # type: ignore[assignment]
 
 
+def _weight_dim(layer: nn.Module, out: bool) -> int:
+    """The weight dimension of a layer's outputs (``out``) or inputs: a linear layer stores
+    (out, in), transformers' ``Conv1D`` (in, out)."""
+    return int(out) if is_conv1d(layer) else int(not out)
+
+
 def _slice(layer: nn.Module, keep: Tensor, out: bool) -> None:
     """Keep the outputs (``out``) or inputs ``keep`` of a linear layer or a ``Conv1D``."""
     transposed = is_conv1d(layer)
-    dim = (1 if transposed else 0) if out else (0 if transposed else 1)
+    dim = _weight_dim(layer, out)
     weight: Tensor = layer.weight  # type: ignore[assignment]
     with torch.no_grad():
         layer.weight = nn.Parameter(weight.index_select(dim, keep).clone())
@@ -219,7 +225,7 @@ def head_scores(model: nn.Module, attention: Attention, p: int, taylor: bool) ->
         if taylor:
             grad = weight.grad
             w = (w * grad).abs() if grad is not None else torch.zeros_like(w)
-        dim = (1 if is_conv1d(layer) else 0) if out else (0 if is_conv1d(layer) else 1)
+        dim = _weight_dim(layer, out)
         return w.abs().pow(p).sum(dim=1 - dim)
 
     score = torch.zeros(attention.channels)

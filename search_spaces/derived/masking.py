@@ -93,7 +93,7 @@ class MaskState:
             del block.forward  # the class's forward again
         self.skipped = [self.modules[name] for name in skipped]
         for block in self.skipped:
-            block.forward = _identity  # type: ignore[method-assign]
+            block.forward = bypassed  # type: ignore[method-assign]
 
     def _mask_input(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         mask = self.masks.get(module)
@@ -127,7 +127,8 @@ def masked_layer_norm(norm: nn.LayerNorm, x: Tensor, mask: Tensor) -> Tensor:
     return y
 
 
-def _identity(*args: Any, **kwargs: Any) -> Any:
+def bypassed(*args: Any, **kwargs: Any) -> Any:
+    """The forward of a removed block: its first input, whatever else it is called with."""
     return args[0]
 
 

@@ -268,10 +268,10 @@ class DerivedSpace(SearchSpace):
         against the same weights with the pruned channels zeroed (a :class:`SpaceError` if it
         computes anything else: see :mod:`search_spaces.derived.verify`)."""
         clean = self.validate(arch)
-        plan = self.plan(clean)
+        keep, removed = self._selection(clean)
+        plan = self._plan(clean, keep, removed)
         subnet = self.dense_model()
         subnet.load_state_dict(supernet.state_dict())
-        keep, removed = self._selection(clean)
         problem = self._pruned_problem(subnet, keep, removed, plan)
         if problem is not None:
             raise SpaceError(f"candidate refused, not evaluated: {problem}")
@@ -312,7 +312,11 @@ class DerivedSpace(SearchSpace):
     def plan(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON pruning plan of ``arch`` (see :mod:`search_spaces.derived.plan`)."""
         clean = self.validate(arch)
-        keep, removed = self._selection(clean)
+        return self._plan(clean, *self._selection(clean))
+
+    def _plan(
+        self, clean: Architecture, keep: Mapping[str, Sequence[int]], removed: Sequence[str]
+    ) -> dict[str, Any]:
         sparsity = float(clean.get("sparsity", 0.0))
         return make_plan(self._group_by_name, keep, removed, sparsity, seed=0)
 

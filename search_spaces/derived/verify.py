@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from search_spaces.derived.discovery import ChannelGroup, first_line
+from search_spaces.derived.discovery import ChannelGroup, culprit, first_line
 from search_spaces.derived.heads import is_conv1d, made_at
 from search_spaces.derived.importance import root_pruning_fn
-from search_spaces.derived.masking import masked_layer_norm
+from search_spaces.derived.masking import bypassed, masked_layer_norm
 from search_spaces.dimensions import SpaceError
 
 TOLERANCE = 1e-4
@@ -140,7 +140,7 @@ def zeroed(
     masks: dict[str, tuple[Site, Tensor]] = {}
     saved: dict[str, Tensor] = {}
     handles = []
-    bypassed = []
+    skipped = []
     try:
         for group, kept in keep.items():
             if len(kept) == channels[group]:
@@ -166,13 +166,13 @@ def zeroed(
         for block in removed:
             module = modules[block]
             if "forward" not in module.__dict__:  # not bypassed already (an elastic supernet)
-                module.forward = _identity  # type: ignore[method-assign]
-                bypassed.append(module)
+                module.forward = bypassed  # type: ignore[method-assign]
+                skipped.append(module)
         yield model
     finally:
         for handle in handles:
             handle.remove()
-        for module in bypassed:
+        for module in skipped:
             del module.forward
         with torch.no_grad():
             for name, value in saved.items():
@@ -213,10 +213,6 @@ def _masked_norm(site: Site, mask: Tensor) -> Any:
         return masked_layer_norm(module, args[0], mask) * mask.to(output)  # type: ignore[arg-type]
 
     return hook
-
-
-def _identity(*args: Any, **kwargs: Any) -> Any:
-    return args[0]
 
 
 def probe(input_shape: Sequence[int], device: torch.device | None = None) -> Tensor:
@@ -266,8 +262,6 @@ def compare(
     try:
         out, layers = outputs(pruned, x)
     except Exception as exc:
-        from search_spaces.derived.discovery import culprit
-
         return f"the pruned model fails{culprit(exc, pruned)}: {type(exc).__name__}: " + (
             first_line(exc)
         )
