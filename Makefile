@@ -41,7 +41,7 @@ lint: install
 	$(BIN)/lint-imports
 
 typecheck: install
-	$(BIN)/mypy nasprune search_spaces strategies storage
+	$(BIN)/mypy nasprune search_spaces strategies storage plumbing
 
 bench: install
 	$(BIN)/python benchmarks/bench_search.py

@@ -39,9 +39,9 @@ sys.path.insert(0, str(ROOT))
 from examples.byom import digits_resnet  # noqa: E402
 from nasprune import api  # noqa: E402
 from nasprune.config import LatencyConfig  # noqa: E402
-from nasprune.data import digits  # noqa: E402
-from nasprune.evaluate import accuracy_and_loss, recalibrate_bn  # noqa: E402
-from nasprune.finetune import finetune  # noqa: E402
+from nasprune.evaluation.data import digits  # noqa: E402
+from nasprune.evaluation.finetune import finetune  # noqa: E402
+from nasprune.evaluation.metrics import accuracy_and_loss, recalibrate_bn  # noqa: E402
 from nasprune.latency.torch_eager import TorchBackend  # noqa: E402
 from search_spaces import create_space  # noqa: E402
 
@@ -154,18 +154,18 @@ def picks(
     name: str, url: str, limits: list[tuple[str, float]], data: dict, dense: nn.Module
 ) -> list[dict]:
     """For each (label, limit in ms): the search's best trial under the limit, fine-tuned."""
-    from nasprune.subnets import open_search, searched_subnet
+    from nasprune.evaluation.stored import open_stored
     from storage import get_store
 
     store = get_store(url)
-    ctx = open_search(store, store.get_search(name))
+    ctx = open_stored(store, store.get_search(name))
     found = []
     for label, limit in limits:
         best = api.best(name, max_latency_ms=limit, storage=store)
         if best is None:
             found.append({"name": f"{name} <= {label}: none found"})
             continue
-        module = tuned(searched_subnet(ctx, best), data, dense)
+        module = tuned(ctx.subnet(best), data, dense)
         measured = row(f"{name} <= {label} (trial {best.number})", module, data)
         found.append(measured | {"limit": label, "plan": ctx.space.plan(best.arch)})
     return found
@@ -232,7 +232,7 @@ def _pts(delta: float) -> str:
 
 
 def proxy(name: str, url: str) -> None:
-    from nasprune.proxy import validate_proxy
+    from nasprune.finetuning.proxy import validate_proxy
 
     result = validate_proxy(name, samples=PROXY_SAMPLES, steps=150, storage=url)
     print(f"  {name}: Kendall tau {result.kendall_tau:+.3f} (p = {result.p_value:.3g}), "

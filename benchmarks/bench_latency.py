@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import nasprune  # noqa: E402
-from nasprune.calibration import calibrate, ready_space  # noqa: E402
 from nasprune.config import SearchConfig, load_config, parse_config  # noqa: E402
+from nasprune.evaluation.stored import space_with_state  # noqa: E402
 from nasprune.latency import create_backend  # noqa: E402
+from nasprune.latency.calibrate import calibrate  # noqa: E402
 from nasprune.latency.predictor import load_predictor  # noqa: E402
 from nasprune.latency.units import runnable  # noqa: E402
 from search_spaces import SearchSpace  # noqa: E402
@@ -151,7 +152,7 @@ def main() -> None:
         tmp = Path(name)
         for label, config in configs(tmp).items():
             print(f"{label} (threads 1, batch 1, default protocol):")
-            space = ready_space(config)
+            space = space_with_state(config)
             accuracy_of_prediction(config, space)
             repeatability(config, space)
             if label == "builtin.cnn":

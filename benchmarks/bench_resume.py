@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, insert  # noqa: E402
 
-from nasprune.proposer import Proposer  # noqa: E402
+from nasprune.search.proposer import Proposer  # noqa: E402
 from search_spaces import arch_hash, create_space  # noqa: E402
 from storage import Store, TrialState  # noqa: E402
 from storage.tables import trials as trials_table  # noqa: E402

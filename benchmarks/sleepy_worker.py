@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-import nasprune.worker
+import nasprune.search.loop
 from nasprune import api
 from storage import TrialState
 
@@ -21,5 +21,5 @@ def sleepy(session: Any, trial: Any, heartbeat: Any) -> tuple[TrialState, dict[s
 
 
 if __name__ == "__main__":
-    nasprune.worker.evaluate = sleepy  # the loop's own evaluation, replaced by a fixed cost
+    nasprune.search.loop.evaluate = sleepy  # the loop's own evaluation, replaced by a fixed cost
     api.worker(sys.argv[1])

@@ -18,12 +18,12 @@ _API = {
     "pareto": "nasprune.queries",
     "status": "nasprune.queries",
     "compare": "nasprune.queries",
-    "export": "nasprune.exporter",
-    "load_subnet": "nasprune.exporter",
+    "export": "nasprune.exporting.subnet",
+    "load_subnet": "nasprune.exporting.subnet",
     "load_config": "nasprune.config",
     "derive_space": "search_spaces.derived",
-    "finetune_trial": "nasprune.finetune_runs",
-    "validate_proxy": "nasprune.proxy",
+    "finetune_trial": "nasprune.finetuning.runs",
+    "validate_proxy": "nasprune.finetuning.proxy",
     "SearchConfig": "nasprune.config",
 }
 

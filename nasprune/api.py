@@ -23,25 +23,24 @@ from nasprune.config import (
     check_strategy_params,
     load_config,
     parse_config,
+    stored_config,
 )
 from nasprune.errors import NasPruneError, SearchError, user_errors
-from nasprune.lifecycle import record_search, stored_config, versions  # noqa: F401
-from nasprune.local_workers import judged, local_workers
+from nasprune.lifecycle import record_search, set_budget, versions  # noqa: F401
 from nasprune.queries import (  # noqa: F401  (the query half of the API, re-exported)
     Comparison,
     SearchSummary,
-    StorageArg,
     best,
     compare,
-    find_trial,
     finetuned,
-    open_store,
     pareto,
     reference,
     status,
     trial_json,
 )
-from nasprune.search import Observer, Parts, SearchResult, execute, join, prepare
+from nasprune.search import Observer, SearchResult, execute, join, prepare
+from nasprune.search.executors.local import judged, local_workers
+from nasprune.store_access import StorageArg, find_trial, open_store  # noqa: F401
 from storage import DuplicateSearchError, SearchRecord, SearchStatus, Store, TrialState
 
 if TYPE_CHECKING:
@@ -86,7 +85,7 @@ def run(
     if executor not in ("local", "ray"):
         raise SearchError(f"unknown executor {executor!r}; use 'local' or 'ray'")
     if executor == "ray":
-        from nasprune.ray_executor import require_ray
+        from nasprune.search.executors.ray import require_ray
 
         require_ray()
     if workers > 1 and space is not None:
@@ -110,7 +109,7 @@ def run(
                         cfg, store, existing, workers, address or cfg.execution.ray_address
                     )
                 with local_workers(existing.name, store.url, workers - 1) as failed:
-                    result = _continue(cfg, store, existing, parts, observer, remeasure)
+                    result = execute(cfg, store, existing, parts, observer, remeasure)
                 return judged(result, store, failed, workers - 1)
             if resume_if_exists:
                 raise SearchError(
@@ -132,8 +131,7 @@ def _on_ray(
     cfg: SearchConfig, store: Store, search: SearchRecord, tasks: int, address: str | None
 ) -> SearchResult:
     """Run the search's workers as Ray tasks and report how it ended, from the store."""
-    from nasprune.ray_executor import run_on_ray
-    from nasprune.worker import told_best
+    from nasprune.search.executors.ray import run_on_ray
 
     evaluated = run_on_ray(
         search.name,
@@ -153,22 +151,8 @@ def _on_ray(
         evaluated,
         reused_supernet=False,
         stopped_because="budget" if completed >= record.budget_trials else "exhausted",
-        best=told_best(store, record, cfg),
+        best=best(record.name, storage=store),
     )
-
-
-def _continue(
-    cfg: SearchConfig,
-    store: Store,
-    record: SearchRecord,
-    parts: Parts,
-    observer: Observer | None,
-    remeasure: bool = False,
-    max_trials: int | None = None,
-) -> SearchResult:
-    """Carry on as one more worker: trials left running by a dead process on this host are
-    retried at once, those of other hosts when their lease expires."""
-    return execute(cfg, store, record, parts, observer, remeasure, max_trials)
 
 
 def resume(
@@ -191,25 +175,13 @@ def resume(
     store = open_store(storage)
     with user_errors():
         record = store.get_search(name)
-        if trials is not None:
-            _check_budget(store, record, trials)
         cfg = stored_config(record)
         parts = prepare(cfg, space)
-        if trials is not None and trials != record.budget_trials:
-            record = store.set_budget(record.search_id, trials)
-        return _continue(cfg, store, record, parts, observer, remeasure)
-
-
-def _check_budget(store: Store, record: SearchRecord, trials: int) -> None:
-    """Refuse a total budget below one trial or below the trials already complete."""
-    if trials < 1:
-        raise SearchError(f"a search's budget must be at least one trial, not {trials}")
-    complete = store.count_trials(record.search_id, [TrialState.COMPLETE])
-    if trials < complete:
-        raise SearchError(
-            f"search {record.name!r} already has {complete} complete trials: a total budget "
-            f"of {trials} cannot be below that (the budget is the total, not how many more)"
-        )
+        if trials is not None:
+            record = set_budget(store, record, trials)
+        # trials left running by a dead process on this host are retried at once, those of
+        # other hosts when their lease expires
+        return execute(cfg, store, record, parts, observer, remeasure)
 
 
 def worker(

@@ -8,18 +8,22 @@ checks the strategy's name and each of its params against the param's type
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nasprune.errors import ConfigError
-from nasprune.storage_url import DEFAULT_STORAGE, STORAGE_ENV, resolve_storage  # noqa: F401
+from plumbing import first_line, json_hash
+
+if TYPE_CHECKING:
+    from storage import SearchRecord
+
+
+Mode = Literal["elastic", "prune"]  # how a search evaluates candidates (EvaluationConfig.mode)
 
 
 class _Model(BaseModel):
@@ -66,7 +70,7 @@ class EvaluationConfig(_Model):
     # elastic: candidates share one trained supernet (masks, no copy); prune: each candidate is
     # cut from the trained dense model with torch-pruning (derived spaces only), no supernet.
     # elastic ranked candidates better in benchmarks/bench_byom.py (see the README)
-    mode: Literal["elastic", "prune"] = "elastic"
+    mode: Mode = "elastic"
     finetune_steps: int = Field(0, ge=0)  # prune mode: training steps per candidate before eval
     finetune_lr: float = Field(1e-3, gt=0)  # Adam learning rate of those steps
     distill: bool = True  # fine-tuning learns from the dense model's soft labels too
@@ -82,8 +86,10 @@ class Limit(_Model):
 
 
 class LatencyConfig(_Model):
-    backend: str = "torch"  # torch (eager) | torchscript | onnxruntime
-    device: str = "cpu"  # cpu | cuda (torch on a GPU is timed with CUDA events)
+    # a registered backend (nasprune.latency.register_backend): torch (eager), torchscript,
+    # onnxruntime, or one of the user's; checked against the registry when a search starts
+    backend: str = "torch"
+    device: Literal["cpu", "cuda"] = "cpu"  # torch on a GPU is timed with CUDA events
     threads: int = Field(1, gt=0)  # torch intra-op threads while measuring
     batch_size: int = Field(1, gt=0)
     warmup: int = Field(10, ge=0)  # untimed runs first
@@ -147,17 +153,20 @@ class SearchConfig(_Model):
     def config_hash(self) -> str:
         """sha256 of the config as canonical JSON, without storage and execution (they say where
         and how, not what)."""
-        text = json.dumps(
-            self.model_dump(mode="json", exclude={"storage", "execution"}), sort_keys=True
-        )
-        return hashlib.sha256(text.encode()).hexdigest()
+        return json_hash(self.model_dump(mode="json", exclude={"storage", "execution"}))
 
 
 def _format_validation(source: str, exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{source}: {where}: {first['msg']}{more}"
+    given = first.get("input")
+    quoted = isinstance(given, str | int | float) and first["type"] not in (
+        "extra_forbidden",
+        "missing",
+    )
+    shown = f", not {given!r}" if quoted else ""
+    return f"{source}: {where}: {first['msg']}{shown}{more}"
 
 
 def parse_config(data: Any, source: str = "config", *, check_strategy: bool = True) -> SearchConfig:
@@ -201,7 +210,7 @@ def load_config(path: str | Path) -> SearchConfig:
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        detail = first_line(exc)
         raise ConfigError(
             f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {detail}"
         ) from None
@@ -210,3 +219,10 @@ def load_config(path: str | Path) -> SearchConfig:
 
 def json_schema() -> dict[str, Any]:
     return SearchConfig.model_json_schema()
+
+
+def stored_config(record: SearchRecord) -> SearchConfig:
+    """The config a search was created with (its strategy params were checked then)."""
+    return parse_config(
+        record.config, source=f"stored config of search {record.name!r}", check_strategy=False
+    )

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from plumbing import first_line  # noqa: F401  (re-exported: the CLI and the service use it)
+
 
 class NasPruneError(Exception):
     """Root of every error nasprune raises for a user's mistake or a broken environment."""
@@ -46,6 +48,11 @@ class SearchError(NasPruneError):
     """A search cannot be launched, resumed or exported in the state it is in."""
 
 
+class StateError(SearchError):
+    """The search's status or its trials do not allow it: cancelling a completed search, a
+    budget below the trials already complete (the service answers 409)."""
+
+
 class WorkersFailedError(NasPruneError):
     """Worker processes of ``run --workers N`` failed and the search did not reach its budget
     (no mistake of the user's: the CLI exits 1)."""
@@ -78,12 +85,6 @@ def is_user_error(exc: BaseException) -> bool:
     return isinstance(exc, NasPruneError) or any(
         isinstance(exc, theirs) for theirs, _ in _room_errors()
     )
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type's name if it has none)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @contextmanager

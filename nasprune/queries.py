@@ -13,10 +13,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
-from nasprune.errors import NotFoundError, SearchError, user_errors
-from nasprune.storage_url import resolve_storage
+from nasprune.errors import SearchError, user_errors
+from nasprune.store_access import ReaderArg, open_reader
 from storage import (
     BestQuestion,
     DeviceKey,
@@ -26,34 +26,12 @@ from storage import (
     Tally,
     TrialRecord,
     TrialState,
-    get_reader,
 )
 
 if TYPE_CHECKING:
-    from storage import Store
+    pass
 
-StorageArg: TypeAlias = "str | Store | None"  # what a command that writes opens
-ReaderArg = str | Reader | None  # what a query reads: a Store is a Reader too
 _LIMIT_NAMES = {"latency_ms": "max_latency_ms", "params": "max_params", "macs": "max_macs"}
-
-
-def open_store(storage: StorageArg = None, config: Any = None) -> Store:
-    """The store that ``storage`` names: an instance, a URL, or the default resolution."""
-    from storage.store import Store, get_store  # the ORM: writes only
-
-    if isinstance(storage, Store):
-        return storage
-    with user_errors():
-        return get_store(resolve_storage(storage, config))
-
-
-def open_reader(storage: ReaderArg = None) -> Reader:
-    """A reader of the store that ``storage`` names, without loading the ORM; a database not
-    at the head revision is opened as a :class:`storage.Store`, which migrates it."""
-    if isinstance(storage, Reader):
-        return storage
-    with user_errors():
-        return get_reader(resolve_storage(storage))
 
 
 def objectives_of(record: SearchRecord) -> list[tuple[str, str]]:
@@ -339,13 +317,3 @@ def finetuned(
             if run is not None:
                 found[trial.number] = run
     return found
-
-
-def find_trial(store: Reader, record: SearchRecord, number: int) -> TrialRecord:
-    """Complete trial ``number`` of a search, or an error that says why not."""
-    trial = store.get_trial(record.search_id, number)
-    if trial is None:
-        raise NotFoundError(f"search {record.name!r} has no trial {number}")
-    if trial.state != TrialState.COMPLETE:
-        raise SearchError(f"trial {number} of {record.name!r} is {trial.state.value}, not complete")
-    return trial

@@ -1,4 +1,8 @@
-"""The registry of search spaces: a config names a space by a short string."""
+"""The registry of search spaces: a config names a space by a short string.
+
+The spaces that ship with nasprune register when their modules are imported, on the first
+lookup (``builtin.mlp``, ``builtin.cnn`` and ``derived`` import torch).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,11 @@ import importlib
 import inspect
 from typing import Any, TypeVar
 
+from plumbing import Registry
 from search_spaces.base import SearchSpace
 from search_spaces.dimensions import SpaceError
 
-_SPACES: dict[str, type[SearchSpace]] = {}
-
 S = TypeVar("S", bound=type[SearchSpace])
-
-
-def register_space(cls: S) -> S:
-    """Class decorator: register ``cls`` under its ``name`` class attribute."""
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name:
-        raise SpaceError(f"{cls.__name__} needs a class attribute `name` to be registered")
-    known = _SPACES.get(name)
-    if known is not None and known.__qualname__ != cls.__qualname__:
-        raise SpaceError(f"search space {name!r} is already registered by {known.__qualname__}")
-    _SPACES[name] = cls
-    return cls
 
 
 def _builtin() -> None:
@@ -33,16 +24,22 @@ def _builtin() -> None:
     importlib.import_module("search_spaces.derived.space")
 
 
+SPACES: Registry[type[SearchSpace]] = Registry("search space", SpaceError, builtins=_builtin)
+
+
+def register_space(cls: S) -> S:
+    """Class decorator: register ``cls`` under its ``name`` class attribute."""
+    SPACES.add_named(cls)
+    return cls
+
+
 def create_space(name: str, **params: Any) -> SearchSpace:
     """The space registered as ``name``, built from ``params``.
 
     Raises :class:`SpaceError` with a one-line message for an unknown name (listing the known
     ones) or for parameters that the space does not take or rejects.
     """
-    _builtin()
-    cls = _SPACES.get(name)
-    if cls is None:
-        raise SpaceError(f"unknown search space {name!r}; known: {', '.join(sorted(_SPACES))}")
+    cls = SPACES.get(name)
     signature = inspect.signature(cls)
     try:
         signature.bind(**params)
@@ -61,5 +58,4 @@ def create_space(name: str, **params: Any) -> SearchSpace:
 
 def list_spaces() -> dict[str, str]:
     """Registered space names and their one-line descriptions, sorted by name."""
-    _builtin()
-    return {name: _SPACES[name].description for name in sorted(_SPACES)}
+    return {name: SPACES.get(name).description for name in SPACES.names()}

@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from plumbing import first_line
 from storage.errors import StoreError
 
 if TYPE_CHECKING:
@@ -39,8 +40,7 @@ def safe_url(url: str) -> str:
 def one_line(exc: BaseException) -> str:
     """The first line of the driver's message (SQLAlchemy adds background links below it)."""
     orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(orig if isinstance(orig, BaseException) else exc)
 
 
 def create_store_engine(url: str) -> Engine:

@@ -12,12 +12,15 @@ A worker's loop::
     ...  # evaluate, while a thread calls store.heartbeat(trial.trial_id, me, lease_s=60)
     ...  # and drops the trial when that answers False
     store.finish_trial(trial.trial_id, TrialState.COMPLETE, metrics, worker=me)
+
+Lease times come from :meth:`Leases._now`: the ``clock`` the store was opened with, if any
+(tests move it instead of sleeping), else :func:`server_now`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -51,10 +54,19 @@ def lease_end(now: datetime, lease_s: float) -> datetime:
 class Leases:
     """Heartbeats, reclaiming expired trials and search locks (mixed into Store)."""
 
+    _clock: Callable[[], datetime] | None = None  # Store(clock=...)
     _transaction: Callable[..., Any]
     _write_retrying: Callable[..., Any]
     _search_row: Callable[[Session, int], SearchModel]
     _trial_row: Callable[[Session, int], TrialModel]
+
+    def _now(self, session: Session) -> datetime:
+        """Now, as naive UTC, for every lease, lock and trial time: the injected clock when
+        the store has one (an aware time is converted to UTC), else :func:`server_now`."""
+        if self._clock is None:
+            return server_now(session)
+        now = self._clock()
+        return now if now.tzinfo is None else now.astimezone(UTC).replace(tzinfo=None)
 
     def heartbeat(
         self, trial_id: int, worker: str | None = None, lease_s: float | None = None
@@ -68,7 +80,7 @@ class Leases:
         """
 
         def beat(session: Session) -> bool:
-            now = server_now(session)
+            now = self._now(session)
             values: dict[str, Any] = {"heartbeat_at": now}
             if lease_s is not None:
                 values["lease_expires_at"] = lease_end(now, lease_s)
@@ -101,7 +113,7 @@ class Leases:
                     TrialModel.state == RUNNING,
                     TrialModel.worker == worker,
                 )
-                .values(lease_expires_at=server_now(session) - timedelta(seconds=1))
+                .values(lease_expires_at=self._now(session) - timedelta(seconds=1))
                 .execution_options(synchronize_session=False)
             )
             return int(changed.rowcount)  # type: ignore[attr-defined]
@@ -125,7 +137,7 @@ class Leases:
             raise StoreError(f"max_attempts must be at least 1, not {max_attempts!r}")
 
         def reclaim(session: Session) -> TrialRecord | None:
-            now = server_now(session)
+            now = self._now(session)
             expired = (
                 select(TrialModel)
                 .where(
@@ -167,7 +179,7 @@ class Leases:
         False while another holder's lease runs."""
 
         def acquire(session: Session) -> bool:
-            now = server_now(session)
+            now = self._now(session)
             expires_at = lease_end(now, lease_s)
             row = session.scalars(
                 select(SearchLockModel).filter_by(search_id=search_id, name=name).with_for_update()

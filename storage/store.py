@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar, overload
 
 from sqlalchemy import func, select, update
@@ -17,7 +18,7 @@ from storage.attachments import Attachments
 from storage.engine import create_store_engine, one_line, safe_url, upgrade_to_head
 from storage.errors import ArchTakenError, DuplicateSearchError, LostLeaseError, StoreError
 from storage.latency import LatencyTables
-from storage.leases import Leases, lease_end, server_now
+from storage.leases import Leases, lease_end
 from storage.models import SearchModel, TrialModel
 from storage.queries import split_metrics
 from storage.reader import Reader
@@ -78,6 +79,10 @@ class Store(Reader, Attachments, LatencyTables, Leases):
       worker=)`` raises :class:`LostLeaseError` if the trial is no longer the worker's.
       Trials created without a lease are never reclaimed. Lease times are the PostgreSQL
       server's clock (this machine's for SQLite), so workers' clocks need not agree.
+    * ``clock``, when given, replaces that clock on either dialect for the leases, locks and
+      trial times (``started_at``, ``heartbeat_at``, ``finished_at``) of this store: a
+      callable returning now as a naive UTC ``datetime``, for tests that move time instead
+      of sleeping. Every store that shares a search must then share the clock.
     * ``acquire_lock``/``release_lock``: a named, expiring lock per search for work that one
       worker does for all (training the supernet).
 
@@ -93,7 +98,13 @@ class Store(Reader, Attachments, LatencyTables, Leases):
         best = store.best_trial(search.search_id, max_latency_ms=3.0)
     """
 
-    def __init__(self, url: str, *, reconnect_s: float = RECONNECT_S) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        reconnect_s: float = RECONNECT_S,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         engine = create_store_engine(url)
         try:
             upgrade_to_head(engine, url)
@@ -102,6 +113,7 @@ class Store(Reader, Attachments, LatencyTables, Leases):
             raise
         super().__init__(url, engine, reconnect_s=reconnect_s)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._clock = clock
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -290,7 +302,7 @@ class Store(Reader, Attachments, LatencyTables, Leases):
                     TrialModel.search_id == search_id
                 )
             )
-            now = server_now(session)
+            now = self._now(session)
             row = TrialModel(
                 search_id=search_id,
                 number=number,
@@ -334,7 +346,7 @@ class Store(Reader, Attachments, LatencyTables, Leases):
 
         def finish(session: Session) -> TrialRecord:
             row = self._trial_row(session, trial_id)
-            now = server_now(session)
+            now = self._now(session)
             values: dict[str, Any] = {
                 **columns,
                 "metrics_json": _dumps(extra),
@@ -375,7 +387,7 @@ class Store(Reader, Attachments, LatencyTables, Leases):
                     TrialModel.state == TrialState.RUNNING.value,
                 )
             ).all()
-            now = server_now(session)
+            now = self._now(session)
             for row in running:
                 row.state = TrialState.FAILED.value
                 row.error = reason

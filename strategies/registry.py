@@ -2,7 +2,8 @@
 
 Entries hold a *loader*: a zero-argument callable that returns the strategy class. Loaders of
 the adapters import their module (and so Optuna or NNI) only when such a strategy is created,
-so listing the strategies, or importing :mod:`strategies`, stays instant.
+so listing the strategies, or importing :mod:`strategies`, stays instant. The registry is a
+:class:`plumbing.Registry`: a name taken by another class is refused, naming the holder.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
+from plumbing import Registry
 from search_spaces.dimensions import Dimension
 
 from .base import Strategy
@@ -22,11 +24,29 @@ Loader = Callable[[], type[Strategy]]
 
 @dataclass(frozen=True)
 class _Entry:
+    """A registered strategy: its one-line description and how to load its class."""
+
     description: str
     loader: Loader
+    source: str  # the class the loader returns, "module.Class"
+
+    def __repr__(self) -> str:  # the registry's label: one source is one strategy
+        return self.source
 
 
-_REGISTRY: dict[str, _Entry] = {}
+@dataclass(frozen=True)
+class _Lazy:
+    """A loader that imports ``module`` and returns its ``attr``."""
+
+    module: str
+    attr: str
+
+    def __call__(self) -> type[Strategy]:
+        cls: type[Strategy] = getattr(importlib.import_module(self.module), self.attr)
+        return cls
+
+
+_REGISTRY: Registry[_Entry] = Registry("strategy", StrategyError)
 
 
 @overload
@@ -49,13 +69,16 @@ def register_strategy(
 
         @register_strategy("mine.greedy", "Greedy search over the largest choices first")
         class Greedy(Strategy): ...
+
+    A name already taken by another class is refused with a :class:`StrategyError` naming it;
+    registering the same class again (its module imported twice) changes nothing.
     """
     if loader is not None:
-        _REGISTRY[name] = _Entry(description, loader)
+        _REGISTRY.add(name, _Entry(description, loader, _source(loader)))
         return loader
 
     def decorate(cls: type[Strategy]) -> type[Strategy]:
-        _REGISTRY[name] = _Entry(description, lambda: cls)
+        _REGISTRY.add(name, _Entry(description, lambda: cls, _source(cls)))
         return cls
 
     return decorate
@@ -63,26 +86,29 @@ def register_strategy(
 
 def lazy(module: str, attr: str) -> Loader:
     """A loader that imports ``module`` and returns its ``attr`` when called."""
+    return _Lazy(module, attr)
 
-    def load() -> type[Strategy]:
-        cls: type[Strategy] = getattr(importlib.import_module(module), attr)
-        return cls
 
-    return load
+def _source(loaded: object) -> str:
+    """What a strategy entry holds, "module.Name": a lazy loader's target, else the class's or
+    loader function's qualified name (a lambda's or a local one's repr)."""
+    if isinstance(loaded, _Lazy):
+        return f"{loaded.module}.{loaded.attr}"
+    module, qualname = getattr(loaded, "__module__", None), getattr(loaded, "__qualname__", "")
+    if module and qualname and "<lambda>" not in qualname and "<locals>" not in qualname:
+        return f"{module}.{qualname}"
+    return repr(loaded)
 
 
 def list_strategies() -> dict[str, str]:
     """Registered names mapped to their one-line descriptions, sorted by name."""
-    return {name: _REGISTRY[name].description for name in sorted(_REGISTRY)}
+    return {name: _REGISTRY.get(name).description for name in _REGISTRY.names()}
 
 
 def strategy_class(name: str) -> type[Strategy]:
     """The class registered as ``name`` (importing its library); unknown names list the known
     ones."""
-    entry = _REGISTRY.get(name)
-    if entry is None:
-        raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(list_strategies())}")
-    return entry.loader()
+    return _REGISTRY.get(name).loader()
 
 
 def create_strategy(
@@ -151,5 +177,11 @@ _BUILTINS = [
     ),
 ]
 
-for _name, _description, _module, _attr in _BUILTINS:
-    register_strategy(_name, _description, lazy(_module, _attr))
+
+def _register_builtins() -> None:
+    """Register the strategies that ship with nasprune (names only: nothing heavy loads)."""
+    for name, description, module, attr in _BUILTINS:
+        register_strategy(name, description, lazy(module, attr))
+
+
+_register_builtins()

@@ -65,8 +65,8 @@ def build() -> nn.Module:
 
 def train(out: Path, epochs: int = 40, seed: int = 0) -> dict[str, float]:
     """Train the dense model on the digits train split; save its state dict to ``out``."""
-    from nasprune.data import digits
-    from nasprune.evaluate import accuracy_and_loss
+    from nasprune.evaluation.data import digits
+    from nasprune.evaluation.metrics import accuracy_and_loss
 
     train_set, val_set, test_set = digits((1, 8, 8))
     torch.manual_seed(seed)

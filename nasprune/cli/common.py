@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(
     help="Find the best subnetwork of a neural network under hardware constraints.",
@@ -31,6 +34,24 @@ StorageOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def progress_bar(label: str | None = None, *, quiet: bool = False, info: bool = False) -> Progress:
+    """The command line's one progress display: on stderr, shown only on a terminal and
+    without ``--quiet``; ``label`` (else each task's description), a bar, done/total, the time
+    left, and with ``info`` a task's ``info`` field (a loss)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn(label or "{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns.append(TextColumn("{task.fields[info]}") if info else TimeRemainingColumn())
+    return Progress(*columns, console=err, disable=quiet or not err.is_terminal)
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from nasprune.cli.common import StorageOpt, app, err, out
+from nasprune.cli.common import QuietOpt, StorageOpt, app, err, out, progress_bar
 
 
 @app.command("export-optuna")
@@ -20,15 +20,12 @@ def export_optuna(
         bool, typer.Option("--overwrite", help="Replace a study of that name in the target.")
     ] = False,
     storage: StorageOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write a search as an Optuna study, for optuna.load_study, its plots and optuna-dashboard."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from nasprune.exporting.optuna import export_optuna as do_export
 
-    from nasprune.optuna_export import export_optuna as do_export
-
-    bar = Progress(TextColumn("export"), BarColumn(), MofNCompleteColumn(), console=err,
-                   disable=quiet or not err.is_terminal)  # fmt: skip
+    bar = progress_bar("export", quiet=quiet)
     task = bar.add_task("trials", total=None)
     with bar:
         done = do_export(

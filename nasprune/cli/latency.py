@@ -9,10 +9,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from nasprune.cli.common import JsonOpt, RemeasureOpt, StorageOpt, app, err, interruptible, out
+from nasprune.cli.common import (
+    JsonOpt,
+    QuietOpt,
+    RemeasureOpt,
+    StorageOpt,
+    app,
+    interruptible,
+    out,
+    progress_bar,
+)
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+    from rich.progress import TaskID
 
 
 @app.command()
@@ -55,13 +64,13 @@ def measure(
     ] = False,
     remeasure: RemeasureOpt = False,
     storage: StorageOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Measure a finished search's subnets on this machine, so `best --device` answers here."""
-    from nasprune.measuring import measure as do_measure
+    from nasprune.latency.measure import measure as do_measure
     from nasprune.queries import device_id
 
-    bar = _bar(quiet)
+    bar = progress_bar(quiet=quiet)
     task = bar.add_task("measure", total=None)
     with bar:
         done = do_measure(
@@ -95,15 +104,15 @@ def calibrate(
     ] = 24,
     remeasure: RemeasureOpt = False,
     storage: StorageOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Time the units of a space on this machine: a lookup table and a latency predictor."""
-    from nasprune.calibration import calibrate as do_calibrate
     from nasprune.config import load_config
+    from nasprune.latency.calibrate import calibrate as do_calibrate
     from nasprune.queries import device_id
 
     cfg = load_config(config)
-    bar = _bar(quiet)
+    bar = progress_bar(quiet=quiet)
     tasks: dict[str, TaskID] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -142,7 +151,7 @@ def latency_report(
     as_json: JsonOpt = False,
 ) -> None:
     """Predicted against measured latency of a search's trials: share within +-10%, errors."""
-    from nasprune.latency_report import latency_report as build_report
+    from nasprune.latency.report import latency_report as build_report
     from nasprune.queries import device_id
 
     report = build_report(name, device=device, plot=plot, storage=storage)
@@ -166,24 +175,4 @@ def latency_report(
         f"{report.median_error:.1%}, 90th percentile {report.p90_error:.1%} (predictor: "
         f"{report.model})" + ("" if plot is None else f"; plot: {plot}"),
         soft_wrap=True,
-    )
-
-
-def _bar(quiet: bool) -> Progress:
-    """A progress display on stderr, shown only on a terminal."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet or not err.is_terminal,
     )

@@ -9,8 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nasprune.cli.common import JsonOpt, StorageOpt, app, err, interruptible, out
-from nasprune.tables import SPARSITY_NOTE, num
+from nasprune.cli.common import (
+    JsonOpt,
+    QuietOpt,
+    StorageOpt,
+    app,
+    interruptible,
+    out,
+    progress_bar,
+)
+from nasprune.cli.tables import SPARSITY_NOTE, num
 
 
 @app.command()
@@ -30,7 +38,7 @@ def export(
     storage: StorageOpt = None,
 ) -> None:
     """Write a subnetwork as a standalone model, with its pruning plan as JSON beside it."""
-    from nasprune.exporter import export as do_export
+    from nasprune.exporting.subnet import export as do_export
 
     done = do_export(
         name,
@@ -66,17 +74,12 @@ def finetune(
         typer.Option(help="Start from this dense-model state dict (e.g. an early checkpoint)."),
     ] = None,
     storage: StorageOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Fine-tune a trial's subnet; export and best then use the fine-tuned weights."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from nasprune.finetuning.runs import finetune_trial
 
-    from nasprune.finetune_runs import finetune_trial
-
-    columns = (BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
-    bar = Progress(
-        TextColumn("fine-tune"), *columns, console=err, disable=quiet or not err.is_terminal
-    )
+    bar = progress_bar("fine-tune", quiet=quiet, info=True)
     task = bar.add_task("fine-tune", total=steps, info="")
 
     def show(step: int, _total: int, loss: float) -> None:
@@ -110,14 +113,12 @@ def validate_proxy(
     steps: Annotated[int, typer.Option(help="Fine-tuning steps per trial.")] = 200,
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Kendall tau between the search's accuracy and stand-alone fine-tuned accuracy."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from nasprune.finetuning.proxy import validate_proxy as run_validation
 
-    from nasprune.proxy import validate_proxy as run_validation
-
-    bar = Progress(TextColumn("fine-tune"), BarColumn(), MofNCompleteColumn(), console=err,
-                   disable=as_json or not err.is_terminal)  # fmt: skip
+    bar = progress_bar("fine-tune", quiet=quiet or as_json)
     task = bar.add_task("trials", total=samples)
     with bar:
         result = run_validation(

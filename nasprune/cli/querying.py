@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from nasprune.cli.common import JsonOpt, StorageOpt, app, err, out
-from nasprune.tables import num, summary_table, trial_table
+from nasprune.cli.tables import num, summary_table, trial_table
 
 
 @app.command()

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from nasprune.cli.common import (
+    QuietOpt,
     RemeasureOpt,
     StorageOpt,
     app,
@@ -19,14 +20,14 @@ from nasprune.cli.common import (
     out,
     resume_hint,
 )
-from nasprune.tables import list_table, trial_table
+from nasprune.cli.tables import list_table, trial_table
 
 
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(help="YAML or TOML search config.")],
     storage: StorageOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
     resume_if_exists: Annotated[
         bool, typer.Option(help="Resume a search of the same name and config instead of failing.")
     ] = False,
@@ -47,8 +48,8 @@ def run(
 ) -> None:
     """Launch a new search from a config file."""
     from nasprune import api
+    from nasprune.cli.progress import RichObserver
     from nasprune.config import load_config
-    from nasprune.progress import RichObserver
 
     cfg = load_config(config)
     with interruptible(resume_hint(cfg.name)), RichObserver(err, enabled=not quiet) as observer:
@@ -79,12 +80,12 @@ def resume(
         ),
     ] = None,
     storage: StorageOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
     remeasure: RemeasureOpt = False,
 ) -> None:
     """Continue an interrupted search to its total budget (or to a new one, with --trials)."""
     from nasprune import api
-    from nasprune.progress import RichObserver
+    from nasprune.cli.progress import RichObserver
 
     with interruptible(resume_hint(name)), RichObserver(err, enabled=not quiet) as observer:
         result = api.resume(
@@ -111,11 +112,11 @@ def worker(
     until_idle: Annotated[
         bool, typer.Option(help="With --any: stop when no search has work left.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Join a search from any machine that reaches its store, and evaluate its trials."""
     from nasprune import api
-    from nasprune.progress import RichObserver
+    from nasprune.cli.progress import RichObserver
 
     if (name is None) == (not any_search):
         fail("give a search NAME or --any (not both)")

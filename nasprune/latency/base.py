@@ -25,6 +25,7 @@ from torch import nn
 
 from nasprune.config import LatencyConfig
 from nasprune.errors import ConfigError, SearchError
+from plumbing.modules import device_of
 
 Runner = Callable[[torch.Tensor], torch.Tensor]  # runs the prepared module on an input
 
@@ -82,8 +83,6 @@ class LatencyBackend(abc.ABC):
     tolerance: ClassVar[float] = 0.0  # largest allowed |output - torch eager output|
 
     def __init__(self, settings: LatencyConfig) -> None:
-        if settings.device not in ("cpu", "cuda"):
-            raise ConfigError(f"unknown latency device {settings.device!r}; known: cpu, cuda")
         if settings.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError(
                 f"latency.device is cuda (backend {self.name}), but torch sees no CUDA device here"
@@ -138,7 +137,7 @@ class LatencyBackend(abc.ABC):
 
     def check_outputs(self, module: nn.Module, run: Runner, x: torch.Tensor) -> None:
         """Refuse to time ``run`` unless it computes what torch eager computes on ``x``."""
-        want = module(x.to(_device_of(module))).float().cpu()
+        want = module(x.to(device_of(module))).float().cpu()
         got = run(x).float().cpu()
         gap = float((got - want).abs().max()) if got.shape == want.shape else float("inf")
         if not gap <= self.tolerance * max(1.0, float(want.abs().max())):
@@ -159,11 +158,6 @@ class LatencyBackend(abc.ABC):
         start_s = time.perf_counter()
         run(x)
         return time.perf_counter() - start_s
-
-
-def _device_of(module: nn.Module) -> torch.device:
-    tensor = next(iter(module.parameters()), None)
-    return torch.device("cpu") if tensor is None else tensor.device
 
 
 def cpu_name() -> str:

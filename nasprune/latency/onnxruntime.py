@@ -14,6 +14,8 @@ from torch import nn
 from nasprune.config import LatencyConfig
 from nasprune.errors import ConfigError, SearchError, first_line
 from nasprune.latency.base import LatencyBackend, Runner, cpu_name
+from nasprune.latency.registry import register_backend
+from plumbing import require
 
 
 def export_onnx(module: nn.Module, example: torch.Tensor, target: str | Path | io.BytesIO) -> None:
@@ -32,15 +34,11 @@ def export_onnx(module: nn.Module, example: torch.Tensor, target: str | Path | i
 
 
 def _ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ConfigError(
-            "latency.backend onnxruntime needs ONNX Runtime: pip install onnxruntime"
-        ) from None
-    return onnxruntime
+    needs = "latency.backend onnxruntime needs ONNX Runtime"
+    return require("onnxruntime", needs, "onnxruntime", ConfigError)
 
 
+@register_backend
 class OnnxRuntimeBackend(LatencyBackend):
     """ONNX Runtime with the CPU execution provider (the CUDA one for ``device: cuda``)."""
 

@@ -11,22 +11,22 @@ and refitting them is deterministic and takes milliseconds.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from torch import nn
 
 from nasprune.latency.base import LatencyBackend
 from nasprune.latency.recorded import recorded_latency
 from nasprune.latency.units import Unit, units_of
+from plumbing import json_hash
 from search_spaces import SearchSpace
 from storage import DeviceKey, Store
 
-MODELS = ("table", "linear", "gbm")
+Model = Literal["table", "linear", "gbm"]  # the correction fitted on whole networks
+MODELS: tuple[Model, ...] = ("table", "linear", "gbm")
 Point = tuple[float, int, float]  # (table sum ms, units, measured ms)
 MeasureUnit = Callable[[Unit], float]  # times a unit missing from the table, in ms
 
@@ -50,19 +50,20 @@ class Predictor:
     table: dict[str, float]
     points: list[Point]
     block_types: tuple[type, ...] = ()
-    kind: str = "table"
+    kind: Model = "table"
     errors: dict[str, float] = field(default_factory=dict)  # CV median relative error per model
     _model: Any = None
 
-    def fit(self, chosen: str | None = None) -> Predictor:
+    def fit(self, chosen: Model | None = None) -> Predictor:
         """Choose the model with the least cross-validated error and fit it on every point;
         with ``chosen`` (the choice a calibration stored), fit that one without choosing."""
         if len(self.points) < 5:
             self.kind, self.errors = "table", {}
             return self
         if chosen is None:
-            self.errors = {kind: _cv_error(kind, self.points) for kind in MODELS}
-            chosen = min(MODELS, key=lambda kind: (self.errors[kind], MODELS.index(kind)))
+            errors: dict[str, float] = {kind: _cv_error(kind, self.points) for kind in MODELS}
+            least: Model = min(MODELS, key=lambda kind: (errors[kind], MODELS.index(kind)))
+            self.errors, chosen = errors, least
         self.kind, self._model = chosen, _fit(chosen, self.points)
         return self
 
@@ -95,7 +96,7 @@ class Predictor:
         return _predict(self.kind, self._model, [(table_ms, units)])[0]
 
 
-def _fit(kind: str, points: Sequence[Point]) -> Any:
+def _fit(kind: Model, points: Sequence[Point]) -> Any:
     import numpy as np
 
     x = np.array([[p[0], p[1]] for p in points], dtype=float)
@@ -114,7 +115,7 @@ def _fit(kind: str, points: Sequence[Point]) -> Any:
     return model.fit(x, y / np.maximum(x[:, 0], 1e-9))
 
 
-def _predict(kind: str, model: Any, features: Sequence[tuple[float, int]]) -> list[float]:
+def _predict(kind: Model, model: Any, features: Sequence[tuple[float, int]]) -> list[float]:
     import numpy as np
 
     x = np.array(features, dtype=float).reshape(len(features), 2)
@@ -127,7 +128,7 @@ def _predict(kind: str, model: Any, features: Sequence[tuple[float, int]]) -> li
     return [max(float(value), 0.0) for value in found]
 
 
-def _cv_error(kind: str, points: Sequence[Point], folds: int = 5) -> float:
+def _cv_error(kind: Model, points: Sequence[Point], folds: int = 5) -> float:
     """Median relative error of ``kind`` over ``folds``-fold cross-validation."""
     errors: list[float] = []
     for fold in range(folds):
@@ -143,8 +144,7 @@ def _cv_error(kind: str, points: Sequence[Point], folds: int = 5) -> float:
 
 def space_key(space: SearchSpace) -> str:
     """What a calibration is filed under besides the device: the space's name and params."""
-    text = json.dumps([space.name, space.params], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return json_hash([space.name, space.params], 32)
 
 
 def load_predictor(store: Store, on: DeviceKey, space: SearchSpace) -> Predictor | None:
@@ -158,7 +158,8 @@ def load_predictor(store: Store, on: DeviceKey, space: SearchSpace) -> Predictor
     points: list[Point] = [(float(a), int(b), float(c)) for a, b, c in record.content["points"]]
     errors = {str(k): float(v) for k, v in record.content.get("errors", {}).items()}
     predictor = Predictor(table, points, space.latency_blocks, errors=errors)
-    return predictor.fit(str(record.content["model"]))
+    stored = str(record.content["model"])
+    return predictor.fit(next((kind for kind in MODELS if kind == stored), "table"))
 
 
 def unit_timer(store: Store, backend: LatencyBackend, on: DeviceKey) -> Callable[[Unit], float]:

@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from nasprune.latency.base import LatencyBackend, Runner, cpu_name
+from nasprune.latency.registry import register_backend
 
 
+@register_backend
 class TorchBackend(LatencyBackend):
     """Eager torch; the reference every other backend is checked against.
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from nasprune.errors import SearchError, first_line
 from nasprune.latency.base import LatencyBackend, Runner, cpu_name
+from nasprune.latency.registry import register_backend
 
 
 def torchscript(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
@@ -26,6 +27,7 @@ def torchscript(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptMod
                 raise SearchError(f"cannot compile the subnet to TorchScript: {first}") from None
 
 
+@register_backend
 class TorchScriptBackend(LatencyBackend):
     """TorchScript, frozen for inference (constants folded, batch norms fused where it can)."""
 

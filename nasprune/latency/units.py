@@ -13,14 +13,15 @@ correction learns.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+
+from plumbing import canonical_json, json_hash
+from plumbing.modules import device_of
 
 _COMPUTE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -136,7 +137,7 @@ def _trace(
         was_training = module.training
         module.eval()
         with torch.inference_mode():
-            x = torch.zeros(1, *input_shape, device=_device_of(module))
+            x = torch.zeros(1, *input_shape, device=device_of(module))
             outputs.append(module(x))
         module.train(was_training)
     finally:
@@ -147,14 +148,9 @@ def _trace(
 
 
 def _unit(modules: list[nn.Module], shape: tuple[int, ...]) -> Unit:
-    described = json.dumps(
-        {
-            "modules": [_describe(m) for m in modules],
-            "input": list(shape[1:]),
-        },
-        sort_keys=True,
-    )
-    key = "unit:" + hashlib.sha256(described.encode()).hexdigest()[:24]
+    layers = {"modules": [_describe(m) for m in modules], "input": list(shape[1:])}
+    described = canonical_json(layers)
+    key = "unit:" + json_hash(layers, 24)
     return Unit(key, described, tuple(shape[1:]), tuple(modules))
 
 
@@ -168,8 +164,3 @@ def _describe(module: nn.Module) -> str:
         and isinstance(value, bool | int | float | str | tuple)
     }
     return f"{module!r} {flags}" if flags else repr(module)
-
-
-def _device_of(module: nn.Module) -> torch.device:
-    tensor = next(iter(module.parameters()), None)
-    return torch.device("cpu") if tensor is None else tensor.device

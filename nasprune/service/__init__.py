@@ -8,14 +8,11 @@ only here: :func:`require_fastapi` says how to install them.
 from __future__ import annotations
 
 from nasprune.errors import NasPruneError
-
-INSTALL_HINT = "the HTTP service needs FastAPI and uvicorn: pip install 'nasprune[service]'"
+from plumbing import require
 
 
 def require_fastapi() -> None:
     """Raise a one-line :class:`NasPruneError` unless FastAPI and uvicorn can be imported."""
-    try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        raise NasPruneError(INSTALL_HINT) from None
+    for module in ("fastapi", "uvicorn"):
+        require(module, "the HTTP service needs FastAPI and uvicorn", "'nasprune[service]'",
+                NasPruneError)  # fmt: skip

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from nasprune import __version__
 from nasprune.service import schemas
@@ -17,7 +17,6 @@ from nasprune.service.auth import READ_ONLY
 from nasprune.service.errors import install_handlers
 from nasprune.service.limits import BodyLimit
 from nasprune.service.settings import ServiceSettings
-from storage import Store
 from storage.engine import safe_url
 
 log = logging.getLogger("nasprune.service")
@@ -36,9 +35,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The service's application on ``settings`` (default: from the environment)."""
     from fastapi.staticfiles import StaticFiles
 
-    from nasprune.queries import open_store
     from nasprune.service.exports import Exports
     from nasprune.service.routes import export, progress, searches, system, trials, web
+    from nasprune.store_access import open_store
 
     settings = settings or ServiceSettings.from_env()
     app = FastAPI(
@@ -69,15 +68,3 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.exports.close()  # an export under way finishes; no new one starts
-
-
-def store_of(request: Request) -> Store:
-    """FastAPI dependency: the service's store."""
-    store: Store = request.app.state.store
-    return store
-
-
-def settings_of(request: Request) -> ServiceSettings:
-    """FastAPI dependency: the service's settings."""
-    settings: ServiceSettings = request.app.state.settings
-    return settings

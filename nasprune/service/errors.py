@@ -15,7 +15,7 @@ def status_of(exc: Exception) -> int:
     """The HTTP status of a nasprune (or a room's) error, by its type alone."""
     if isinstance(exc, ours.NotFoundError | store_errors.SearchNotFoundError):
         return 404
-    if isinstance(exc, ours.NameTakenError | store_errors.DuplicateSearchError):
+    if isinstance(exc, ours.NameTakenError | ours.StateError | store_errors.DuplicateSearchError):
         return 409
     if isinstance(exc, ours.StoreError | store_errors.StoreError):
         return 503  # the store cannot be reached or queried

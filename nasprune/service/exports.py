@@ -76,7 +76,7 @@ class Exports:
                 del self._jobs[path]
 
     def _make(self, name: str, trial: int, format: Format, path: Path) -> Path:
-        from nasprune.exporter import export, plan_path_for
+        from nasprune.exporting.subnet import export, plan_path_for
 
         if path.exists():  # made by an earlier job (or another service process) meanwhile
             return path

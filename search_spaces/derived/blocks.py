@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from search_spaces.derived.discovery import culprit, example_input, first_line
+from plumbing import first_line
+from search_spaces.derived.discovery import culprit, example_input
 from search_spaces.dimensions import SpaceError
 
 _ADDS = {operator.add, operator.iadd, torch.add}

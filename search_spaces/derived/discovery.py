@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from plumbing import first_line, require
+from plumbing.modules import device_of
 from search_spaces.derived.heads import Attention, find_attention, is_conv1d
 from search_spaces.dimensions import SpaceError
 
@@ -26,13 +28,8 @@ ROOT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 def tp() -> Any:
     """torch-pruning, imported where it is used (it is heavy), with an install hint."""
-    try:
-        import torch_pruning
-    except ImportError:  # pragma: no cover - it is a dependency
-        raise SpaceError(
-            "spaces derived from a model need torch-pruning: pip install 'torch-pruning==1.6.1'"
-        ) from None
-    return torch_pruning
+    needs = "spaces derived from a model need torch-pruning"
+    return require("torch_pruning", needs, "'torch-pruning==1.6.1'", SpaceError)
 
 
 @dataclass(frozen=True)
@@ -89,12 +86,6 @@ def example_input(input_shape: Sequence[int], device: torch.device | None = None
     return torch.zeros((1, *input_shape), device=device)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type's name if it has none)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def culprit(exc: BaseException, model: nn.Module) -> str:
     """`` in module 'name'`` for the innermost module of ``model`` whose code raised, or ''."""
     names = {id(module): name for name, module in model.named_modules()}
@@ -108,7 +99,7 @@ def culprit(exc: BaseException, model: nn.Module) -> str:
 
 def build_graph(model: nn.Module, input_shape: Sequence[int]) -> Any:
     """torch-pruning's dependency graph of ``model``; a one-line error if it cannot trace it."""
-    device = _device_of(model)
+    device = device_of(model)
     conv1d = {type(m) for m in model.modules() if is_conv1d(m)}
     custom = {kind: _conv1d_pruner()() for kind in conv1d}
     try:
@@ -131,6 +122,14 @@ def build_graph(model: nn.Module, input_shape: Sequence[int]) -> Any:
             f"torch-pruning cannot trace the model{culprit(exc, model)}: "
             f"{type(exc).__name__}: {first_line(exc)}"
         ) from None
+
+
+def root_pruning_fn(graph: Any, module: nn.Module, as_input: bool) -> Any:
+    """torch-pruning's function that prunes a group's root: its inputs or its outputs."""
+    pruner = graph.get_pruner_of_module(module)
+    if pruner is None:
+        raise SpaceError(f"torch-pruning has no pruner for {type(module).__name__}")
+    return pruner.prune_in_channels if as_input else pruner.prune_out_channels
 
 
 def discover_groups(
@@ -282,8 +281,3 @@ def _conv1d_pruner() -> type:
             return int(layer.nx)
 
     return Conv1DPruner
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    tensor = next(iter(model.parameters()), None)
-    return torch.device("cpu") if tensor is None else tensor.device

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces.derived.discovery import first_line
+from plumbing import first_line
 from search_spaces.dimensions import SpaceError
 
 

@@ -17,9 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from search_spaces.derived.discovery import ChannelGroup, build_graph
+from search_spaces.derived.discovery import ChannelGroup, build_graph, root_pruning_fn
 from search_spaces.derived.heads import is_conv1d
-from search_spaces.derived.importance import root_pruning_fn
 from search_spaces.dimensions import SpaceError
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)

@@ -18,9 +18,8 @@ import torch
 import torch.nn.utils.prune as torch_prune
 from torch import nn
 
-from search_spaces.derived.discovery import ROOT_TYPES, ChannelGroup, build_graph
+from search_spaces.derived.discovery import ROOT_TYPES, ChannelGroup, build_graph, root_pruning_fn
 from search_spaces.derived.heads import is_conv1d, prune_heads
-from search_spaces.derived.importance import root_pruning_fn
 from search_spaces.dimensions import SpaceError
 
 PLAN_FORMAT = "nasprune.plan"

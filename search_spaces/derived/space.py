@@ -16,6 +16,7 @@ from torch import nn
 from search_spaces.base import SearchSpace, positive_int
 from search_spaces.derived import masking
 from search_spaces.derived.blocks import Block, find_blocks, listed_blocks
+from search_spaces.derived.criteria import CRITERIA, check_criterion
 from search_spaces.derived.deadline import Deadline, derivation
 from search_spaces.derived.discovery import (
     ChannelGroup,
@@ -25,12 +26,7 @@ from search_spaces.derived.discovery import (
     example_input,
     first_line,
 )
-from search_spaces.derived.importance import (
-    NEEDS_DATA,
-    channel_order,
-    check_criterion,
-    score_groups,
-)
+from search_spaces.derived.importance import channel_order, score_groups
 from search_spaces.derived.loading import build_model, fingerprint, load_weights
 from search_spaces.derived.plan import apply_plan, kept_count, make_plan, sparsify_as_planned
 from search_spaces.derived.verify import Site, compare, outputs, probe, producer_sites, zeroed
@@ -340,7 +336,7 @@ class DerivedSpace(SearchSpace):
         """Importance of every channel, computed once on the dense model (JSON)."""
         criterion, count = self.importance["criterion"], self.importance["batches"]
         chosen = []
-        if criterion in NEEDS_DATA:
+        if CRITERIA.get(criterion).needs_data:
             for i, batch in enumerate(batches):
                 if i == count:
                     break

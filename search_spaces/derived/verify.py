@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from search_spaces.derived.discovery import ChannelGroup, culprit, first_line
+from plumbing import first_line
+from search_spaces.derived.discovery import ChannelGroup, culprit, root_pruning_fn
 from search_spaces.derived.heads import is_conv1d, made_at
-from search_spaces.derived.importance import root_pruning_fn
 from search_spaces.derived.masking import bypassed, masked_layer_norm
 from search_spaces.dimensions import SpaceError
 

@@ -16,8 +16,8 @@ import zoo
 from cli_support import cli
 
 import nasprune
-from nasprune.data import digits
-from nasprune.evaluate import accuracy_and_loss
+from nasprune.evaluation.data import digits
+from nasprune.evaluation.metrics import accuracy_and_loss
 from search_spaces.derived import apply_plan
 from storage import get_store
 
@@ -232,7 +232,7 @@ def test_finetune_rewinds_to_a_checkpoint_and_refuses_one_that_does_not_fit(
 def test_an_interrupted_finetune_resumes_from_its_checkpoint_to_the_same_weights(
     workdir: Path,
 ) -> None:
-    from nasprune.finetune_runs import finetune_trial
+    from nasprune.finetuning.runs import finetune_trial
 
     url = f"sqlite:///{workdir / 'store.db'}"
     for name in ("twin-a", "twin-b"):
@@ -255,7 +255,7 @@ def test_an_interrupted_finetune_resumes_from_its_checkpoint_to_the_same_weights
 def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     workdir: Path, capsys, monkeypatch
 ) -> None:
-    from nasprune.proxy import spread
+    from nasprune.finetuning.proxy import spread
 
     assert spread(10, 4) == [0, 3, 6, 9] and spread(2, 5) == [0, 1]
     config = byom_config(workdir, "elastic") | {"budget": {"trials": 6}}
@@ -319,7 +319,7 @@ def test_a_derived_supernet_fine_tunes_the_model_at_a_lower_default_learning_rat
     workdir: Path, make_config
 ) -> None:
     from nasprune.config import parse_config
-    from nasprune.training import supernet_lr
+    from nasprune.evaluation.supernet import supernet_lr
     from search_spaces import create_space
 
     derived = parse_config(byom_config(workdir) | {"evaluation": {}})

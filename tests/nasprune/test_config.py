@@ -9,8 +9,7 @@ import pytest
 from cli_support import cli
 
 import nasprune
-from nasprune.api import stored_config
-from nasprune.config import SearchConfig, load_config, parse_config
+from nasprune.config import SearchConfig, load_config, parse_config, stored_config
 from nasprune.errors import ConfigError
 from storage import get_store
 from strategies import MissingDependencyError, Strategy

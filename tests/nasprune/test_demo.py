@@ -11,8 +11,8 @@ import torch
 
 import nasprune
 from nasprune.config import load_config
-from nasprune.data import digits
-from nasprune.evaluate import accuracy_and_loss
+from nasprune.evaluation.data import digits
+from nasprune.evaluation.metrics import accuracy_and_loss
 
 ROOT = Path(__file__).parents[2]
 

@@ -11,10 +11,9 @@ import pytest
 from cli_support import cli
 
 import nasprune
-from nasprune import queries
-from nasprune.api import stored_config
-from nasprune.config import SpaceConfig
-from nasprune.optuna_export import _distributions
+from nasprune import queries, store_access
+from nasprune.config import SpaceConfig, stored_config
+from nasprune.exporting.optuna import _distributions
 from search_spaces import create_space
 from storage import Store, TrialRecord, TrialState, get_store
 
@@ -64,7 +63,7 @@ def _by_number(study: optuna.Study) -> dict[int, optuna.trial.FrozenTrial]:
 
 
 def _stored(storage: str, name: str) -> list[TrialRecord]:
-    store = queries.open_reader(storage)
+    store = store_access.open_reader(storage)
     return store.trials(store.get_search(name).search_id)
 
 
@@ -112,7 +111,7 @@ def test_each_parameter_is_a_categorical_over_its_dimensions_choices(
 ) -> None:
     target = f"sqlite:///{tmp_path / 'optuna.db'}"
     assert _export(capsys, monkeypatch, searched, target, "multi")[0] == 0
-    cfg = stored_config(queries.open_reader(searched).get_search("multi"))
+    cfg = stored_config(store_access.open_reader(searched).get_search("multi"))
     space = create_space(cfg.space.name, **cfg.space.params)
     choices = {d.name: list(d.choices) for d in space.dimensions()}
     for trial in optuna.load_study(study_name="multi", storage=target).trials:
@@ -177,7 +176,7 @@ def test_an_existing_study_is_refused_unless_overwritten(
 
 
 def test_a_space_that_cannot_be_built_gives_the_values_seen_and_says_so(searched: str) -> None:
-    record = queries.open_reader(searched).get_search("single")
+    record = store_access.open_reader(searched).get_search("single")
     cfg = stored_config(record)
     elsewhere = cfg.model_copy(update={"space": SpaceConfig(name="derived.not-here")})
     trials = _stored(searched, "single")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nasprune.proposer import Candidate, Exhausted, Proposer
+from nasprune.search.proposer import Candidate, Exhausted, Proposer
 from search_spaces import create_space
 from storage import Store, TrialState
 from strategies import Strategy, create_strategy

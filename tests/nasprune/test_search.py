@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import nasprune
-from nasprune.data import digits
 from nasprune.errors import SearchError
-from nasprune.evaluate import accuracy_and_loss
+from nasprune.evaluation.data import digits
+from nasprune.evaluation.metrics import accuracy_and_loss
 from storage import TrialState, get_store
 
 

@@ -230,7 +230,7 @@ def test_weights_load_and_change_the_fingerprint(tmp_path: Path) -> None:
 def test_subnets_export_to_torchscript_and_onnx_and_reload_with_equal_outputs(
     family: str, tmp_path: Path
 ) -> None:
-    from nasprune.exporter import torchscript, write_onnx
+    from nasprune.exporting.subnet import torchscript, write_onnx
 
     space = _space(family)
     subnet = space.extract(space.dense_model(), space.sample(random.Random(5))).eval()

@@ -157,8 +157,8 @@ def test_not_found_and_name_taken_keep_their_kind_so_any_route_answers_by_type(
     from nasprune.api import record_search
     from nasprune.config import parse_config
     from nasprune.errors import NameTakenError, NotFoundError, user_errors
-    from nasprune.queries import find_trial
     from nasprune.service.errors import status_of
+    from nasprune.store_access import find_trial
     from storage import Store
 
     config = parse_config(http_config(tmp_path))

@@ -10,9 +10,9 @@ import pytest
 from service_helpers import http_config
 
 import nasprune
-from nasprune.exporter import plan_path_for
+from nasprune.exporting.subnet import plan_path_for
+from nasprune.search.worker import Silent
 from nasprune.service.exports import Exports, ExportsBusy
-from nasprune.session import Silent
 from storage import Store
 
 

@@ -21,9 +21,9 @@ from service_helpers import http_config
 
 import nasprune
 from nasprune import queries
+from nasprune.search.worker import Silent
 from nasprune.service.app import create_app
 from nasprune.service.settings import ServiceSettings
-from nasprune.session import Silent
 from storage import Store, TrialState
 
 ROOT = Path(__file__).resolve().parents[2]

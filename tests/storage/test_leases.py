@@ -1,6 +1,10 @@
 """Many workers on one search, on SQLite and PostgreSQL: the budget is exact under races,
 expired trials are reclaimed (and given up after their last attempt), a worker that lost its
-lease can neither renew nor finish, finishing is idempotent, search locks, finished_trials."""
+lease can neither renew nor finish, finishing is idempotent, search locks, finished_trials.
+
+Leases expire on a test :class:`Clock` the stores are opened with, moved forward instead of
+slept on; one test keeps the database's own clock (the default) and really waits.
+"""
 
 from __future__ import annotations
 
@@ -10,33 +14,91 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 
+import storage.leases
+import storage.store
 from storage import ArchTakenError, LostLeaseError, Store, StoreError, TrialRecord, TrialState
-from storage.tables import trials
+from storage.tables import trials, utcnow
 
 COMPLETE, FAILED, RUNNING = TrialState.COMPLETE, TrialState.FAILED, TrialState.RUNNING
 REPO = Path(__file__).resolve().parents[2]
 TINY_LEASE_S = 0.2
+PAST_TINY_LEASE = timedelta(seconds=TINY_LEASE_S + 0.1)
+
+
+class Clock:
+    """Now as naive UTC, starting at the real now and moving only when told to."""
+
+    def __init__(self) -> None:
+        self.time = utcnow()
+
+    def now(self) -> datetime:
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def open_store(store_url: str, clock: Clock) -> Iterator[Callable[[], Store]]:
+    """Opens more stores on the test's database, all on the test's clock; closed after it."""
+    opened: list[Store] = []
+
+    def open_one() -> Store:
+        opened.append(Store(store_url, clock=clock.now))
+        return opened[-1]
+
+    yield open_one
+    for one in opened:
+        one.close()
+
+
+@pytest.fixture
+def store(open_store: Callable[[], Store]) -> Store:
+    """The test's store, on the test's clock (this file's tests; the others use the real one)."""
+    return open_store()
 
 
 def _search(store: Store, name: str = "s") -> int:
     return store.create_search(name, {}, "h", "space", "random", 10, {}).search_id
 
 
-def _expired(store: Store, search_id: int, count: int, worker: str = "w1") -> list[TrialRecord]:
+def _expired(
+    store: Store, clock: Clock, search_id: int, count: int, worker: str = "w1"
+) -> list[TrialRecord]:
     """``count`` running trials of ``worker`` whose leases have expired."""
     created = [
         store.create_trial(search_id, {"i": i}, f"h{i}", worker, lease_s=TINY_LEASE_S)
         for i in range(count)
     ]
-    time.sleep(TINY_LEASE_S + 0.1)
+    clock.advance(TINY_LEASE_S + 0.1)
     return created
+
+
+def _database_now(url: str) -> datetime:
+    """Now by the database's own clock: the PostgreSQL server's (naive UTC); this machine's
+    for SQLite."""
+    if not url.startswith("postgresql"):
+        return utcnow()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            clock = select(func.timezone("UTC", func.clock_timestamp()))
+            now: datetime = connection.execute(clock).scalar_one()
+            return now
+    finally:
+        engine.dispose()
 
 
 def _in_threads(count: int, work: Callable[[int], None]) -> None:
@@ -98,21 +160,17 @@ def test_the_budget_counts_complete_and_running_trials_but_not_failed_ones(store
 
 
 def test_eight_threads_racing_for_a_budget_complete_exactly_that_many_trials(
-    store: Store, store_url: str
+    store: Store, open_store: Callable[[], Store]
 ) -> None:
     search_id, budget = _search(store), 24
-    stores = [Store(store_url) for _ in range(8)]
+    stores = [open_store() for _ in range(8)]
 
     def work(i: int) -> None:
         mine, worker = stores[i], f"thread-{i}"
         while (trial := mine.create_trial(search_id, {}, "h", worker, budget=budget)) is not None:
             mine.finish_trial(trial.trial_id, COMPLETE, {"accuracy": 0.5}, worker=worker)
 
-    try:
-        _in_threads(8, work)
-    finally:
-        for opened in stores:
-            opened.close()
+    _in_threads(8, work)
     done = store.trials(search_id)
     assert [t.number for t in done] == list(range(budget))
     assert all(t.state is COMPLETE for t in done)
@@ -174,16 +232,19 @@ def test_three_processes_racing_for_a_budget_complete_exactly_that_many_trials(
 # reclaiming expired trials
 
 
-def test_an_expired_trial_is_reclaimed_by_another_worker_who_finishes_it(store: Store) -> None:
+def test_an_expired_trial_is_reclaimed_by_another_worker_who_finishes_it(
+    store: Store, clock: Clock
+) -> None:
     search_id = _search(store)
     alive = store.create_trial(search_id, {"w": 0}, "a", "w0", lease_s=60)
     trial = store.create_trial(search_id, {"w": 1}, "b", "w1", memo={"m": 1}, lease_s=TINY_LEASE_S)
-    time.sleep(TINY_LEASE_S + 0.1)
+    clock.advance(TINY_LEASE_S + 0.1)
     taken = store.reclaim_expired(search_id, "w2", lease_s=60, max_attempts=3)
     assert taken is not None and taken.trial_id == trial.trial_id  # not the one alive
     assert (taken.worker, taken.attempts, taken.state) == ("w2", 2, RUNNING)
     assert (taken.arch, taken.memo, taken.number) == ({"w": 1}, {"m": 1}, 1)
-    assert taken.started_at > trial.started_at and taken.heartbeat_at == taken.started_at
+    assert taken.started_at - trial.started_at == PAST_TINY_LEASE
+    assert taken.heartbeat_at == taken.started_at
     assert taken.lease_expires_at == taken.started_at + timedelta(seconds=60)
     assert store.reclaim_expired(search_id, "w3", lease_s=60, max_attempts=3) is None
 
@@ -192,17 +253,18 @@ def test_an_expired_trial_is_reclaimed_by_another_worker_who_finishes_it(store: 
         store.finish_trial(trial.trial_id, COMPLETE, {"accuracy": 0.1}, worker="w1")
     assert store.trials(search_id) == [alive, taken]  # w1 changed nothing
     assert store.heartbeat(trial.trial_id, "w2", lease_s=60) is True
+    clock.advance(5)
     done = store.finish_trial(trial.trial_id, COMPLETE, {"accuracy": 0.9}, worker="w2")
     assert (done.state, done.accuracy, done.worker, done.attempts) == (COMPLETE, 0.9, "w2", 2)
-    assert done.lease_expires_at is None and done.duration_s is not None
+    assert done.lease_expires_at is None and done.duration_s == 5.0  # the attempt that finished
 
 
-def test_a_trial_is_given_up_as_failed_after_its_last_attempt(store: Store) -> None:
+def test_a_trial_is_given_up_as_failed_after_its_last_attempt(store: Store, clock: Clock) -> None:
     search_id = _search(store)
-    first, second = _expired(store, search_id, 2)
+    first, second = _expired(store, clock, search_id, 2)
     again = store.reclaim_expired(search_id, "w2", lease_s=TINY_LEASE_S, max_attempts=2)
     assert again is not None and again.trial_id == first.trial_id and again.attempts == 2
-    time.sleep(TINY_LEASE_S + 0.1)
+    clock.advance(TINY_LEASE_S + 0.1)
     # the first trial has had its 2 attempts: it fails, and the second is taken instead
     next_one = store.reclaim_expired(search_id, "w3", lease_s=60, max_attempts=2)
     assert next_one is not None and next_one.trial_id == second.trial_id
@@ -210,48 +272,94 @@ def test_a_trial_is_given_up_as_failed_after_its_last_attempt(store: Store) -> N
     assert [t.trial_id for t in given_up] == [first.trial_id]
     assert given_up[0].error == "lease expired on attempt 2 of 2 (last worker w2); given up"
     assert given_up[0].finished_at is not None and given_up[0].lease_expires_at is None
+    assert given_up[0].finished_at - again.started_at == PAST_TINY_LEASE
+    assert given_up[0].duration_s == PAST_TINY_LEASE.total_seconds()
     with pytest.raises(LostLeaseError, match="already failed: lease expired on attempt 2"):
         store.finish_trial(first.trial_id, COMPLETE, worker="w2")
     with pytest.raises(StoreError, match="at least 1"):
         store.reclaim_expired(search_id, "w3", lease_s=60, max_attempts=0)
 
 
-def test_trials_without_a_lease_or_with_a_renewed_one_are_not_reclaimed(store: Store) -> None:
+def test_trials_without_a_lease_or_with_a_renewed_one_are_not_reclaimed(
+    store: Store, clock: Clock
+) -> None:
     search_id = _search(store)
     store.create_trial(search_id, {}, "a", "w1")
     renewed = store.create_trial(search_id, {}, "b", "w1", lease_s=TINY_LEASE_S)
+    clock.advance(TINY_LEASE_S / 2)
     assert store.heartbeat(renewed.trial_id, "w1", lease_s=60) is True
-    time.sleep(TINY_LEASE_S + 0.1)
+    clock.advance(TINY_LEASE_S + 0.1)
     assert store.reclaim_expired(search_id, "w2", lease_s=60, max_attempts=3) is None
     beaten = store.trials(search_id)[1]
     assert beaten.lease_expires_at is not None and beaten.heartbeat_at is not None
+    assert beaten.heartbeat_at - renewed.started_at == timedelta(seconds=TINY_LEASE_S / 2)
     assert beaten.lease_expires_at == beaten.heartbeat_at + timedelta(seconds=60)
 
 
-def test_concurrent_reclaimers_never_take_the_same_trial(store: Store, store_url: str) -> None:
+def test_a_lease_runs_until_its_end_and_is_reclaimed_just_after(store: Store, clock: Clock) -> None:
     search_id = _search(store)
-    expired = _expired(store, search_id, 12)
+    trial = store.create_trial(search_id, {}, "h", "w1", lease_s=30)
+    clock.advance(30)  # the last instant of the lease
+    assert store.reclaim_expired(search_id, "w2", lease_s=30, max_attempts=3) is None
+    assert store.heartbeat(trial.trial_id, "w1") is True  # renews nothing: no lease_s
+    clock.advance(0.000001)
+    taken = store.reclaim_expired(search_id, "w2", lease_s=30, max_attempts=3)
+    assert taken is not None and taken.trial_id == trial.trial_id and taken.worker == "w2"
+    assert store.heartbeat(trial.trial_id, "w1", lease_s=30) is False
+
+
+def test_without_a_clock_a_lease_expires_by_the_database_clock(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default, on the real clock: PostgreSQL's server clock, which a worker whose own
+    clock is an hour slow does not change; this machine's for SQLite."""
+    if store_url.startswith("postgresql"):
+        slow = lambda: utcnow() - timedelta(hours=1)  # noqa: E731
+        monkeypatch.setattr(storage.leases, "utcnow", slow)
+        monkeypatch.setattr(storage.store, "utcnow", slow)
+    with Store(store_url) as store:
+        search_id = _search(store)
+        before = _database_now(store_url)
+        alive = store.create_trial(search_id, {}, "a", "w0", lease_s=60)
+        short = store.create_trial(search_id, {}, "b", "w1", lease_s=TINY_LEASE_S)
+        after = _database_now(store_url)
+        assert (
+            before
+            <= alive.started_at.replace(tzinfo=None)
+            <= short.started_at.replace(tzinfo=None)
+            <= after
+        )
+        time.sleep(TINY_LEASE_S + 0.1)  # the real wait that the other tests move a clock for
+        taken = store.reclaim_expired(search_id, "w2", lease_s=60, max_attempts=3)
+        assert taken is not None and taken.trial_id == short.trial_id
+        assert taken.started_at.replace(tzinfo=None) - after >= PAST_TINY_LEASE
+        assert store.reclaim_expired(search_id, "w3", lease_s=60, max_attempts=3) is None
+
+
+def test_concurrent_reclaimers_never_take_the_same_trial(
+    store: Store, clock: Clock, open_store: Callable[[], Store]
+) -> None:
+    search_id = _search(store)
+    expired = _expired(store, clock, search_id, 12)
     taken: list[int] = []
-    stores = [Store(store_url) for _ in range(4)]
+    stores = [open_store() for _ in range(4)]
 
     def work(i: int) -> None:
         while (trial := stores[i].reclaim_expired(search_id, f"r{i}", 60, 3)) is not None:
             taken.append(trial.trial_id)
 
-    try:
-        _in_threads(4, work)
-    finally:
-        for opened in stores:
-            opened.close()
+    _in_threads(4, work)
     assert sorted(taken) == [t.trial_id for t in expired]
     assert all(t.attempts == 2 for t in store.trials(search_id))
 
 
 @pytest.mark.postgres
-def test_a_reclaimer_skips_a_trial_locked_by_another_transaction(postgresql_url: str) -> None:
-    with Store(postgresql_url) as store:
+def test_a_reclaimer_skips_a_trial_locked_by_another_transaction(
+    postgresql_url: str, clock: Clock
+) -> None:
+    with Store(postgresql_url, clock=clock.now) as store:
         search_id = _search(store)
-        locked, free = _expired(store, search_id, 2)
+        locked, free = _expired(store, clock, search_id, 2)
         found: list[TrialRecord | None] = []
         engine = create_engine(postgresql_url)
         try:
@@ -324,32 +432,32 @@ def test_a_search_lock_is_exclusive_renewable_and_released_by_its_holder(store: 
         store.acquire_lock(search_id + 100, "supernet", "w1", lease_s=60)
 
 
-def test_an_expired_search_lock_is_taken_over(store: Store) -> None:
+def test_an_expired_search_lock_is_taken_over(store: Store, clock: Clock) -> None:
     search_id = _search(store)
     assert store.acquire_lock(search_id, "supernet", "w1", lease_s=60) is True
     assert store.acquire_lock(search_id, "supernet", "w2", lease_s=60) is False
     assert store.acquire_lock(search_id, "supernet", "w1", lease_s=TINY_LEASE_S) is True
-    time.sleep(TINY_LEASE_S + 0.1)
+    clock.advance(TINY_LEASE_S / 2)
+    assert store.acquire_lock(search_id, "supernet", "w2", lease_s=60) is False
+    clock.advance(TINY_LEASE_S / 2 + 0.1)
     assert store.acquire_lock(search_id, "supernet", "w2", lease_s=60) is True
     assert store.acquire_lock(search_id, "supernet", "w1", lease_s=60) is False
     lock = store.get_lock(search_id, "supernet")
     assert lock is not None and lock.holder == "w2"
 
 
-def test_one_of_many_racing_takers_gets_a_search_lock(store: Store, store_url: str) -> None:
+def test_one_of_many_racing_takers_gets_a_search_lock(
+    store: Store, open_store: Callable[[], Store]
+) -> None:
     search_id = _search(store)
-    stores = [Store(store_url) for _ in range(6)]
+    stores = [open_store() for _ in range(6)]
     winners: list[str] = []
 
     def work(i: int) -> None:
         if stores[i].acquire_lock(search_id, "supernet", f"w{i}", lease_s=60):
             winners.append(f"w{i}")
 
-    try:
-        _in_threads(6, work)
-    finally:
-        for opened in stores:
-            opened.close()
+    _in_threads(6, work)
     lock = store.get_lock(search_id, "supernet")
     assert len(winners) == 1 and lock is not None and lock.holder == winners[0]
 
@@ -357,7 +465,9 @@ def test_one_of_many_racing_takers_gets_a_search_lock(store: Store, store_url: s
 # catching up with other workers
 
 
-def test_finished_trials_since_a_time_are_those_finished_then_or_later(store: Store) -> None:
+def test_finished_trials_since_a_time_are_those_finished_then_or_later(
+    store: Store, clock: Clock
+) -> None:
     search_id, other = _search(store, "a"), _search(store, "b")
     early = store.create_trial(search_id, {}, "h", "w")
     store.create_trial(search_id, {}, "h", "w")  # stays running
@@ -365,7 +475,7 @@ def test_finished_trials_since_a_time_are_those_finished_then_or_later(store: St
     failed = store.create_trial(search_id, {}, "h", "w")
     store.create_trial(other, {}, "h", "w")
     first = store.finish_trial(early.trial_id, COMPLETE, {"accuracy": 0.5})
-    time.sleep(0.05)
+    clock.advance(0.05)
     store.finish_trial(failed.trial_id, FAILED, error="boom")
     store.finish_trial(late.trial_id, COMPLETE, {"accuracy": 0.6})
     everything = store.finished_trials(search_id)

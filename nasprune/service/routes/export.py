@@ -7,19 +7,17 @@ import asyncio
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 
 from nasprune.service import schemas
-from nasprune.service.app import settings_of, store_of
+from nasprune.service.deps import settings_of, store_of
 from nasprune.service.exports import EXTENSIONS, Exports, ExportsBusy, Format
 from nasprune.service.settings import ServiceSettings
 from storage import Store, TrialState
 
 router = APIRouter(tags=["trials"])
-StoreDep = Annotated[Store, Depends(store_of)]
-SettingsDep = Annotated[ServiceSettings, Depends(settings_of)]
 RETRY_AFTER_S = 2  # an export under way: ask again this soon
 BUSY_RETRY_S = 10  # the export queue is full
 

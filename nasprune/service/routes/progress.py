@@ -7,21 +7,17 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from nasprune import queries
 from nasprune.service import schemas
-from nasprune.service.app import settings_of, store_of
-from nasprune.service.settings import ServiceSettings
+from nasprune.service.deps import SettingsDep, StoreDep
 from storage import SearchStatus, Store
 
 router = APIRouter(tags=["progress"])
-StoreDep = Annotated[Store, Depends(store_of)]
-SettingsDep = Annotated[ServiceSettings, Depends(settings_of)]
 KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing a quiet stream
 
 

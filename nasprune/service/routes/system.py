@@ -3,20 +3,14 @@ devices."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from nasprune import queries
 from nasprune.service import schemas
-from nasprune.service.app import settings_of, store_of
-from nasprune.service.settings import ServiceSettings
-from storage import Store
+from nasprune.service.deps import SettingsDep, StoreDep
 from storage.engine import safe_url
 
 router = APIRouter(tags=["service"])
-StoreDep = Annotated[Store, Depends(store_of)]
-SettingsDep = Annotated[ServiceSettings, Depends(settings_of)]
 
 
 @router.get("/health", response_model=schemas.Health)

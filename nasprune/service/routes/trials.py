@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from nasprune import queries
 from nasprune.service import schemas
-from nasprune.service.app import settings_of, store_of
-from nasprune.service.routes.searches import Limit, Offset
-from nasprune.service.settings import ServiceSettings
-from storage import COLUMN_METRICS, Store, TrialRecord, TrialState
+from nasprune.service.deps import Limit, Offset, SettingsDep, StoreDep
+from storage import COLUMN_METRICS, TrialRecord, TrialState
 
 router = APIRouter(tags=["trials"])
-StoreDep = Annotated[Store, Depends(store_of)]
-SettingsDep = Annotated[ServiceSettings, Depends(settings_of)]
 SortKey = Literal["number", "accuracy", "loss", "latency_ms", "latency_p90_ms", "params", "macs"]
 assert set(SortKey.__args__) == {"number", *COLUMN_METRICS}  # type: ignore[attr-defined]
 

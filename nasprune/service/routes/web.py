@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, HTMLResponse
 
-from nasprune.service.app import store_of
+from nasprune.service.deps import store_of
 from storage import SearchNotFoundError, Store
 
 WEB = Path(__file__).resolve().parent.parent / "web"

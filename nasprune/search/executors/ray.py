@@ -17,21 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from nasprune.errors import SearchError
-
-INSTALL_HINT = "the Ray executor needs Ray: pip install 'nasprune[ray]'"
+from plumbing import require
 
 
 def require_ray() -> Any:
     """The ray module, or SearchError with the install hint (checked before a row is written)."""
-    return _ray()
-
-
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise SearchError(INSTALL_HINT) from exc
-    return ray
+    return require("ray", "the Ray executor needs Ray", "'nasprune[ray]'", SearchError)
 
 
 def _work(name: str, url: str) -> dict[str, Any]:
@@ -54,7 +45,7 @@ def run_on_ray(
 ) -> int:
     """Run ``tasks`` worker tasks on the Ray cluster at ``address`` (None: a local one) and
     wait for them, calling ``progress`` now and then; returns the trials they evaluated."""
-    ray = _ray()
+    ray = require_ray()
     started_here = not ray.is_initialized()
     if started_here:
         try:

@@ -21,21 +21,19 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import islice
 
 from nasprune.config import SearchConfig
-from nasprune.data import make_loaders
 from nasprune.errors import user_errors
+from nasprune.evaluation.stored import space_with_state
 from nasprune.latency import LatencyBackend, create_backend
-from nasprune.latency.predictor import Point, Predictor, space_key
+from nasprune.latency.predictor import Model, Point, Predictor, space_key
 from nasprune.latency.recorded import recorded_latency, this_device
 from nasprune.latency.units import Unit, runnable, units_of
-from nasprune.queries import StorageArg, open_store
-from nasprune.search import space_of
+from nasprune.store_access import StorageArg, open_store
 from search_spaces import Architecture, SearchSpace, arch_hash
 from storage import DeviceKey, LatencyRecord, Store
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
+OnStage = Callable[[str, int, int], None]  # (stage, done, total)
 SAMPLES = 64  # random architectures whose units make the table (besides largest, smallest)
 NETWORKS = 24  # whole subnetworks measured to fit the correction
 _SEED_OFFSET = 104_729  # calibration samples differ from the search's own draws
@@ -51,7 +49,7 @@ class Calibrated:
     units_timed: int  # units timed by this invocation (the rest were in the store)
     networks: int
     networks_timed: int
-    model: str  # the predictor's correction: table | linear | gbm
+    model: Model  # the predictor's correction
     errors: dict[str, float]  # cross-validated median relative error of each model
     seconds: float
 
@@ -63,7 +61,7 @@ def calibrate(
     samples: int = SAMPLES,
     networks: int = NETWORKS,
     remeasure: bool = False,
-    progress: Progress | None = None,
+    progress: OnStage | None = None,
     space: SearchSpace | None = None,
 ) -> Calibrated:
     """Build (or finish, or with ``remeasure`` rebuild) the lookup table and the predictor of
@@ -72,7 +70,7 @@ def calibrate(
     report = progress or (lambda stage, done, total: None)
     store = open_store(storage, config)
     with user_errors():
-        space = ready_space(config, space)
+        space = space_with_state(config, space)
         backend = create_backend(config.latency)
         on = this_device(backend, space.input_shape)
         rng = random.Random(config.seed + _SEED_OFFSET)
@@ -111,16 +109,6 @@ def calibrate(
     )
 
 
-def ready_space(config: SearchConfig, space: SearchSpace | None = None) -> SearchSpace:
-    """The config's space, with its data-dependent state (channel importance) fitted when it
-    needs one: the structure of a subnetwork may depend on it."""
-    space = space_of(config, space)
-    if space.needs_state():
-        loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
-        space.load_state(space.fit_state(islice(iter(loaders.train), 64), config.seed))
-    return space
-
-
 def _distinct(space: SearchSpace, archs: list[Architecture]) -> list[Architecture]:
     seen: set[str] = set()
     kept = []
@@ -132,7 +120,7 @@ def _distinct(space: SearchSpace, archs: list[Architecture]) -> list[Architectur
     return kept
 
 
-def _collect_units(space: SearchSpace, archs: list[Architecture], report: Progress) -> list[Unit]:
+def _collect_units(space: SearchSpace, archs: list[Architecture], report: OnStage) -> list[Unit]:
     found: dict[str, Unit] = {}
     for done, arch in enumerate(archs, 1):
         for unit in units_of(space.structure(arch), space.input_shape, space.latency_blocks):
@@ -147,7 +135,7 @@ def _time_units(
     on: DeviceKey,
     units: list[Unit],
     remeasure: bool,
-    report: Progress,
+    report: OnStage,
 ) -> tuple[list[LatencyRecord], int]:
     stored = {} if remeasure else store.latencies(on, [u.key for u in units])
     records: list[LatencyRecord] = []
@@ -173,7 +161,7 @@ def _time_networks(
     predictor: Predictor,
     archs: list[Architecture],
     remeasure: bool,
-    report: Progress,
+    report: OnStage,
 ) -> tuple[list[Point], int]:
     points: list[Point] = []
     fresh = 0

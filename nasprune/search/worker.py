@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import torch
-from torch import nn
-
-from nasprune.config import SearchConfig
-from nasprune.data import Loaders
+from nasprune.evaluation.data import Loaders
+from nasprune.evaluation.stored import StoredSearch
 from nasprune.latency import LatencyBackend
 from nasprune.latency.predictor import Predictor
+from nasprune.search.leases import worker_name
 from search_spaces import SearchSpace
-from storage import DeviceKey, SearchRecord, Store, TrialRecord
+from storage import DeviceKey, TrialRecord
 
 
 class Observer(Protocol):
@@ -39,28 +35,17 @@ class Silent:
         pass
 
 
-def worker_name() -> str:
-    """``host:pid``: who holds a trial's lease (a dead pid on this host frees it at once)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 Parts = tuple[SearchSpace, LatencyBackend, Loaders]  # what prepare() resolves from a config
 
 
 @dataclass
-class Session:
-    """Everything one worker needs, built before its loop starts."""
+class Worker:
+    """One worker on a search: the stored search made ready to evaluate, the backend that
+    times its candidates on this device, and the name its leases are held under."""
 
-    config: SearchConfig
-    store: Store
-    search: SearchRecord
-    space: SearchSpace
+    search: StoredSearch
     backend: LatencyBackend
-    loaders: Loaders
-    calibration: list[torch.Tensor]
-    mode: str = "elastic"  # elastic | prune, the config's evaluation.mode
+    on: DeviceKey  # what the backend measures
     remeasure: bool = False  # measure latency again even where a stored figure exists
-    on: DeviceKey = DeviceKey("", 0, (), 0)  # what the backend measures: set from it
     predictor: Predictor | None = None  # screens by predicted latency, when calibrated
-    supernet: nn.Module = field(default_factory=nn.Module)  # set once loaded or trained
-    worker: str = field(default_factory=worker_name)
+    name: str = field(default_factory=worker_name)

@@ -12,15 +12,14 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from nasprune.data import make_loaders
+from nasprune.config import stored_config
 from nasprune.errors import SearchError, user_errors
+from nasprune.evaluation.stored import space_with_state
 from nasprune.latency import create_backend
-from nasprune.latency.predictor import load_predictor
+from nasprune.latency.predictor import Model, load_predictor
 from nasprune.latency.recorded import this_device
-from nasprune.lifecycle import stored_config
-from nasprune.preparation import load_space_state
-from nasprune.queries import StorageArg, device_id, device_key, open_store
-from nasprune.search import space_of
+from nasprune.queries import device_id, device_key
+from nasprune.store_access import StorageArg, open_store
 from storage import TrialState
 
 WITHIN = 0.10
@@ -41,7 +40,7 @@ class ReportPoint:
 class LatencyReport:
     search: str
     device: str
-    model: str  # the predictor's correction: table | linear | gbm
+    model: Model  # the predictor's correction
     points: list[ReportPoint]
     unpredicted: int  # measured trials with a unit missing from the table
     plot: Path | None
@@ -74,10 +73,7 @@ def latency_report(
     with user_errors():
         record = store.get_search(name)
         config = stored_config(record)
-        space = space_of(config)
-        if space.needs_state():
-            loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
-            load_space_state(space, store, record, loaders, config.seed)
+        space = space_with_state(config, store=store, record=record)
         if device is None:
             on = this_device(create_backend(config.latency), space.input_shape)
         else:

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nasprune.config import Mode
 from nasprune.errors import SearchError, user_errors
-from nasprune.evaluate import accuracy_and_loss
-from nasprune.finetune import finetune
-from nasprune.queries import StorageArg, open_store
-from nasprune.subnets import open_search, searched_subnet
+from nasprune.evaluation.finetune import finetune
+from nasprune.evaluation.metrics import accuracy_and_loss
+from nasprune.evaluation.stored import open_stored
+from nasprune.store_access import StorageArg, open_store
 from search_spaces import SearchSpace
 from storage import TrialState
 
@@ -30,7 +31,7 @@ class ProxyPoint:
 @dataclass(frozen=True)
 class ProxyValidation:
     search: str
-    mode: str  # elastic | prune
+    mode: Mode
     steps: int
     points: list[ProxyPoint]
     kendall_tau: float
@@ -69,17 +70,19 @@ def validate_proxy(
             raise SearchError(f"search {name!r} has {len(trials)} complete trials; 3 are needed")
         trials.sort(key=lambda t: (float(t.accuracy or 0.0), t.number))
         chosen = [trials[i] for i in spread(len(trials), samples)]
-        ctx = open_search(store, record, space)
+        ctx = open_stored(store, record, space)
         points = []
         for done, trial in enumerate(chosen):
-            subnet = searched_subnet(ctx, trial)
+            subnet = ctx.subnet(trial)
             finetune(subnet, ctx.loaders.train, steps, lr, seed=ctx.config.seed)
             accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
             points.append(ProxyPoint(trial.number, float(trial.accuracy or 0.0), accuracy))
             if progress is not None:
                 progress(done + 1, len(chosen))
         tau, p_value = kendalltau([p.proxy for p in points], [p.finetuned for p in points])
-        result = ProxyValidation(name, ctx.mode, steps, points, _finite(tau), _finite(p_value, 1.0))
+        result = ProxyValidation(
+            name, ctx.config.evaluation.mode, steps, points, _finite(tau), _finite(p_value, 1.0)
+        )
         store.put_artifact(
             record.search_id,
             f"proxy_validation:{len(points)}:{steps}",

@@ -10,22 +10,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from nasprune.evaluate import accuracy_and_loss
+from nasprune.evaluation.metrics import accuracy_and_loss
 from nasprune.latency.predictor import Predictor, load_predictor, unit_timer
 from nasprune.latency.recorded import recorded_latency
-from nasprune.preparation import candidate
-from nasprune.session import Session
+from nasprune.search.worker import Worker
 from search_spaces import Architecture
 from search_spaces.derived import nonzero_params
 from storage import TrialRecord, TrialState
 
 
 def evaluate(
-    session: Session, trial: TrialRecord, heartbeat: Callable[[], None]
+    worker: Worker, trial: TrialRecord, heartbeat: Callable[[], None]
 ) -> tuple[TrialState, dict[str, Any], str | None]:
     """Screen on exact params and MACs, then accuracy with inherited weights, then latency.
     Returns the state, the metrics and the key of the trial's latency measurements."""
-    space, config, arch = session.space, session.config, trial.arch
+    space, config, arch = worker.search.space, worker.search.config, trial.arch
     metrics: dict[str, Any] = {"params": space.num_params(arch), "macs": space.macs(arch)}
     violated = [
         m
@@ -35,84 +34,76 @@ def evaluate(
     if violated:
         metrics["violated"] = ",".join(violated)
         return TrialState.INFEASIBLE, metrics, None
-    if session.predictor is not None:
-        if _screen(session, arch, metrics) is not None:
+    if worker.predictor is not None:
+        if _screen(worker, arch, metrics) is not None:
             return TrialState.INFEASIBLE, metrics, None
-    measured, latency_key = _measure(session, arch, heartbeat)
+    measured, latency_key = _measure(worker, arch, heartbeat)
     return TrialState.COMPLETE, metrics | measured, latency_key
 
 
 def _measure(
-    session: Session, arch: Architecture, heartbeat: Callable[[], None]
+    worker: Worker, arch: Architecture, heartbeat: Callable[[], None]
 ) -> tuple[dict[str, float], str]:
     """Accuracy and loss after BN recalibration (and, in prune mode, fine-tuning), then the
-    latency of the extracted, physically smaller module (see :func:`preparation.candidate`)."""
-    evaluated, subnet = candidate(
-        session.config,
-        session.mode,
-        session.space,
-        session.supernet,
-        arch,
-        session.calibration,
-        session.loaders,
-        heartbeat,
-    )
-    accuracy, loss = accuracy_and_loss(evaluated, session.loaders.val)
+    latency of the extracted, physically smaller module (see :meth:`StoredSearch.candidate`)."""
+    evaluated, subnet = worker.search.candidate(arch, heartbeat)
+    accuracy, loss = accuracy_and_loss(evaluated, worker.search.loaders.val)
     heartbeat()
-    metrics, latency_key = _metrics_of(session, subnet, arch)
+    metrics, latency_key = _metrics_of(worker, subnet, arch)
     return metrics | {"accuracy": accuracy, "loss": loss}, latency_key
 
 
 def _metrics_of(
-    session: Session, subnet: nn.Module, arch: Architecture
+    worker: Worker, subnet: nn.Module, arch: Architecture
 ) -> tuple[dict[str, float], str]:
     """Latency of the extracted subnet, held-out accuracy, and its non-zero weights when the
     space has a sparsity dimension; and the key of its latency measurements."""
-    latency_key = session.space.latency_key(arch, subnet)
+    latency_key = worker.search.space.latency_key(arch, subnet)
     timed, _ = recorded_latency(
-        session.store, session.backend, session.on, subnet, latency_key, session.remeasure
+        worker.search.store, worker.backend, worker.on, subnet, latency_key, worker.remeasure
     )
     metrics = {"latency_ms": timed.median_ms, "latency_p90_ms": timed.p90_ms}
     if timed.spread is not None:
         metrics["latency_spread"] = timed.spread
     if timed.noisy:
         metrics["latency_noisy"] = 1.0  # the median's CI never got within latency.precision
-    if session.loaders.test is not None:
-        metrics["test_accuracy"] = accuracy_and_loss(subnet, session.loaders.test)[0]
+    if worker.search.loaders.test is not None:
+        metrics["test_accuracy"] = accuracy_and_loss(subnet, worker.search.loaders.test)[0]
     if "sparsity" in arch:
         metrics["nonzero_params"] = float(nonzero_params(subnet))
         metrics["sparsity"] = float(arch["sparsity"])
     return metrics, latency_key
 
 
-def screening_predictor(session: Session) -> Predictor | None:
+def screening_predictor(worker: Worker) -> Predictor | None:
     """The device's predictor when the search has a latency limit to screen against."""
-    config, store, search = session.config, session.store, session.search
+    config, store, search = worker.search.config, worker.search.store, worker.search.record
     if "latency_ms" not in config.constraints or not config.latency.screen:
         return None
-    predictor = load_predictor(store, session.on, session.space)
+    predictor = load_predictor(store, worker.on, worker.search.space)
     if predictor is None and not any(e.kind == "screen" for e in store.events(search.search_id)):
         store.add_event(
             search.search_id,
             "screen",
-            f"no latency calibration of {session.space.name} for this device: every candidate "
-            "is evaluated; `nasprune calibrate CONFIG` lets the search skip hopeless ones",
+            f"no latency calibration of {worker.search.space.name} for this device: every "
+            "candidate is evaluated; `nasprune calibrate CONFIG` lets the search skip hopeless "
+            "ones",
         )
     return predictor
 
 
-def _screen(session: Session, arch: Architecture, metrics: dict[str, Any]) -> str | None:
+def _screen(worker: Worker, arch: Architecture, metrics: dict[str, Any]) -> str | None:
     """Predict the candidate's latency; when it exceeds the limit by more than the margin,
     record why in ``metrics`` and return the reason. Units missing from the table are timed
     and added to it. The prediction is kept as ``predicted_latency_ms``, never as latency."""
-    assert session.predictor is not None
-    limit = session.config.constraints["latency_ms"].max
-    margin = session.config.latency.screen_margin
-    store, backend, on = session.store, session.backend, session.on
+    assert worker.predictor is not None
+    limit = worker.search.config.constraints["latency_ms"].max
+    margin = worker.search.config.latency.screen_margin
+    store, backend, on = worker.search.store, worker.backend, worker.on
     with torch.random.fork_rng(devices=[]):  # the strategy's and the loop's draws stay as they were
-        structure = session.space.structure(arch)
-    found = session.predictor.predict(
-        structure, session.space.input_shape, unit_timer(store, backend, on)
+        structure = worker.search.space.structure(arch)
+    found = worker.predictor.predict(
+        structure, worker.search.space.input_shape, unit_timer(store, backend, on)
     )
     if found is None:
         return None
@@ -128,18 +119,20 @@ def _screen(session: Session, arch: Architecture, metrics: dict[str, Any]) -> st
     return reason
 
 
-def record_reference(session: Session) -> None:
+def record_reference(worker: Worker) -> None:
     """Evaluate the dense model once per search, as the yardstick `best` shows: the user's
     own trained model as it is for a derived space, else the supernet's largest subnet."""
-    search_id = session.search.search_id
-    if any(e.kind == "reference" for e in session.store.events(search_id)):
+    search_id = worker.search.record.search_id
+    if any(e.kind == "reference" for e in worker.search.store.events(search_id)):
         return
-    largest = session.space.largest()
-    if session.space.pretrained:
-        dense = session.space.dense_model().eval()
-        accuracy, loss = accuracy_and_loss(dense, session.loaders.val)
-        metrics = _metrics_of(session, dense, largest)[0] | {"accuracy": accuracy, "loss": loss}
+    largest = worker.search.space.largest()
+    if worker.search.space.pretrained:
+        dense = worker.search.space.dense_model().eval()
+        accuracy, loss = accuracy_and_loss(dense, worker.search.loaders.val)
+        metrics = _metrics_of(worker, dense, largest)[0] | {"accuracy": accuracy, "loss": loss}
     else:
-        metrics = _measure(session, largest, lambda: None)[0]
-    metrics.update(params=session.space.num_params(largest), macs=session.space.macs(largest))
-    session.store.add_event(search_id, "reference", json.dumps(metrics))
+        metrics = _measure(worker, largest, lambda: None)[0]
+    metrics.update(
+        params=worker.search.space.num_params(largest), macs=worker.search.space.macs(largest)
+    )
+    worker.search.store.add_event(search_id, "reference", json.dumps(metrics))

@@ -8,7 +8,6 @@ into the shared weights before one optimiser step.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasprune.config import SearchConfig
+from plumbing import json_hash
 from search_spaces import SearchSpace
 from storage import Store
 
@@ -37,7 +37,7 @@ def checkpoint_key(config: SearchConfig, extra: dict[str, Any] | None = None) ->
     }
     if extra:
         recipe["extra"] = extra
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    return json_hash(recipe)
 
 
 def file_sha256(path: Path) -> str:

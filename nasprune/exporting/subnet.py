@@ -21,10 +21,11 @@ import torch
 from torch import nn
 
 from nasprune.errors import SearchError, StoreError, user_errors
-from nasprune.evaluate import accuracy_and_loss
+from nasprune.evaluation.metrics import accuracy_and_loss
 from nasprune.latency.onnxruntime import export_onnx
 from nasprune.latency.torchscript import torchscript
-from nasprune.queries import StorageArg, open_store
+from nasprune.store_access import StorageArg, open_store
+from plumbing import require
 from search_spaces import SearchSpace, create_space
 from search_spaces.derived import apply_plan
 from storage import FinetuneRecord, TrialRecord
@@ -67,7 +68,7 @@ def export(
     weights unless ``inherited``.
     """
     from nasprune import queries
-    from nasprune.subnets import open_search, trial_subnet
+    from nasprune.evaluation.stored import open_stored
 
     if (trial is None) == (max_latency_ms is None):
         raise SearchError("export needs exactly one of --trial N or --max-latency-ms X")
@@ -85,8 +86,8 @@ def export(
             if found is None:
                 raise StoreError(f"search {name!r} has no complete trial under {max_latency_ms} ms")
             number = found.number
-        ctx = open_search(store, record, space)
-        chosen, subnet, run = trial_subnet(store, ctx, number, inherited)
+        ctx = open_stored(store, record, space)
+        chosen, subnet, run = ctx.trial_subnet(number, inherited)
         accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
         plan = _plan_document(ctx.space, chosen, name, run)
         _write(format, subnet, ctx.space.input_shape, out, plan)
@@ -138,10 +139,7 @@ def write_onnx(module: nn.Module, example: torch.Tensor, out: Path) -> float:
     """Export to ONNX and check the file under ONNX Runtime; returns the largest difference."""
     import numpy as np
 
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise SearchError("ONNX export needs onnxruntime: pip install onnxruntime") from None
+    ort = require("onnxruntime", "ONNX export needs onnxruntime", "onnxruntime", SearchError)
     export_onnx(module, example, out)
     batch = torch.randn(4, *example.shape[1:], generator=torch.Generator().manual_seed(1))
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])

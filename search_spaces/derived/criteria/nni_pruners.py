@@ -1,8 +1,10 @@
 """NNI's pruners as importance criteria: ``nni.l1`` (L1NormPruner) and ``nni.taylor``
-(TaylorPruner). NNI 3.0 scores each convolution's and linear layer's output channels; the
-mask it would apply at any ratio removes the lowest scores first, so its scores *are* its
-masks' order. A group's score for a channel is the mean of the NNI scores of the layers whose
-outputs that channel is (mapped through torch-pruning's group, as for the other criteria).
+(TaylorPruner). NNI loads when such a criterion scores, not when it is registered.
+
+NNI 3.0 scores each convolution's and linear layer's output channels; the mask it would apply
+at any ratio removes the lowest scores first, so its scores *are* its masks' order. A group's
+score for a channel is the mean of the NNI scores of the layers whose outputs that channel is
+(mapped through torch-pruning's group, as for the other criteria).
 
 This reads NNI 3.0's ``_collect_data`` / ``_calculate_metrics``, the two steps every 3.0
 pruner runs before it builds masks; they are private, so the NNI version is pinned.
@@ -20,10 +22,40 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search_spaces.derived.discovery import ROOT_TYPES, ChannelGroup, build_graph
+from search_spaces.derived.criteria.base import Batch, Criterion, Scores, register_criterion
+from search_spaces.derived.discovery import ROOT_TYPES, ChannelGroup, build_graph, root_pruning_fn
 from search_spaces.dimensions import SpaceError
 
 _OP_TYPES = ["Conv1d", "Conv2d", "Conv3d", "Linear"]
+
+
+class _NniCriterion(Criterion):
+    """One of NNI's pruners, by the criterion's ``name``."""
+
+    def __call__(
+        self,
+        model: nn.Module,
+        input_shape: Sequence[int],
+        groups: Sequence[ChannelGroup],
+        batches: Sequence[Batch],
+        seed: int,
+    ) -> Scores:
+        return score_groups_nni(model, input_shape, groups, self.name, batches), []
+
+
+@register_criterion
+class NniL1(_NniCriterion):
+    """NNI's L1NormPruner: ``importance: {criterion: nni.l1}``."""
+
+    name = "nni.l1"
+
+
+@register_criterion
+class NniTaylor(_NniCriterion):
+    """NNI's TaylorPruner: ``importance: {criterion: nni.taylor, batches: 4}``."""
+
+    name = "nni.taylor"
+    needs_data = True
 
 
 def _nni() -> Any:
@@ -105,8 +137,6 @@ def score_groups_nni(
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
 ) -> dict[str, list[float]]:
     """Per-channel scores of each group from NNI's layer scores (normalised by the mean)."""
-    from search_spaces.derived.importance import root_pruning_fn
-
     per_layer = layer_scores(model, criterion, batches)
     graph = build_graph(model, input_shape)
     modules = dict(model.named_modules())

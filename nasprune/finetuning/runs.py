@@ -11,8 +11,6 @@ weights, before training.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,20 +19,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from nasprune.config import stored_config
 from nasprune.errors import SearchError, user_errors
-from nasprune.evaluate import accuracy_and_loss, recalibrate_bn
-from nasprune.finetune import finetune
-from nasprune.lifecycle import stored_config
-from nasprune.queries import StorageArg, find_trial, open_store
-from nasprune.subnets import Context, open_search, searched_subnet
-from nasprune.training import file_sha256
+from nasprune.evaluation.finetune import finetune
+from nasprune.evaluation.metrics import accuracy_and_loss, recalibrate_bn
+from nasprune.evaluation.stored import StoredSearch, open_stored
+from nasprune.evaluation.supernet import file_sha256
+from nasprune.store_access import StorageArg, find_trial, open_store
+from plumbing import json_hash
 from search_spaces import SearchSpace
 from search_spaces.derived.loading import check_state_dict
 from storage import FinetuneRecord, Store, TrialRecord
 
 CHECKPOINT_EVERY = 100  # steps between resumable checkpoints
 
-Progress = Callable[[int, int, float], None]  # step, steps, loss
+OnStep = Callable[[int, int, float], None]  # step, steps, loss
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def finetune_trial(
     distill: bool = False,
     rewind: str | Path | None = None,
     storage: StorageArg = None,
-    progress: Progress | None = None,
+    progress: OnStep | None = None,
     space: SearchSpace | None = None,
 ) -> FinetuneResult:
     """Fine-tune trial ``trial`` of search ``name`` and record the run in the store."""
@@ -76,11 +75,11 @@ def finetune_trial(
             "rewind": None if rewind_path is None else file_sha256(rewind_path),
             "seed": stored_config(record).seed,  # as the search's proxy and preparation
         }
-        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        key = json_hash(settings, 16)
         existing = store.get_finetune(chosen.trial_id, key)
         if existing is not None and existing.complete:
             return FinetuneResult(existing, chosen, True, 0)
-        ctx = open_search(store, record, space)
+        ctx = open_stored(store, record, space)
         paths = _paths(ctx, record.name, chosen.number, key)
         subnet = _starting_subnet(ctx, chosen, rewind_path)
         start, optimiser_state = _resume_point(existing, paths["checkpoint"], subnet)
@@ -89,16 +88,16 @@ def finetune_trial(
     return FinetuneResult(run, chosen, False, start)
 
 
-def _paths(ctx: Context, search: str, number: int, key: str) -> dict[str, Path]:
+def _paths(ctx: StoredSearch, search: str, number: int, key: str) -> dict[str, Path]:
     folder = Path(ctx.config.supernet.checkpoint_dir) / "finetunes"
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{search}-trial{number}-{key}"
     return {"weights": folder / f"{stem}.pt", "checkpoint": folder / f"{stem}.resume.pt"}
 
 
-def _starting_subnet(ctx: Context, trial: TrialRecord, rewind: Path | None) -> nn.Module:
+def _starting_subnet(ctx: StoredSearch, trial: TrialRecord, rewind: Path | None) -> nn.Module:
     if rewind is None:
-        return searched_subnet(ctx, trial)
+        return ctx.subnet(trial)
     state = torch.load(rewind, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
@@ -122,7 +121,7 @@ def _resume_point(
     return int(saved["step"]), saved["optimiser"]
 
 
-def _teacher(ctx: Context) -> nn.Module:
+def _teacher(ctx: StoredSearch) -> nn.Module:
     """The dense model (derived spaces) or the supernet's largest subnet (built-in ones)."""
     if ctx.space.pretrained:
         return ctx.space.dense_model().eval()
@@ -133,7 +132,7 @@ def _teacher(ctx: Context) -> nn.Module:
 
 def _train(
     store: Store,
-    ctx: Context,
+    ctx: StoredSearch,
     trial: TrialRecord,
     subnet: nn.Module,
     key: str,
@@ -141,7 +140,7 @@ def _train(
     paths: dict[str, Path],
     start: int,
     optimiser_state: dict[str, Any] | None,
-    progress: Progress | None,
+    progress: OnStep | None,
 ) -> FinetuneRecord:
     steps = int(settings["steps"])
     teacher = _teacher(ctx) if settings["distill"] else None

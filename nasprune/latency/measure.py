@@ -12,15 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nasprune.config import stored_config
 from nasprune.errors import user_errors
+from nasprune.evaluation.stored import StoredSearch, open_stored
 from nasprune.latency import LatencyBackend, create_backend
 from nasprune.latency.recorded import recorded_latency, this_device
-from nasprune.lifecycle import stored_config
-from nasprune.queries import StorageArg, open_store, pareto
-from nasprune.subnets import Context, open_search, searched_subnet
+from nasprune.queries import pareto
+from nasprune.store_access import StorageArg, open_store
 from storage import DeviceKey, Store, TrialRecord, TrialState
 
-Progress = Callable[[int, int], None]  # (done, total)
+OnMeasured = Callable[[int, int], None]  # (done, total)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def measure(
     storage: StorageArg = None,
     all_trials: bool = False,
     remeasure: bool = False,
-    progress: Progress | None = None,
+    progress: OnMeasured | None = None,
     **settings: Any,
 ) -> Measured:
     """Measure the Pareto front (or, with ``all_trials``, every complete trial) of ``name``
@@ -56,23 +57,23 @@ def measure(
             trials = store.trials(record.search_id, [TrialState.COMPLETE])
         else:
             trials = pareto(name, storage=store)
-        ctx = open_search(store, record)
+        ctx = open_stored(store, record)
         on = this_device(backend, ctx.space.input_shape)
         return _measure_all(store, ctx, backend, on, trials, remeasure, progress)
 
 
 def _measure_all(
     store: Store,
-    ctx: Context,
+    ctx: StoredSearch,
     backend: LatencyBackend,
     on: DeviceKey,
     trials: list[TrialRecord],
     remeasure: bool,
-    progress: Progress | None,
+    progress: OnMeasured | None,
 ) -> Measured:
     fresh = reused = 0
     for done, trial in enumerate(trials, 1):
-        subnet = searched_subnet(ctx, trial)
+        subnet = ctx.subnet(trial)
         key = ctx.space.latency_key(trial.arch, subnet)
         if trial.latency_key != key:
             store.set_latency_key(trial.trial_id, key)

@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from nasprune.config import SearchConfig
 from nasprune.errors import SearchError, StoreError, first_line, user_errors
-from nasprune.queries import ReaderArg, open_reader
+from nasprune.store_access import ReaderArg, open_reader
 from storage import TrialRecord, TrialState
 
 if TYPE_CHECKING:
     import optuna
 
-Progress = Callable[[int, int], None]  # (trials written, trials to write)
+OnWritten = Callable[[int, int], None]  # (trials written, trials to write)
 BATCH = 1000  # trials per add_trials call (and per progress update)
 
 
@@ -56,14 +56,14 @@ def export_optuna(
     storage: ReaderArg = None,
     study_name: str | None = None,
     overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: OnWritten | None = None,
 ) -> OptunaExport:
     """Write search ``name`` as an Optuna study in the Optuna storage URL ``to``.
 
     A study of that name (default: the search's) already in ``to`` is refused, or deleted
     first with ``overwrite``.
     """
-    from nasprune.lifecycle import stored_config
+    from nasprune.config import stored_config
 
     store = open_reader(storage)
     with user_errors():

@@ -1,0 +1,77 @@
+"""A candidate made ready to evaluate: in ``elastic`` mode activated inside the trained
+supernet; in ``prune`` mode cut from the dense model itself, recalibrated and briefly
+fine-tuned; either way checked before any accuracy is measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasprune.config import SearchConfig
+from nasprune.evaluation.data import Loaders
+from nasprune.evaluation.finetune import finetune
+from nasprune.evaluation.metrics import recalibrate_bn
+from search_spaces import SearchSpace
+
+
+def finetune_candidate(
+    config: SearchConfig,
+    subnet: nn.Module,
+    loaders: Loaders,
+    dense: nn.Module,
+    heartbeat: Callable[[], None] | None = None,
+) -> None:
+    """Prune mode's short training of a candidate (``evaluation.finetune_steps``, distilled
+    from the dense model if asked); nothing in elastic mode. Seeded: the same every time."""
+    settings = config.evaluation
+    if config.evaluation.mode != "prune" or settings.finetune_steps == 0:
+        return
+
+    def beat(step: int, _loss: float) -> None:
+        if heartbeat is not None and step % 50 == 0:
+            heartbeat()
+
+    finetune(
+        subnet,
+        loaders.train,
+        settings.finetune_steps,
+        settings.finetune_lr,
+        teacher=dense if settings.distill else None,
+        seed=config.seed,
+        on_step=beat,
+    )
+
+
+def candidate(
+    config: SearchConfig,
+    space: SearchSpace,
+    source: nn.Module,
+    arch: Mapping[str, Any],
+    calibration: Sequence[torch.Tensor],
+    loaders: Loaders,
+    heartbeat: Callable[[], None] | None = None,
+) -> tuple[nn.Module, nn.Module]:
+    """A candidate made ready to evaluate: (the module its accuracy is measured on, its
+    standalone, physically smaller subnet).
+
+    In elastic mode the candidate is activated inside the supernet ``source`` and measured
+    there (no copy), unless the space says its masks cannot emulate it (weight sparsity); in
+    prune mode, and then, the extracted subnet is recalibrated, briefly fine-tuned in prune
+    mode, and measured itself. Either way the modules are checked before any is evaluated
+    (:meth:`SearchSpace.check_active`; a derived space checks every extraction against the
+    source with the pruned channels zeroed): a candidate that fails is a ``SpaceError``.
+    """
+    if config.evaluation.mode == "elastic" and space.masks_emulate(arch):
+        space.activate(source, arch)
+        recalibrate_bn(source, calibration)
+        subnet = space.extract(source, arch)
+        space.check_active(source, arch, subnet)
+        return source, subnet
+    subnet = space.extract(source, arch)
+    recalibrate_bn(subnet, calibration)
+    finetune_candidate(config, subnet, loaders, source, heartbeat)
+    return subnet, subnet

@@ -1,0 +1,1 @@
+"""Where a search's other workers run: local processes (``local``) or Ray tasks (``ray``)."""
