@@ -55,7 +55,20 @@ class DataConfig(_Model):
 
 
 class SupernetConfig(_Model):
-    epochs: int = Field(30, ge=0)  # sandwich-rule epochs; 0 evaluates the random init
+    # How long the supernet trains: `steps` (optimiser steps), or `epochs` (passes over the
+    # training data), cut short by `time` (seconds) and by early stopping. None of steps and
+    # epochs: sized to the data and the model, 3 epochs for a supernet derived from a trained
+    # model (it starts from its weights), 10 for one trained from scratch, within 100-3000 steps
+    steps: int | None = Field(None, ge=0)
+    epochs: int | None = Field(None, ge=0)  # 0 evaluates the random init
+    time: float | None = Field(None, gt=0)
+    # stop when neither the smallest nor a middle subnet gained 0.1 point of validation
+    # accuracy over this many evaluations (about five per training, at least one per epoch);
+    # 0 trains the whole budget
+    patience: int = Field(2, ge=0)
+    # sandwich: the largest, smallest and random subnets every step (BigNAS); progressive:
+    # kernel sizes, then blocks, then widths made elastic in turn (Once-for-All)
+    schedule: Literal["sandwich", "progressive"] = "sandwich"
     # Adam learning rate; default 0.01 for a built-in supernet trained from scratch, 0.001 for
     # a supernet derived from a trained model (it starts from the model's weights)
     lr: float | None = Field(None, gt=0)
@@ -63,6 +76,12 @@ class SupernetConfig(_Model):
     random_subnets: int = Field(2, ge=0)  # random subnets per step, besides largest and smallest
     distill: bool = True  # smaller subnets learn from the largest one's soft labels
     checkpoint_dir: str = ".nasprune/checkpoints"  # where trained supernets are kept and reused
+
+    @model_validator(mode="after")
+    def _one_length(self) -> SupernetConfig:
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError("give steps or epochs, not both")
+        return self
 
 
 class EvaluationConfig(_Model):

@@ -1,10 +1,11 @@
 """A rich progress display for the search loop: deriving the space (its steps, as the logger
-``search_spaces.derived`` reports them), supernet epochs, then trials, best so far, ETA."""
+``search_spaces.derived`` reports them), the supernet's training, then trials, best so far."""
 
 from __future__ import annotations
 
 import logging
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -18,6 +19,9 @@ from rich.progress import (
 )
 
 from storage import TrialRecord
+
+if TYPE_CHECKING:
+    from nasprune.evaluation.supernet import Progress as SupernetProgress
 
 
 class RichObserver:
@@ -71,11 +75,20 @@ class RichObserver:
             self._progress.remove_task(self._derive)
             self._derive = None
 
-    def supernet_epoch(self, epoch: int, epochs: int, loss: float) -> None:
+    def supernet_progress(self, progress: SupernetProgress) -> None:
+        """The supernet's training: steps, loss, and the validation accuracy of its largest
+        and smallest subnets at the last evaluation (a resumed training says where from)."""
         self._derived()
         if self._supernet is None:
-            self._supernet = self._progress.add_task("supernet", total=epochs, info="")
-        self._progress.update(self._supernet, completed=epoch, info=f"loss {loss:.3f}")
+            label = "supernet" if not progress.resumed_at else "supernet (resumed)"
+            self._supernet = self._progress.add_task(label, total=progress.steps, info="")
+        accuracy = progress.accuracy
+        shown = "" if not accuracy else (
+            f", largest {accuracy['largest']:.1%}, smallest {accuracy['smallest']:.1%}"
+        )  # fmt: skip
+        self._progress.update(
+            self._supernet, completed=progress.step, info=f"loss {progress.loss:.3f}{shown}"
+        )
 
     def trial_done(
         self, trial: TrialRecord, completed: int, budget: int, best: float | None

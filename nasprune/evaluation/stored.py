@@ -25,7 +25,8 @@ from nasprune.errors import SearchError
 from nasprune.evaluation.candidates import candidate
 from nasprune.evaluation.data import Loaders, make_loaders
 from nasprune.evaluation.metrics import calibration_batches
-from nasprune.evaluation.supernet import file_sha256, load_or_train
+from nasprune.evaluation.supernet import Progress, file_sha256, load_or_train
+from nasprune.evaluation.supernet_training import Outcome
 from nasprune.store_access import find_trial
 from plumbing import json_hash
 from search_spaces import SearchSpace, create_space
@@ -46,7 +47,11 @@ class StoredSearch:
     loaders: Loaders
     source: nn.Module  # the trained supernet (elastic) or the dense model (prune)
     calibration: list[torch.Tensor]  # the fixed batches BN statistics are recalibrated on
-    reused_supernet: bool = True  # False when opening it trained the supernet
+    training: Outcome | None = None  # how the supernet's training ended, when opening trained it
+
+    @property
+    def reused_supernet(self) -> bool:
+        return self.training is None
 
     @property
     def mode(self) -> Mode:
@@ -93,24 +98,24 @@ def ready_search(
     record: SearchRecord,
     space: SearchSpace,
     loaders: Loaders | None = None,
-    on_epoch: Callable[[int, float], None] | None = None,
+    report: Callable[[Progress], None] | None = None,
 ) -> StoredSearch:
     """:func:`open_stored` from parts already resolved (a worker prepared ``config``'s space
     and loaders before it joined): the space's stored state loaded, and, in elastic mode,
-    the supernet loaded from its checkpoint, or trained (``on_epoch`` reports each epoch)
-    and recorded when there is none."""
+    the supernet loaded from its checkpoint, or trained (``report`` shows its progress) and
+    recorded when there is none."""
     if loaders is None:
         loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
     state = _load_state(space, store, record, loaders, config.seed)
-    if config.evaluation.mode == "prune":
-        source, reused = space.dense_model().eval(), True
-    else:
-        extra = {"space_params": space.params, "state": json_hash(state)} if state else None
-        source, reused = load_or_train(space, loaders.train, config, store, on_epoch, extra)
     batches = calibration_batches(
         loaders.train, config.evaluation.bn_calibration_batches, config.data.batch_size
     )
-    return StoredSearch(config, store, record, space, loaders, source, batches, reused)
+    if config.evaluation.mode == "prune":
+        source, training = space.dense_model().eval(), None
+    else:
+        extra = {"space_params": space.params, "state": json_hash(state)} if state else None
+        source, training = load_or_train(space, loaders, batches, config, store, report, extra)
+    return StoredSearch(config, store, record, space, loaders, source, batches, training)
 
 
 def space_of(config: SearchConfig, space: SearchSpace | None = None) -> SearchSpace:

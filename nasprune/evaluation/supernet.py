@@ -1,28 +1,38 @@
-"""Supernet training by the sandwich rule, and the checkpoint that lets later searches skip it.
+"""The trained supernet of a search: reused from its checkpoint when one with the same recipe
+is intact, resumed from the last saved training state when a training was killed, else trained
+(:mod:`nasprune.evaluation.supernet_training`) and recorded.
 
-Each step trains the largest subnet on the labels, then the smallest and ``random_subnets``
-random ones on the largest one's soft labels (in-place distillation), accumulating gradients
-into the shared weights before one optimiser step.
+A checkpoint is a file whose SHA-256 the store keeps under the recipe's key; the resumable
+state of a training in progress is one too, under ``resume:`` and the key, replaced at every
+evaluation and removed once the supernet is recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nasprune.config import SearchConfig
+from nasprune.evaluation.data import Loaders
+from nasprune.evaluation.supernet_training import (
+    Outcome,
+    Progress,
+    checkpoint_paths,
+    supernet_lr,
+    train_supernet,
+)
 from plumbing import json_hash
 from search_spaces import SearchSpace
 from storage import Store
 
-CHECKPOINT_FORMAT = 1  # bump when training changes so that old checkpoints are not reused
+__all__ = ["Progress", "checkpoint_key", "file_sha256", "load_or_train", "supernet_lr"]
+
+CHECKPOINT_FORMAT = 2  # bump when training changes so that old checkpoints are not reused
 
 
 def checkpoint_key(config: SearchConfig, extra: dict[str, Any] | None = None) -> str:
@@ -33,6 +43,7 @@ def checkpoint_key(config: SearchConfig, extra: dict[str, Any] | None = None) ->
         "space": config.space.model_dump(mode="json"),
         "data": config.data.model_dump(mode="json"),
         "supernet": config.supernet.model_dump(mode="json", exclude={"checkpoint_dir"}),
+        "evaluation": config.evaluation.bn_calibration_batches,  # checks during training
         "seed": config.seed,
     }
     if extra:
@@ -48,78 +59,46 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def supernet_lr(config: SearchConfig, space: SearchSpace) -> float:
-    """The config's learning rate, else 0.001 for a supernet that starts from a trained model
-    (a derived space) and 0.01 for one trained from scratch."""
-    if config.supernet.lr is not None:
-        return config.supernet.lr
-    return 1e-3 if space.pretrained else 1e-2
-
-
-def train_supernet(
-    space: SearchSpace,
-    train: torch.utils.data.DataLoader[Any],
-    config: SearchConfig,
-    on_epoch: Callable[[int, float], None] | None = None,
-) -> nn.Module:
-    """Train a fresh supernet, seeded by ``config.seed``; returns it in eval mode."""
-    settings = config.supernet
-    torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
-    supernet = space.build_supernet()
-    optimiser = torch.optim.Adam(
-        supernet.parameters(), lr=supernet_lr(config, space), weight_decay=settings.weight_decay
-    )
-    largest, smallest = space.largest(), space.smallest()
-    for epoch in range(settings.epochs):
-        supernet.train()
-        total = 0.0
-        for x, y in train:
-            optimiser.zero_grad()
-            archs = [largest, smallest] + [
-                space.sample(rng) for _ in range(settings.random_subnets)
-            ]
-            teacher: torch.Tensor | None = None
-            for arch in archs:
-                space.activate(supernet, arch)
-                logits = supernet(x)
-                if teacher is None or not settings.distill:
-                    loss = F.cross_entropy(logits, y)
-                    teacher = logits.detach().softmax(dim=1)
-                else:
-                    loss = F.kl_div(logits.log_softmax(dim=1), teacher, reduction="batchmean")
-                loss.backward()
-                total += float(loss.detach())
-            optimiser.step()
-        if on_epoch is not None:
-            on_epoch(epoch + 1, total / max(1, len(train)))
-    supernet.eval()
-    return supernet
-
-
 def load_or_train(
     space: SearchSpace,
-    train: torch.utils.data.DataLoader[Any],
+    loaders: Loaders,
+    calibration: list[torch.Tensor],
     config: SearchConfig,
     store: Store,
-    on_epoch: Callable[[int, float], None] | None = None,
+    report: Callable[[Progress], None] | None = None,
     extra: dict[str, Any] | None = None,
-) -> tuple[nn.Module, bool]:
-    """The trained supernet for this config, reused from the store when its file is intact.
-
-    Returns the supernet and whether it was reused.
-    """
+) -> tuple[nn.Module, Outcome | None]:
+    """The trained supernet for this config, and how its training ended (None when a stored
+    checkpoint was reused)."""
     key = checkpoint_key(config, extra)
+    final, resume_file = checkpoint_paths(config.supernet.checkpoint_dir, space, key)
+    reused = _intact(store, key)
+    if reused is not None:
+        supernet = space.build_supernet()
+        supernet.load_state_dict(torch.load(reused, weights_only=True))
+        return supernet.eval(), None
+    saved = _intact(store, f"resume:{key}")
+    resume = None if saved is None else torch.load(saved, weights_only=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(state: dict[str, Any]) -> None:
+        partial = resume_file.with_suffix(".part")
+        torch.save(state, partial)
+        partial.replace(resume_file)  # a kill never leaves half a file under the name
+        store.put_checkpoint(f"resume:{key}", space.name, str(resume_file.resolve()),
+                             file_sha256(resume_file))  # fmt: skip
+
+    supernet, outcome = train_supernet(space, loaders, calibration, config, save, resume, report)
+    torch.save(supernet.state_dict(), final)
+    store.put_checkpoint(key, space.name, str(final.resolve()), file_sha256(final))
+    resume_file.unlink(missing_ok=True)
+    return supernet, outcome
+
+
+def _intact(store: Store, key: str) -> Path | None:
+    """The file recorded under ``key``, if it is there with its recorded checksum."""
     record = store.get_checkpoint(key)
-    if record is not None:
-        path = Path(record.path)
-        if path.is_file() and file_sha256(path) == record.sha256:
-            supernet = space.build_supernet()
-            supernet.load_state_dict(torch.load(path, weights_only=True))
-            return supernet.eval(), True
-    supernet = train_supernet(space, train, config, on_epoch)
-    path = Path(config.supernet.checkpoint_dir) / f"{space.name}-{key[:16]}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(supernet.state_dict(), path)
-    store.put_checkpoint(key, space.name, str(path.resolve()), file_sha256(path))
-    return supernet, False
+    if record is None:
+        return None
+    path = Path(record.path)
+    return path if path.is_file() and file_sha256(path) == record.sha256 else None

@@ -17,6 +17,7 @@ from nasprune.config import SearchConfig, stored_config
 from nasprune.errors import SearchError, user_errors
 from nasprune.evaluation.data import make_loaders
 from nasprune.evaluation.stored import ready_search, space_of
+from nasprune.evaluation.supernet_training import trained_line
 from nasprune.latency import create_backend
 from nasprune.latency.recorded import this_device
 from nasprune.lifecycle import StoppedBecause, mark_failed, status_after
@@ -150,18 +151,11 @@ def _run(
     supernet lock), rebuild the strategy from the history, then take turns. Returns the
     worker, why the loop stopped, and how many trials this worker evaluated."""
     space, backend, loaders = parts
-    name, epochs = worker_name(), config.supernet.epochs
+    name = worker_name()
     with supernet_lock(store, search.search_id, name, config.execution.lease_s):
-        stored = ready_search(
-            config,
-            store,
-            search,
-            space,
-            loaders,
-            on_epoch=lambda epoch, loss: observer.supernet_epoch(epoch, epochs, loss),
-        )
-    if not stored.reused_supernet:
-        store.add_event(search.search_id, "supernet", f"trained by {name} ({epochs} epochs)")
+        stored = ready_search(config, store, search, space, loaders, observer.supernet_progress)
+    if stored.training is not None:
+        store.add_event(search.search_id, "supernet", trained_line(stored.training, name))
     worker = Worker(stored, backend, this_device(backend, space.input_shape), remeasure, name=name)
     record_reference(worker)
     worker.predictor = screening_predictor(worker)

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from nasprune.evaluation.data import Loaders
 from nasprune.evaluation.stored import StoredSearch
+from nasprune.evaluation.supernet import Progress
 from nasprune.latency import LatencyBackend
 from nasprune.latency.predictor import Predictor
 from nasprune.search.leases import worker_name
@@ -17,7 +18,7 @@ from storage import DeviceKey, TrialRecord
 class Observer(Protocol):
     """What the loop reports to a progress display (the CLI's rich bar, or nothing)."""
 
-    def supernet_epoch(self, epoch: int, epochs: int, loss: float) -> None: ...
+    def supernet_progress(self, progress: Progress) -> None: ...
     def trial_done(
         self, trial: TrialRecord, completed: int, budget: int, best: float | None
     ) -> None: ...
@@ -26,7 +27,7 @@ class Observer(Protocol):
 class Silent:
     """An observer that shows nothing."""
 
-    def supernet_epoch(self, epoch: int, epochs: int, loss: float) -> None:
+    def supernet_progress(self, progress: Progress) -> None:
         pass
 
     def trial_done(

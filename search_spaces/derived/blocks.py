@@ -5,39 +5,39 @@ the same shape, and its output is its input plus residual branches: the output i
 whose one side leads back to the block's input through further adds, identities, dropouts or
 element-wise activations (``relu(x + f(x))`` in a ResNet block, ``x + conv(x)`` in an inverted
 residual, ``x + attn(x)`` then ``+ mlp(x)`` in a transformer block). Removing such a block
-means replacing it with ``nn.Identity``. Only the innermost skippable modules are kept, so a
-stage that is itself residual is covered by its blocks.
+means replacing it with ``nn.Identity``. A shape-preserving module called once whose skip is in
+its parent (``h = h + self.b1(h)`` in the parent's forward) is a removable *branch*
+(:mod:`branches`): removing it removes the add too. Only the innermost removable modules are
+kept, so a stage that is itself residual is covered by its blocks, and a skippable block's
+own branches are not offered beside it (removing the block removes them).
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
 
 from plumbing import first_line
+from search_spaces.derived.branches import branch_problem, find_branches
 from search_spaces.derived.discovery import culprit, example_input
+from search_spaces.derived.fxops import is_add, passthrough_input
 from search_spaces.dimensions import SpaceError
-
-_ADDS = {operator.add, operator.iadd, torch.add}
-_PASS_FUNCTIONS = {F.relu, F.relu6, F.gelu, F.silu, F.dropout, torch.relu}
-_PASS_MODULES = (nn.Identity, nn.Dropout, nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish)
-_PASS_METHODS = {"relu", "relu_", "add", "add_"}
 
 
 @dataclass(frozen=True)
 class Block:
-    """A skippable block and the stage it belongs to (its parent module)."""
+    """A removable block and the stage it belongs to (its parent module); ``branch``: its
+    skip is in its parent (removed with the parent's add), not in itself."""
 
     name: str
     stage: str
+    branch: bool = False
 
-    def as_json(self) -> dict[str, str]:
-        return {"name": self.name, "stage": self.stage}
+    def as_json(self) -> dict[str, str | bool]:
+        return {"name": self.name, "stage": self.stage, "branch": self.branch}
 
 
 def stage_of(name: str) -> str:
@@ -50,7 +50,9 @@ def listed_blocks(
     """Blocks the user names (for models that torch.fx cannot trace), checked for shape and
     for their skip connection: the block must add its own input to its output (seen in the
     autograd graph of one forward pass), else replacing it by ``nn.Identity`` would not
-    remove it (a branch whose skip is in the parent would turn ``h + f(h)`` into ``h + h``)."""
+    remove it (a branch whose skip is in the parent would turn ``h + f(h)`` into ``h + h``);
+    or, failing that, be a branch its parent's torch.fx graph adds to its input (then the
+    add goes with it)."""
     modules = dict(model.named_modules())
     shapes = _io_shapes(model, input_shape)
     residual = _residual_in_autograd(model, input_shape)
@@ -66,13 +68,17 @@ def listed_blocks(
                 f"block {name!r} maps {shape_in} to {shape_out}; only shape-preserving "
                 "(residual) blocks can be removed"
             )
-        if not residual.get(name, False):
+        if residual.get(name, False):
+            blocks.append(Block(name, stage_of(name)))
+            continue
+        why = branch_problem(model, name)
+        if why is not None:
             raise SpaceError(
                 f"block {name!r} does not add its input to its output (its skip connection, "
-                "if any, is outside it): removing it would not bypass it; name the module "
-                "that holds the skip"
+                f"if any, is outside it), and {why}: removing it would not bypass it; name "
+                "the module that holds the skip"
             )
-        blocks.append(Block(name, stage_of(name)))
+        blocks.append(Block(name, stage_of(name), branch=True))
     return blocks
 
 
@@ -151,7 +157,8 @@ def _grad_spine(node: object, inp: torch.Tensor, need_add: bool) -> bool:
 
 
 def find_blocks(model: nn.Module, input_shape: Sequence[int]) -> list[Block]:
-    """The innermost skippable residual blocks of ``model``, in definition order."""
+    """The innermost removable blocks of ``model`` (skippable blocks, and branches outside
+    them whose skip is in their parent), in definition order."""
     try:
         graph = fx.symbolic_trace(model).graph
     except Exception as exc:
@@ -162,16 +169,13 @@ def find_blocks(model: nn.Module, input_shape: Sequence[int]) -> list[Block]:
         ) from None
     modules = dict(model.named_modules())
     shapes = _io_shapes(model, input_shape)
-    found = [
-        name
-        for name in modules
-        if name
-        and name in shapes
-        and shapes[name][0] == shapes[name][1]
-        and _is_residual(graph, name, modules)
-    ]
-    innermost = [n for n in found if not any(o != n and o.startswith(n + ".") for o in found)]
-    return [Block(name, stage_of(name)) for name in innermost]
+    same = [name for name in modules if name in shapes and shapes[name][0] == shapes[name][1]]
+    found = [name for name in same if _is_residual(graph, name, modules)]
+    outside = [n for n in same if not any(n == s or n.startswith(s + ".") for s in found)]
+    branches = set(find_branches(model, outside))
+    every = [n for n in same if n in branches or n in found]
+    innermost = [n for n in every if not any(o != n and o.startswith(n + ".") for o in every)]
+    return [Block(name, stage_of(name), branch=name in branches) for name in innermost]
 
 
 def _is_residual(graph: fx.Graph, name: str, modules: dict[str, nn.Module]) -> bool:
@@ -200,35 +204,16 @@ def _on_spine(
             return not need_add
         if node not in members:
             return False
-        if _is_add(node):
+        if is_add(node):
             return any(
                 isinstance(arg, fx.Node) and _on_spine(arg, entry, members, modules, False)
                 for arg in node.args[:2]
             )
-        passthrough = _passthrough_input(node, modules)
+        passthrough = passthrough_input(node, modules)
         if passthrough is None:
             return False
         node = passthrough
     return False
-
-
-def _is_add(node: fx.Node) -> bool:
-    return (node.op == "call_function" and node.target in _ADDS) or (
-        node.op == "call_method" and node.target in ("add", "add_") and len(node.args) == 2
-    )
-
-
-def _passthrough_input(node: fx.Node, modules: dict[str, nn.Module]) -> fx.Node | None:
-    first = node.args[0] if node.args else None
-    if not isinstance(first, fx.Node):
-        return None
-    if node.op == "call_function" and node.target in _PASS_FUNCTIONS:
-        return first
-    if node.op == "call_method" and node.target in _PASS_METHODS - {"add", "add_"}:
-        return first
-    if node.op == "call_module" and isinstance(modules.get(str(node.target)), _PASS_MODULES):
-        return first
-    return None
 
 
 def _io_shapes(

@@ -4,9 +4,10 @@ Activating a candidate changes no weight. Every layer that *reads* channels acro
 dimension (convolutions other than depthwise, linear layers) sees its pruned input channels
 zeroed by a forward pre-hook, which is what removing those input channels does; a layer norm
 over a pruned dimension normalises over the surviving channels only; a removed block returns
-its input. Values left in pruned channels are never read, so the masked model computes what the
-physically pruned one computes (checked to 1e-5 by the tests, and once per space when its
-supernet is first built).
+its input, and a removed branch whose skip is in its parent returns zeros (``h + 0``). Values
+left in pruned channels are never read, so the masked model computes what the physically
+pruned one computes (checked to 1e-5 by the tests, and once per space when its supernet is
+first built).
 """
 
 from __future__ import annotations
@@ -73,8 +74,14 @@ class MaskState:
                         "use evaluation.mode: prune"
                     )
 
-    def set(self, keep: Mapping[str, Sequence[int]], skipped: Sequence[str]) -> None:
-        """Activate a candidate: surviving root channels per group, and blocks removed."""
+    def set(
+        self,
+        keep: Mapping[str, Sequence[int]],
+        skipped: Sequence[str],
+        silent: Sequence[str] = (),
+    ) -> None:
+        """Activate a candidate: surviving root channels per group, blocks removed (bypassed)
+        and branches removed (silenced: their skip is in their parent)."""
         for table, size in ((self.readers, _in_channels), (self.norms, _norm_size)):
             for module, by_group in table.items():
                 mask: Tensor | None = None
@@ -90,9 +97,12 @@ class MaskState:
                 self.masks[module] = mask
         for block in self.skipped:
             del block.forward  # the class's forward again
-        self.skipped = [self.modules[name] for name in skipped]
-        for block in self.skipped:
-            block.forward = bypassed  # type: ignore[method-assign]
+        self.skipped = []
+        for names, forward in ((skipped, bypassed), (silent, silenced)):
+            for name in names:
+                block = self.modules[name]
+                block.forward = forward  # type: ignore[method-assign]
+                self.skipped.append(block)
 
     def _mask_input(self, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         mask = self.masks.get(module)
@@ -129,6 +139,13 @@ def masked_layer_norm(norm: nn.LayerNorm, x: Tensor, mask: Tensor) -> Tensor:
 def bypassed(*args: Any, **kwargs: Any) -> Any:
     """The forward of a removed block: its first input, whatever else it is called with."""
     return args[0]
+
+
+def silenced(*args: Any, **kwargs: Any) -> Any:
+    """The forward of a removed branch whose skip is in its parent: zeros shaped like its first
+    input (a branch's output has its input's shape), so its parent's ``h + branch(h)`` is
+    ``h``."""
+    return torch.zeros_like(args[0])
 
 
 def _reads_channels(module: nn.Module) -> bool:

@@ -3,8 +3,14 @@
 A plan is plain JSON. Replayed on the dense model (:func:`apply_plan`), it gives the subnet:
 torch-pruning removes the channels group by group (attention heads of the Hugging Face layouts
 are cut by :mod:`heads`), each removed block is replaced by an identity (:class:`Bypass`),
-attention modules get their new ``num_heads``, and the weight sparsity is applied by PyTorch's
-own pruning API (global L1 over the remaining weights, made permanent).
+each removed branch whose skip is in its parent is cut out of its parent's graph with the add
+(:func:`branches.cut_branches`), attention modules get their new ``num_heads``, and the weight
+sparsity is applied by PyTorch's own pruning API (global L1 over the remaining weights, made
+permanent).
+
+A plan that removes such branches lists them under ``removed_branches`` and is version 2, so
+that a reader that knows version 1 only refuses it instead of building another model; every
+other plan is version 1, as before.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ import torch
 import torch.nn.utils.prune as torch_prune
 from torch import nn
 
+from search_spaces.derived.branches import cut_branches
 from search_spaces.derived.discovery import ROOT_TYPES, ChannelGroup, build_graph, root_pruning_fn
 from search_spaces.derived.heads import is_conv1d, prune_heads
 from search_spaces.dimensions import SpaceError
 
 PLAN_FORMAT = "nasprune.plan"
 PLAN_VERSION = 1
+BRANCHES_VERSION = 2  # a plan with removed_branches
 SPARSITY_METHOD = "global_l1_unstructured"
 
 
@@ -47,11 +55,12 @@ def make_plan(
     removed_blocks: Sequence[str],
     sparsity: float,
     seed: int,
+    removed_branches: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The JSON plan; ``keep`` maps a group name to its surviving channel indices."""
-    return {
+    plan: dict[str, Any] = {
         "format": PLAN_FORMAT,
-        "version": PLAN_VERSION,
+        "version": BRANCHES_VERSION if removed_branches else PLAN_VERSION,
         "groups": {
             name: {**groups[name].as_json(), "keep": sorted(int(i) for i in kept)}
             for name, kept in sorted(keep.items())
@@ -60,6 +69,9 @@ def make_plan(
         "removed_blocks": sorted(removed_blocks),
         "sparsity": {"ratio": float(sparsity), "method": SPARSITY_METHOD, "seed": int(seed)},
     }
+    if removed_branches:
+        plan["removed_branches"] = sorted(removed_branches)
+    return plan
 
 
 class Bypass(nn.Identity):
@@ -73,14 +85,19 @@ class Bypass(nn.Identity):
 def check_plan(plan: Mapping[str, Any]) -> None:
     if not isinstance(plan, Mapping) or plan.get("format") != PLAN_FORMAT:
         raise SpaceError("not a nasprune pruning plan (format field missing or wrong)")
-    if plan.get("version") != PLAN_VERSION:
-        raise SpaceError(f"pruning plan version {plan.get('version')!r} is not {PLAN_VERSION}")
+    if plan.get("version") not in (PLAN_VERSION, BRANCHES_VERSION):
+        raise SpaceError(
+            f"pruning plan version {plan.get('version')!r} is not "
+            f"{PLAN_VERSION} or {BRANCHES_VERSION}"
+        )
 
 
 def apply_plan(
     model: nn.Module, plan: Mapping[str, Any], input_shape: Sequence[int], sparsify: bool = True
 ) -> nn.Module:
-    """Prune ``model`` in place to ``plan`` and return it (physically smaller, same class)."""
+    """Prune ``model`` in place to ``plan`` and return it (physically smaller, same class),
+    or, when the plan removes a branch whose skip is in the model's own forward, the model's
+    rewritten graph (a ``torch.fx.GraphModule`` holding its modules): use the value returned."""
     check_plan(plan)
     modules = dict(model.named_modules())
     groups = plan["groups"]
@@ -96,6 +113,8 @@ def apply_plan(
         if block not in modules:
             raise SpaceError(f"the plan removes block {block!r}, which the model does not have")
         model.set_submodule(block, Bypass())
+    if plan.get("removed_branches"):
+        model = cut_branches(model, plan["removed_branches"])
     if sparsify:
         sparsify_as_planned(model, plan)
     return model

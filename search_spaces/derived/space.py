@@ -59,7 +59,8 @@ class DerivedSpace(SearchSpace):
 
     Dimensions: one keep ratio per channel group (``per_group``, named after the group's first
     layer), per stage (``<stage>:width``) or one for the whole network (``width``, channels
-    ranked across groups); ``<block>:keep`` (0/1) per residual block or ``<stage>:depth``;
+    ranked across groups); ``<block>:keep`` (0/1) per residual block (or residual branch whose
+    skip is in its parent, see :mod:`search_spaces.derived.branches`) or ``<stage>:depth``;
     ``sparsity`` when weight sparsity levels are given. The supernet of elastic mode is a copy
     of the model with channel masks (see :mod:`search_spaces.derived.masking`); it starts from
     the model's weights, not from random ones.
@@ -124,6 +125,7 @@ class DerivedSpace(SearchSpace):
             self.groups = self._checked(groups, sites, deadline)
             deadline.step("finding its residual blocks")
             self.blocks = self._find_blocks(shape, block_names)
+        self._branches = {b.name for b in self.blocks if b.branch}
         self._group_by_name = {g.name: g for g in self.groups}
         self._widths = self._width_dims()  # width dimension name -> the groups it sets
         self._dims = self._make_dimensions()
@@ -253,7 +255,7 @@ class DerivedSpace(SearchSpace):
 
     def activate(self, supernet: nn.Module, arch: Mapping[str, Any]) -> None:
         keep, removed = self._selection(self.validate(arch))
-        masking.state_of(supernet).set(keep, removed)
+        masking.state_of(supernet).set(keep, *self._split(removed))
 
     def build_subnet(self, arch: Mapping[str, Any]) -> nn.Module:
         """The pruned model's structure (with the dense weights pruned, not random ones)."""
@@ -266,9 +268,9 @@ class DerivedSpace(SearchSpace):
         clean = self.validate(arch)
         keep, removed = self._selection(clean)
         plan = self._plan(clean, keep, removed)
-        subnet = self.dense_model()
-        subnet.load_state_dict(supernet.state_dict())
-        problem = self._pruned_problem(subnet, keep, removed, plan)
+        dense = self.dense_model()
+        dense.load_state_dict(supernet.state_dict())
+        subnet, problem = self._pruned(dense, keep, removed, plan)
         if problem is not None:
             raise SpaceError(f"candidate refused, not evaluated: {problem}")
         sparsify_as_planned(subnet, plan)
@@ -314,7 +316,8 @@ class DerivedSpace(SearchSpace):
         self, clean: Architecture, keep: Mapping[str, Sequence[int]], removed: Sequence[str]
     ) -> dict[str, Any]:
         sparsity = float(clean.get("sparsity", 0.0))
-        return make_plan(self._group_by_name, keep, removed, sparsity, seed=0)
+        blocks, branches = self._split(removed)
+        return make_plan(self._group_by_name, keep, blocks, sparsity, 0, branches)
 
     def needs_state(self) -> bool:
         return True
@@ -373,6 +376,13 @@ class DerivedSpace(SearchSpace):
             return removed
         return []
 
+    def _split(self, removed: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Removed blocks (bypassed) and removed branches (their skip is in their parent)."""
+        return (
+            [n for n in removed if n not in self._branches],
+            [n for n in removed if n in self._branches],
+        )
+
     @staticmethod
     def _inside(group: ChannelGroup, removed: Sequence[str]) -> bool:
         return all(any(m == b or m.startswith(b + ".") for b in removed) for m in group.modules)
@@ -420,19 +430,19 @@ class DerivedSpace(SearchSpace):
 
     # ---- never a silently wrong subnet --------------------------------------------------------
 
-    def _pruned_problem(
+    def _pruned(
         self,
         model: nn.Module,
         keep: Mapping[str, Sequence[int]],
         removed: Sequence[str],
         plan: Mapping[str, Any],
-    ) -> str | None:
-        """Prune ``model`` in place to ``plan`` (no sparsity) and say, in one line, how it fails
-        to compute its reference on the probe input (None when it does)."""
+    ) -> tuple[nn.Module, str | None]:
+        """``model`` pruned (in place) to ``plan`` (no sparsity), and one line saying how it
+        fails to compute its reference on the probe input (None when it does)."""
         x = probe(self.input_shape)
         channels = {name: self._group_by_name[name].channels for name in keep}
         try:
-            with zeroed(model, self._sites, channels, keep, removed):
+            with zeroed(model, self._sites, channels, keep, *self._split(removed)):
                 reference = outputs(model, x)
         except Exception as exc:
             raise SpaceError(
@@ -440,14 +450,14 @@ class DerivedSpace(SearchSpace):
                 f"{culprit(exc, model)}: {type(exc).__name__}: {first_line(exc)}"
             ) from None
         try:
-            apply_plan(model, plan, self.input_shape, sparsify=False)
+            pruned = apply_plan(model, plan, self.input_shape, sparsify=False)
         except SpaceError as exc:
-            return str(exc)
+            return model, str(exc)
         except Exception as exc:
-            return f"torch-pruning fails{culprit(exc, model)}: {type(exc).__name__}: " + (
+            return model, f"torch-pruning fails{culprit(exc, model)}: {type(exc).__name__}: " + (
                 first_line(exc)
             )
-        return compare(model, reference, x)
+        return pruned, compare(pruned, reference, x)
 
     def _checked(
         self,
@@ -489,7 +499,7 @@ class DerivedSpace(SearchSpace):
     ) -> str | None:
         keep = {g.name: halves[g.name] for g in groups}
         plan = make_plan(self._group_by_name, keep, [], 0.0, seed=0)
-        return self._pruned_problem(self.dense_model(), keep, [], plan)
+        return self._pruned(self.dense_model(), keep, [], plan)[1]
 
     def _refuse(self, name: str, why: str) -> None:
         self.refused[name] = why

@@ -2,12 +2,13 @@
 
 A candidate's *reference* is the dense model (or the trained supernet) with the candidate's
 pruned channels zeroed where they are made (at the output of every layer of the group that
-produces them, and in the group's bare parameters such as a class token) and its removed
-blocks bypassed. Zeros pass through activations, pooling, permutes and reshapes as values, so
-every layer that reads those channels sees zeros wherever the model's own code moves them: the
-reference needs no index mapping, which is what torch-pruning can get wrong (a convolution
-read by a linear layer through ``permute -> reshape``). A layer norm over a pruned dimension
-normalises over the surviving channels only, as the pruned one does.
+produces them, and in the group's bare parameters such as a class token), its removed blocks
+bypassed, and its removed branches (whose skip is in their parent) zeroed at their output,
+which is the parent's ``h + 0``. Zeros pass through activations, pooling, permutes and
+reshapes as values, so every layer that reads those channels sees zeros wherever the model's
+own code moves them: the reference needs no index mapping, which is what torch-pruning can
+get wrong (a convolution read by a linear layer through ``permute -> reshape``). A layer norm
+over a pruned dimension normalises over the surviving channels only, as the pruned one does.
 
 A pruned module must compute its reference on a fixed probe input to within ``TOLERANCE``
 (relative to the reference's largest output). :func:`compare` says where they part: the first
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 from plumbing import first_line
 from search_spaces.derived.discovery import ChannelGroup, culprit, root_pruning_fn
 from search_spaces.derived.heads import is_conv1d, made_at
-from search_spaces.derived.masking import bypassed, masked_layer_norm
+from search_spaces.derived.masking import bypassed, masked_layer_norm, silenced
 from search_spaces.dimensions import SpaceError
 
 TOLERANCE = 1e-4
@@ -132,9 +133,11 @@ def zeroed(
     channels: Mapping[str, int],
     keep: Mapping[str, Sequence[int]],
     removed: Sequence[str] = (),
+    branches: Sequence[str] = (),
 ) -> Iterator[nn.Module]:
     """``model`` computing the reference of a candidate (``keep``: surviving root channels per
-    group; ``removed``: blocks), restored as it was on exit."""
+    group; ``removed``: blocks; ``branches``: removed branches whose skip is in their parent),
+    restored as it was on exit."""
     modules = dict(model.named_modules())
     params = dict(model.named_parameters())
     masks: dict[str, tuple[Site, Tensor]] = {}
@@ -163,11 +166,12 @@ def zeroed(
         for name, (site, mask) in masks.items():
             hook = _masked_norm(site, mask) if site.kind == "layer_norm" else _zero(site, mask)
             handles.append(modules[name].register_forward_hook(hook))
-        for block in removed:
-            module = modules[block]
-            if "forward" not in module.__dict__:  # not bypassed already (an elastic supernet)
-                module.forward = bypassed  # type: ignore[method-assign]
-                skipped.append(module)
+        for names, forward in ((removed, bypassed), (branches, silenced)):
+            for block in names:
+                module = modules[block]
+                if "forward" not in module.__dict__:  # not removed already (a supernet)
+                    module.forward = forward  # type: ignore[method-assign]
+                    skipped.append(module)
         yield model
     finally:
         for handle in handles:

@@ -1,7 +1,7 @@
 """Never a silently wrong subnet: a group torch-pruning prunes wrongly is refused at derive time
 with one line naming the layer; every candidate of both modes is checked against the dense
 model with the same channels zeroed; keep 1.0 is the dense model; a listed block must hold its
-own skip connection."""
+own skip connection, or be a branch its parent's torch.fx graph adds to its input."""
 
 from __future__ import annotations
 
@@ -128,10 +128,26 @@ def test_keep_one_keeps_every_channel_of_a_width_round_to_would_cut() -> None:
     assert space.extract(dense, {"conv": 0.75}).conv.out_channels == 40
 
 
-def test_block_names_refuses_a_branch_whose_skip_is_in_its_parent() -> None:
-    with pytest.raises(SpaceError, match=r"block 'branch' does not add its input to its output"):
+def test_block_names_accept_a_branch_whose_parent_adds_it_and_refuse_what_cannot_be_read() -> None:
+    # the parent's torch.fx graph shows h + branch(h): removing the branch removes the add
+    listed = _derive("skip_in_parent", [3, 8, 8], block_names=["branch"])
+    assert [(b.name, b.branch) for b in listed.blocks] == [("branch", True)]
+    subnet = listed.extract(listed.dense_model(), listed.largest() | {"branch:keep": 0})
+    assert not any(n.startswith("branch") for n, _ in subnet.named_modules())
+    # behind data-dependent control flow, torch.fx cannot read the add: refused, saying why
+    unread = r"block 'branch' does not add its input to its output .* its parent 'model' cannot"
+    with pytest.raises(SpaceError, match=unread + r" be read: torch.fx cannot trace it"):
         create_space(
-            "derived", model="zoo:skip_in_parent", input_shape=[1, 3, 8, 8], block_names=["branch"]
+            "derived", model="zoo:gated_parent", input_shape=[1, 3, 8, 8], block_names=["branch"]
+        )
+    # a layer inside a block, which its parent does not add to its input: refused
+    inner = r"block 'layer1.1.conv2' .* its parent's forward does not add its output to its input"
+    with pytest.raises(SpaceError, match=inner):
+        create_space(
+            "derived",
+            model="zoo:resnet",
+            input_shape=[1, 3, 32, 32],
+            block_names=["layer1.1.conv2"],
         )
     # the residual blocks of a ResNet, listed by name, are accepted
     listed = create_space(

@@ -373,6 +373,66 @@ class SkipInParent(nn.Module):
         return self.fc((h + self.branch(h)).mean(dim=(2, 3)))
 
 
+class Refine(nn.Module):
+    """A stage whose forward holds a residual branch: ``h = proj(x)``, then ``h + refine(h)``."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.proj = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()
+        )
+        self.refine = nn.Sequential(nn.Conv2d(c_out, c_out, 3, 1, 1), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.proj(x)
+        return torch.add(h, self.refine(h))
+
+
+class ParentSkips(nn.Module):
+    """Both forms of residual: skips written in a parent's forward around branches that hold
+    none (``b1``, ``b2``, ``stage.refine``, the entries of ``extra``), and a block holding its
+    own skip (``block``)."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 16) -> None:
+        super().__init__()
+        w = width
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, w, 3, 1, 1), nn.BatchNorm2d(w), nn.ReLU())
+        self.b1 = nn.Sequential(
+            nn.Conv2d(w, w, 3, 1, 1), nn.BatchNorm2d(w), nn.ReLU(), nn.Conv2d(w, w, 3, 1, 1)
+        )
+        self.b2 = nn.Sequential(nn.Conv2d(w, w, 1), nn.BatchNorm2d(w))
+        self.block = BasicBlock(w, w)
+        self.stage = Refine(w, 2 * w)
+        self.extra = nn.ModuleList([nn.Conv2d(2 * w, 2 * w, 3, 1, 1) for _ in range(2)])
+        self.drop = nn.Dropout(0.1)
+        self.head = nn.Linear(2 * w, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.stem(x)
+        h = (h + self.b1(h)).relu()
+        h = self.b2(h) + h
+        h = self.stage(self.block(h))
+        for branch in self.extra:
+            h = h + self.drop(branch(h))
+        return self.head(h.mean(dim=(2, 3)))
+
+
+class GatedParent(nn.Module):
+    """``h + branch(h)`` behind data-dependent control flow: torch.fx cannot read the add."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 1, 1)
+        self.branch = Branch(16)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.stem(x))
+        if h.mean() > 0:
+            h = h + self.branch(h)
+        return self.fc(h.mean(dim=(2, 3)))
+
+
 class Wide50(nn.Module):
     """Fifty hidden channels: not a multiple of round_to's 8."""
 
@@ -414,6 +474,14 @@ def stored_width(**kwargs) -> nn.Module:
 
 def skip_in_parent(**kwargs) -> nn.Module:
     return _seeded(SkipInParent, **kwargs)
+
+
+def parent_skips(**kwargs) -> nn.Module:
+    return _seeded(ParentSkips, **kwargs)
+
+
+def gated_parent(**kwargs) -> nn.Module:
+    return _seeded(GatedParent, **kwargs)
 
 
 def wide50(**kwargs) -> nn.Module:
