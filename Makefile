@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
 DEMO_LATENCY_MS ?= 0.1
 
-.PHONY: install demo test test-slow test-all lint typecheck bench bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
+.PHONY: install demo test test-slow test-all lint typecheck bench bench-trust bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,12 @@ bench: install
 # The web page in Debian's Chromium on searches of 1,000 to 100,000 trials (about 2 minutes).
 bench-page: install
 	$(BIN)/python benchmarks/bench_page.py
+
+# Supernet training time, the whole path and the ranking (Kendall tau, K = 16) on MNIST-1D and
+# OSULeaf, for builtin.mlp and a derived residual CNN (about 30 minutes on 2 cores).
+bench-trust: install
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python benchmarks/bench_trust.py
 
 bench-latency: install
 	$(BIN)/python benchmarks/bench_latency.py

@@ -112,9 +112,15 @@ class LatencyConfig(_Model):
     threads: int = Field(1, gt=0)  # torch intra-op threads while measuring
     batch_size: int = Field(1, gt=0)
     warmup: int = Field(10, ge=0)  # untimed runs first
-    repeats: int = Field(30, gt=0)  # timed runs per round; rounds go on until precise enough
-    precision: float = Field(0.05, gt=0)  # stop when the median's 95% CI is within +-5% of it
-    max_repeats: int = Field(300, gt=0)  # ... or after this many timed runs
+    # relative: each figure is timed against a fixed reference network, the two alternating in
+    # bursts, and kept as the median candidate/reference ratio times the device's anchor
+    # figure of the reference (see nasprune.latency.reference), so a figure taken in a slow
+    # minute agrees with one taken in a fast one; false: the absolute median of single runs
+    relative: bool = True
+    burst_ms: float = Field(1.0, ge=0)  # relative: each burst lasts this long, or one slower run
+    repeats: int = Field(30, gt=0)  # timed runs (relative: burst pairs) per round; rounds go on
+    precision: float = Field(0.05, gt=0)  # until the median's 95% CI is within +-5% of it
+    max_repeats: int = Field(300, gt=0)  # ... or after this many timed runs (or pairs)
     time_cap_s: float = Field(10.0, gt=0)  # ... or this many seconds; then it is flagged noisy
     # with a latency constraint and a calibration of this device (`nasprune calibrate`), skip
     # candidates predicted slower than the limit by more than screen_margin (a fraction)

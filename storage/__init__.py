@@ -21,6 +21,7 @@ from storage.errors import (
 from storage.reader import BestQuestion, Reader, Tally, get_reader
 from storage.records import (
     COLUMN_METRICS,
+    AnchorRecord,
     ArtifactRecord,
     CalibrationRecord,
     CheckpointRecord,
@@ -29,6 +30,7 @@ from storage.records import (
     FinetuneRecord,
     LatencyRecord,
     LockRecord,
+    Referenced,
     SearchRecord,
     SearchStatus,
     TrialRecord,
@@ -42,6 +44,7 @@ __all__ = [
     "BestQuestion",
     "COLUMN_METRICS",
     "SCHEMA_VERSION",
+    "AnchorRecord",
     "ArtifactRecord",
     "CalibrationRecord",
     "CheckpointRecord",
@@ -55,6 +58,7 @@ __all__ = [
     "ArchTakenError",
     "LostLeaseError",
     "Reader",
+    "Referenced",
     "SearchNotFoundError",
     "SearchRecord",
     "SearchStatus",

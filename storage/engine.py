@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-SCHEMA_VERSION = "0006"  # the head revision in migrations/versions
+SCHEMA_VERSION = "0007"  # the head revision in migrations/versions
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 

@@ -1,7 +1,7 @@
-"""Latency in the store: measurements keyed by device, the trials they belong to, and the
-per-device calibrations (lookup table and predictor). :class:`storage.Store` inherits these
-methods; they use its session. Which devices and settings were measured is read by
-:class:`storage.reader.Reader`."""
+"""Latency in the store: measurements keyed by device, the trials they belong to, each device
+key's anchor figure of its reference network, and the per-device calibrations (lookup table
+and predictor). :class:`storage.Store` inherits these methods; they use its session. Which
+devices and settings were measured is read by :class:`storage.reader.Reader`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,17 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from storage.errors import StoreError
-from storage.models import LatencyCalibrationModel, LatencyMeasurementModel, TrialModel
+from storage.models import (
+    LatencyAnchorModel,
+    LatencyCalibrationModel,
+    LatencyMeasurementModel,
+    TrialModel,
+)
 from storage.queries import IN_CHUNK, shape_json
-from storage.records import CalibrationRecord, DeviceKey, LatencyRecord
+from storage.records import AnchorRecord, CalibrationRecord, DeviceKey, LatencyRecord, Referenced
 from storage.tables import utcnow
 
-_Keyed = TypeVar("_Keyed", LatencyMeasurementModel, LatencyCalibrationModel)
+_Keyed = TypeVar("_Keyed", LatencyMeasurementModel, LatencyCalibrationModel, LatencyAnchorModel)
 
 
 class LatencyTables:
@@ -75,8 +80,10 @@ class LatencyTables:
         repeats: int,
         spread: float | None = None,
         noisy: bool = False,
+        reference: Referenced | None = None,
     ) -> LatencyRecord:
-        """Cache a measurement; a second put of the same key replaces the values."""
+        """Cache a measurement; a second put of the same key replaces the values. With
+        ``reference``, the figure was taken against the device's reference network."""
 
         def upsert(session: Session) -> LatencyRecord:
             key = (device, arch_hash, batch_size, input_shape, threads)
@@ -92,6 +99,11 @@ class LatencyTables:
                 session.add(row)
             row.median_ms, row.p90_ms, row.repeats = median_ms, p90_ms, repeats
             row.spread, row.noisy = spread, noisy
+            row.reference_key = None if reference is None else reference.reference_key
+            row.ratio = None if reference is None else reference.ratio
+            row.reference_ms = None if reference is None else reference.reference_ms
+            row.drift = None if reference is None else reference.drift
+            row.drifted = reference is not None and reference.drifted
             row.created_at = utcnow()
             session.flush()
             return row.to_record()
@@ -114,6 +126,41 @@ class LatencyTables:
                 raise StoreError(f"no trial with id {trial_id} in the store")
 
         self._transaction(set_key)
+
+    # anchors
+
+    def get_anchor(self, on: DeviceKey, reference_key: str) -> AnchorRecord | None:
+        """The anchor figure of the reference ``reference_key`` on ``on``, if it has one."""
+
+        def read(session: Session) -> AnchorRecord | None:
+            row = session.scalars(_anchor_query(on, reference_key)).one_or_none()
+            return None if row is None else row.to_record()
+
+        found: AnchorRecord | None = self._transaction(read)
+        return found
+
+    def anchor(self, on: DeviceKey, reference_key: str, figure_ms: float) -> AnchorRecord:
+        """The anchor of ``reference_key`` on ``on``: the stored one, else ``figure_ms``
+        stored as it. It is never replaced; of concurrent first writers, one wins."""
+
+        def get_or_insert(session: Session) -> AnchorRecord:
+            row = session.scalars(_anchor_query(on, reference_key)).one_or_none()
+            if row is None:
+                row = LatencyAnchorModel(
+                    device=on.device,
+                    batch_size=on.batch_size,
+                    input_shape=shape_json(on.input_shape),
+                    threads=on.threads,
+                    reference_key=reference_key,
+                    anchor_ms=figure_ms,
+                    created_at=utcnow(),
+                )
+                session.add(row)
+                session.flush()
+            return row.to_record()
+
+        record: AnchorRecord = self._write_retrying(get_or_insert, "store a latency anchor")
+        return record
 
     # calibrations
 
@@ -162,6 +209,10 @@ def _on_device(model: type[_Keyed], on: DeviceKey) -> Select[_Keyed]:
         input_shape=shape_json(on.input_shape),
         threads=on.threads,
     )
+
+
+def _anchor_query(on: DeviceKey, reference_key: str) -> Select[LatencyAnchorModel]:
+    return _on_device(LatencyAnchorModel, on).filter_by(reference_key=reference_key)
 
 
 def _calibration_query(on: DeviceKey, space_key: str) -> Select[LatencyCalibrationModel]:

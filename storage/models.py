@@ -10,6 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped
 
 from storage import tables
 from storage.records import (
+    AnchorRecord,
     ArtifactRecord,
     CalibrationRecord,
     CheckpointRecord,
@@ -105,9 +106,30 @@ class LatencyMeasurementModel(Base):
     created_at: Mapped[datetime]
     spread: Mapped[float | None]
     noisy: Mapped[bool]
+    reference_key: Mapped[str | None]
+    ratio: Mapped[float | None]
+    reference_ms: Mapped[float | None]
+    drift: Mapped[float | None]
+    drifted: Mapped[bool]
 
     def to_record(self) -> LatencyRecord:
         return tables.latency_record(self)
+
+
+class LatencyAnchorModel(Base):
+    __table__ = tables.latency_anchors
+
+    anchor_id: Mapped[int]
+    device: Mapped[str]
+    batch_size: Mapped[int]
+    input_shape: Mapped[str]
+    threads: Mapped[int]
+    reference_key: Mapped[str]
+    anchor_ms: Mapped[float]
+    created_at: Mapped[datetime]
+
+    def to_record(self) -> AnchorRecord:
+        return tables.anchor_record(self)
 
 
 class LatencyCalibrationModel(Base):

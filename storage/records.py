@@ -126,6 +126,36 @@ class LatencyRecord:
     created_at: datetime
     spread: float | None = None  # interquartile range / median (None before revision 0003)
     noisy: bool = False  # the median's confidence interval never got within the target
+    # how the figure was taken against the device's reference network; None: an absolute
+    # median (before revision 0007, or with latency.relative false)
+    reference: Referenced | None = None
+
+
+@dataclass(frozen=True)
+class Referenced:
+    """A figure taken against the device's reference network (revision 0007): its median is
+    ``ratio`` times the device's anchor figure of that reference (:class:`AnchorRecord`)."""
+
+    reference_key: str  # which reference network
+    ratio: float  # median of the candidate / reference time ratios of paired bursts
+    reference_ms: float  # the reference's own figure during this measurement
+    drift: float  # the machine's speed against the anchor's: anchor_ms / reference_ms - 1
+    drifted: bool = False  # |drift| was beyond the protocol's precision
+
+
+@dataclass(frozen=True)
+class AnchorRecord:
+    """A device's figure of its reference network, taken when the device key was first
+    measured and never replaced: the yardstick that turns ratios into milliseconds."""
+
+    anchor_id: int
+    device: str
+    batch_size: int
+    input_shape: tuple[int, ...]
+    threads: int
+    reference_key: str
+    anchor_ms: float
+    created_at: datetime
 
 
 @dataclass(frozen=True)

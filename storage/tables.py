@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from storage.records import (
+    AnchorRecord,
     ArtifactRecord,
     CalibrationRecord,
     CheckpointRecord,
@@ -43,6 +44,7 @@ from storage.records import (
     FinetuneRecord,
     LatencyRecord,
     LockRecord,
+    Referenced,
     SearchRecord,
     SearchStatus,
     TrialRecord,
@@ -173,6 +175,13 @@ latency_measurements = Table(
     Column("created_at", DateTime, nullable=False),
     Column("spread", Float, nullable=True),  # IQR / median
     Column("noisy", Boolean, nullable=False, default=False, server_default=false()),
+    # Revision 0007: a figure taken against the device's reference network (None before, or
+    # with latency.relative false): median_ms = ratio * the anchor of latency_anchors.
+    Column("reference_key", String(128), nullable=True),
+    Column("ratio", Float, nullable=True),  # median candidate / reference time ratio
+    Column("reference_ms", Float, nullable=True),  # the reference's figure meanwhile
+    Column("drift", Float, nullable=True),  # machine speed against the anchor's, -0.1: 10% slower
+    Column("drifted", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint(
         "device",
         "arch_hash",
@@ -180,6 +189,29 @@ latency_measurements = Table(
         "input_shape",
         "threads",
         name="uq_latency_measurements_key",
+    ),
+)
+
+# A device's figure of its reference network, one per device key, taken when the key was first
+# measured and never replaced (revision 0007).
+latency_anchors = Table(
+    "latency_anchors",
+    metadata,
+    _id("anchor_id"),
+    Column("device", String(255), nullable=False),
+    Column("batch_size", Integer, nullable=False),
+    Column("input_shape", String(255), nullable=False),  # JSON list, as in measurements
+    Column("threads", Integer, nullable=False),
+    Column("reference_key", String(128), nullable=False),
+    Column("anchor_ms", Float, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint(
+        "device",
+        "batch_size",
+        "input_shape",
+        "threads",
+        "reference_key",
+        name="uq_latency_anchors_key",
     ),
 )
 
@@ -350,6 +382,32 @@ def latency_record(row: Any) -> LatencyRecord:
         created_at=_aware(row.created_at),
         spread=row.spread,
         noisy=bool(row.noisy),
+        reference=_referenced(row),
+    )
+
+
+def _referenced(row: Any) -> Referenced | None:
+    if row.reference_key is None or row.ratio is None or row.reference_ms is None:
+        return None
+    return Referenced(
+        reference_key=row.reference_key,
+        ratio=row.ratio,
+        reference_ms=row.reference_ms,
+        drift=0.0 if row.drift is None else row.drift,
+        drifted=bool(row.drifted),
+    )
+
+
+def anchor_record(row: Any) -> AnchorRecord:
+    return AnchorRecord(
+        anchor_id=row.anchor_id,
+        device=row.device,
+        batch_size=row.batch_size,
+        input_shape=_shape(row.input_shape),
+        threads=row.threads,
+        reference_key=row.reference_key,
+        anchor_ms=row.anchor_ms,
+        created_at=_aware(row.created_at),
     )
 
 

@@ -91,6 +91,8 @@ def measure(
         soft_wrap=True,
     )
     out.print(f"device: {done.on.device}", soft_wrap=True)
+    if done.measured:
+        out.print(done.drift.sentence(), soft_wrap=True)
 
 
 @app.command()
@@ -138,6 +140,7 @@ def calibrate(
         f"error: {errors})",
         soft_wrap=True,
     )
+    out.print(done.drift.sentence(), soft_wrap=True)
 
 
 @app.command("latency-report")
@@ -164,6 +167,8 @@ def latency_report(
         "share_within_10pct": report.share_within,
         "median_error": report.median_error,
         "p90_error": report.p90_error,
+        "speed_drift": report.drift.as_json(),
+        "calibration_speed_drift": report.calibration_drift.as_json(),
         "plot": None if plot is None else str(plot),
     }
     if as_json:
@@ -176,3 +181,5 @@ def latency_report(
         f"{report.model})" + ("" if plot is None else f"; plot: {plot}"),
         soft_wrap=True,
     )
+    out.print(f"trials: {report.drift.sentence()}", soft_wrap=True)
+    out.print(f"calibration: {report.calibration_drift.sentence()}", soft_wrap=True)

@@ -111,32 +111,42 @@ def validate_proxy(
     name: Annotated[str, typer.Argument(help="The search.")],
     samples: Annotated[int, typer.Option(help="Trials to fine-tune, spread over the ranking.")] = 8,
     steps: Annotated[int, typer.Option(help="Fine-tuning steps per trial.")] = 200,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also rank by the search's config changed so (repeatable), e.g. "
+            "mode=prune or schedule=progressive,steps=300; keys: mode, finetune_steps, "
+            "schedule, steps, epochs, patience."
+        ),
+    ] = None,
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Kendall tau between the search's accuracy and stand-alone fine-tuned accuracy."""
+    """Kendall tau and Spearman rho between the search's accuracy (and variants') and
+    stand-alone fine-tuned accuracy."""
     from nasprune.finetuning.proxy import validate_proxy as run_validation
 
     bar = progress_bar("fine-tune", quiet=quiet or as_json)
     task = bar.add_task("trials", total=samples)
     with bar:
         result = run_validation(
-            name, samples=samples, steps=steps, storage=storage,
+            name, samples=samples, steps=steps, storage=storage, variants=variant or (),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     if as_json:
-        payload = {
-            "search": name, "mode": result.mode, "steps": steps,
-            "kendall_tau": result.kendall_tau, "p_value": result.p_value,
-            "points": [p.__dict__ for p in result.points],
-        }  # fmt: skip
-        out.print_json(json.dumps(payload))
+        out.print_json(json.dumps(result.as_json()))
         return
+    labels = [r.label for r in result.rankings[1:]]
     table = Table(title=f"proxy validation of {name} ({result.mode} mode, {steps} steps each)")
-    for column in ("trial", "search accuracy", "fine-tuned accuracy"):
+    for column in ("trial", "search accuracy", *labels, "fine-tuned accuracy"):
         table.add_column(column, justify="right")
     for p in result.points:
-        table.add_row(str(p.trial), num(p.proxy), num(p.finetuned))
-    table.caption = f"Kendall tau {result.kendall_tau:+.3f} (p = {result.p_value:.3g})"
+        table.add_row(str(p.trial), num(p.proxy), *(num(p.variants[t]) for t in labels),
+                      num(p.finetuned))  # fmt: skip
+    table.caption = "; ".join(
+        f"{r.label}: Kendall tau {r.kendall_tau:+.3f} (p = {r.p_value:.3g}), "
+        f"Spearman rho {r.spearman_rho:+.3f}"
+        for r in result.rankings
+    )
     out.print(table)

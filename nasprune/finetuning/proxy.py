@@ -1,24 +1,40 @@
 """`nasprune validate-proxy`: how well does the search's cheap accuracy rank candidates?
 
 K complete trials, spread evenly over the search's ranking, are each fine-tuned stand-alone
-for the same short budget; Kendall's tau between the search's (proxy) accuracy and the
-fine-tuned accuracy says whether the proxy ranks them as training would. The result is kept
+for the same short budget; Kendall's tau and Spearman's rho between the search's (proxy)
+accuracy and the fine-tuned accuracy say whether the proxy ranks them as training would.
+
+Variants rank the same K subnets by another proxy, against the same fine-tuned accuracies: the
+search's config with another evaluation mode or supernet training (``mode=prune``,
+``schedule=progressive``, ``steps=300``...), its supernet trained under that recipe (or reused
+from the store), so the choice of defaults rests on numbers from one call. The result is kept
 with the search (artifact ``proxy_validation:K:STEPS``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from nasprune.config import Mode
+from nasprune.config import Mode, SearchConfig
 from nasprune.errors import SearchError, user_errors
 from nasprune.evaluation.finetune import finetune
 from nasprune.evaluation.metrics import accuracy_and_loss
-from nasprune.evaluation.stored import open_stored
+from nasprune.evaluation.stored import StoredSearch, open_stored, ready_search
 from nasprune.store_access import StorageArg, open_store
 from search_spaces import SearchSpace
-from storage import TrialState
+from storage import TrialRecord, TrialState
+
+# What a variant may change: its name on the command line, and where it lives in the config.
+VARIANT_KEYS = {
+    "mode": ("evaluation", "mode"),
+    "finetune_steps": ("evaluation", "finetune_steps"),
+    "schedule": ("supernet", "schedule"),
+    "steps": ("supernet", "steps"),
+    "epochs": ("supernet", "epochs"),
+    "patience": ("supernet", "patience"),
+}
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,17 @@ class ProxyPoint:
     trial: int
     proxy: float  # the search's accuracy
     finetuned: float  # after the stand-alone fine-tune
+    variants: dict[str, float] = field(default_factory=dict)  # each variant's proxy accuracy
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How well one proxy ranks the fine-tuned subnets."""
+
+    label: str  # "search", or the variant ("mode=prune")
+    kendall_tau: float
+    p_value: float  # of tau
+    spearman_rho: float
 
 
 @dataclass(frozen=True)
@@ -34,8 +61,31 @@ class ProxyValidation:
     mode: Mode
     steps: int
     points: list[ProxyPoint]
-    kendall_tau: float
-    p_value: float
+    rankings: list[Ranking]  # the search's own first, then each variant's
+
+    @property
+    def kendall_tau(self) -> float:
+        return self.rankings[0].kendall_tau
+
+    @property
+    def p_value(self) -> float:
+        return self.rankings[0].p_value
+
+    @property
+    def spearman_rho(self) -> float:
+        return self.rankings[0].spearman_rho
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "search": self.search,
+            "mode": self.mode,
+            "steps": self.steps,
+            "kendall_tau": self.kendall_tau,
+            "p_value": self.p_value,
+            "spearman_rho": self.spearman_rho,
+            "rankings": [r.__dict__ for r in self.rankings],
+            "points": [p.__dict__ for p in self.points],
+        }
 
 
 def spread(count: int, k: int) -> list[int]:
@@ -43,6 +93,21 @@ def spread(count: int, k: int) -> list[int]:
     if k >= count:
         return list(range(count))
     return sorted({round(i * (count - 1) / (k - 1)) for i in range(k)})
+
+
+def parse_variant(text: str) -> dict[str, Any]:
+    """``"mode=prune,schedule=progressive"`` as config changes; unknown keys list the known."""
+    changes: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or key not in VARIANT_KEYS:
+            raise SearchError(
+                f"variant {part!r}: give KEY=VALUE with KEY one of {', '.join(VARIANT_KEYS)}"
+            )
+        changes[key] = int(value) if value.isdigit() else value
+    if not changes:
+        raise SearchError("a variant needs at least one KEY=VALUE")
+    return changes
 
 
 def validate_proxy(
@@ -54,14 +119,15 @@ def validate_proxy(
     storage: StorageArg = None,
     progress: Callable[[int, int], None] | None = None,
     space: SearchSpace | None = None,
+    variants: Sequence[str] = (),
 ) -> ProxyValidation:
-    """Fine-tune ``samples`` trials of search ``name`` and rank-correlate with the proxy."""
-    from scipy.stats import kendalltau
-
+    """Fine-tune ``samples`` trials of search ``name`` and rank-correlate with the proxy (and
+    with each of ``variants``' proxies, see :func:`parse_variant`)."""
     if samples < 3:
         raise SearchError(f"--samples must be at least 3 for a rank correlation, got {samples}")
     if steps < 1:
         raise SearchError(f"--steps must be at least 1, got {steps}")
+    changes = {text: parse_variant(text) for text in variants}
     store = open_store(storage)
     with user_errors():
         record = store.get_search(name)
@@ -71,30 +137,50 @@ def validate_proxy(
         trials.sort(key=lambda t: (float(t.accuracy or 0.0), t.number))
         chosen = [trials[i] for i in spread(len(trials), samples)]
         ctx = open_stored(store, record, space)
+        others = {text: _proxies(_variant(ctx, change), chosen) for text, change in changes.items()}
         points = []
         for done, trial in enumerate(chosen):
             subnet = ctx.subnet(trial)
             finetune(subnet, ctx.loaders.train, steps, lr, seed=ctx.config.seed)
             accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
-            points.append(ProxyPoint(trial.number, float(trial.accuracy or 0.0), accuracy))
+            mine = {text: found[done] for text, found in others.items()}
+            points.append(ProxyPoint(trial.number, float(trial.accuracy or 0.0), accuracy, mine))
             if progress is not None:
                 progress(done + 1, len(chosen))
-        tau, p_value = kendalltau([p.proxy for p in points], [p.finetuned for p in points])
-        result = ProxyValidation(
-            name, ctx.config.evaluation.mode, steps, points, _finite(tau), _finite(p_value, 1.0)
-        )
-        store.put_artifact(
-            record.search_id,
-            f"proxy_validation:{len(points)}:{steps}",
-            {
-                "mode": result.mode,
-                "steps": steps,
-                "kendall_tau": result.kendall_tau,
-                "p_value": result.p_value,
-                "points": [p.__dict__ for p in points],
-            },
-        )
+        rankings = [_ranking("search", [p.proxy for p in points], points)]
+        rankings += [_ranking(t, [p.variants[t] for p in points], points) for t in changes]
+        result = ProxyValidation(name, ctx.config.evaluation.mode, steps, points, rankings)
+        store.put_artifact(record.search_id, f"proxy_validation:{len(points)}:{steps}",
+                           result.as_json())  # fmt: skip
     return result
+
+
+def _variant(ctx: StoredSearch, change: Mapping[str, Any]) -> StoredSearch:
+    """The stored search as the config with ``change`` would evaluate it."""
+    data = ctx.config.model_dump(mode="json")
+    for key, value in change.items():
+        section, field_name = VARIANT_KEYS[key]
+        data[section][field_name] = value
+        if key == "steps":
+            data["supernet"]["epochs"] = None
+        elif key == "epochs":
+            data["supernet"]["steps"] = None
+    config = SearchConfig.model_validate(data)
+    return ready_search(config, ctx.store, ctx.record, ctx.space, ctx.loaders)
+
+
+def _proxies(ctx: StoredSearch, trials: Sequence[TrialRecord]) -> list[float]:
+    """Each trial's validation accuracy as ``ctx`` evaluates it (the search's proxy)."""
+    return [accuracy_and_loss(ctx.candidate(t.arch)[0], ctx.loaders.val)[0] for t in trials]
+
+
+def _ranking(label: str, proxy: Sequence[float], points: Sequence[ProxyPoint]) -> Ranking:
+    from scipy.stats import kendalltau, spearmanr
+
+    truth = [p.finetuned for p in points]
+    tau, p_value = kendalltau(proxy, truth)
+    rho = spearmanr(proxy, truth)[0]
+    return Ranking(label, _finite(tau), _finite(p_value, 1.0), _finite(rho))
 
 
 def _finite(value: float, default: float = 0.0) -> float:

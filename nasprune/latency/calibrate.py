@@ -11,6 +11,11 @@ each stored as it is done, so a killed calibration resumes where it stopped:
    search on this device reuses them).
 3. It fits the predictor's correction on those networks and stores the calibration.
 
+Units and whole networks are timed alike, against the reference network of the space's input
+shape (:mod:`nasprune.latency.reference`), so the table and the correction hold ratios to one
+yardstick times one anchor: a prediction made in another process, at another machine speed,
+still matches what is measured there.
+
 A search whose latency constraint is tight then screens candidates by predicted latency
 (``latency.screen``), and `nasprune latency-report` shows how good the prediction was.
 """
@@ -27,7 +32,7 @@ from nasprune.errors import user_errors
 from nasprune.evaluation.stored import space_with_state
 from nasprune.latency import LatencyBackend, create_backend
 from nasprune.latency.predictor import Model, Point, Predictor, space_key
-from nasprune.latency.recorded import recorded_latency, this_device
+from nasprune.latency.recorded import SpeedDrift, recorded_latency, this_device
 from nasprune.latency.units import Unit, runnable, units_of
 from nasprune.store_access import StorageArg, open_store
 from search_spaces import Architecture, SearchSpace, arch_hash
@@ -52,6 +57,7 @@ class Calibrated:
     model: Model  # the predictor's correction
     errors: dict[str, float]  # cross-validated median relative error of each model
     seconds: float
+    drift: SpeedDrift  # how the machine's speed moved over the units' and networks' figures
 
 
 def calibrate(
@@ -82,7 +88,7 @@ def calibrate(
         timed_units = _time_units(store, backend, on, units, remeasure, report)
         table = {u.key: r.median_ms for u, r in zip(units, timed_units[0], strict=True)}
         predictor = Predictor(table, [], space.latency_blocks)
-        points, timed_nets = _time_networks(
+        points, net_records, timed_nets = _time_networks(
             store, backend, on, space, predictor, measured_nets, remeasure, report
         )
         predictor.points = points
@@ -90,6 +96,7 @@ def calibrate(
         content = {
             "space": space.name,
             "unit_keys": sorted(table),
+            "network_keys": [r.arch_hash for r in net_records],
             "points": [list(p) for p in points],
             "model": predictor.kind,
             "errors": predictor.errors,
@@ -106,6 +113,7 @@ def calibrate(
         predictor.kind,
         predictor.errors,
         time.monotonic() - started,
+        SpeedDrift.of([*timed_units[0], *net_records]),
     )
 
 
@@ -162,8 +170,9 @@ def _time_networks(
     archs: list[Architecture],
     remeasure: bool,
     report: OnStage,
-) -> tuple[list[Point], int]:
+) -> tuple[list[Point], list[LatencyRecord], int]:
     points: list[Point] = []
+    records: list[LatencyRecord] = []
     fresh = 0
     for done, arch in enumerate(archs, 1):
         structure = space.structure(arch)
@@ -174,5 +183,6 @@ def _time_networks(
         record, measured = recorded_latency(store, backend, on, module, key, remeasure)
         fresh += measured
         points.append((features[0], features[1], record.median_ms))
+        records.append(record)
         report("timing networks", done, len(archs))
-    return points, fresh
+    return points, records, fresh

@@ -16,7 +16,7 @@ from nasprune.config import stored_config
 from nasprune.errors import user_errors
 from nasprune.evaluation.stored import StoredSearch, open_stored
 from nasprune.latency import LatencyBackend, create_backend
-from nasprune.latency.recorded import recorded_latency, this_device
+from nasprune.latency.recorded import SpeedDrift, recorded_latency, this_device
 from nasprune.queries import pareto
 from nasprune.store_access import StorageArg, open_store
 from storage import DeviceKey, Store, TrialRecord, TrialState
@@ -32,6 +32,7 @@ class Measured:
     trials: int
     measured: int  # timed now
     reused: int  # already in the store for this device and settings
+    drift: SpeedDrift  # how the machine's speed moved over these figures
 
 
 def measure(
@@ -72,13 +73,15 @@ def _measure_all(
     progress: OnMeasured | None,
 ) -> Measured:
     fresh = reused = 0
+    records = []
     for done, trial in enumerate(trials, 1):
         subnet = ctx.subnet(trial)
         key = ctx.space.latency_key(trial.arch, subnet)
         if trial.latency_key != key:
             store.set_latency_key(trial.trial_id, key)
-        _, measured = recorded_latency(store, backend, on, subnet, key, remeasure)
+        record, measured = recorded_latency(store, backend, on, subnet, key, remeasure)
+        records.append(record)
         fresh, reused = fresh + measured, reused + (not measured)
         if progress is not None:
             progress(done, len(trials))
-    return Measured(on, len(trials), fresh, reused)
+    return Measured(on, len(trials), fresh, reused, SpeedDrift.of(records))

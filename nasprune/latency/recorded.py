@@ -1,12 +1,24 @@
 """Measurements that last: a backend's figure for a subnet, taken from the store when this
-device already measured that subnet with the same settings, else measured and stored."""
+device already measured that subnet with the same settings, else measured and stored.
+
+A figure is taken against the device key's reference network (``latency.relative``, the
+default; see :mod:`nasprune.latency.reference`): the median ratio of the subnet's time to the
+reference's, times the reference's anchor figure on this device key, which the first figure
+measured there sets. Each figure keeps its ratio, the reference's figure meanwhile and the
+machine's drift (its speed then against the anchor's), flagged beyond the protocol's
+precision; :class:`SpeedDrift` sums the drift of many figures up in one line.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from torch import nn
 
 from nasprune.latency.base import LatencyBackend
-from storage import DeviceKey, LatencyRecord, Store
+from nasprune.latency.reference import standard_reference
+from storage import DeviceKey, LatencyRecord, Referenced, Store
 
 
 def this_device(backend: LatencyBackend, input_shape: tuple[int, ...]) -> DeviceKey:
@@ -27,12 +39,23 @@ def recorded_latency(
     """The latency of ``module`` (whose measurements are keyed ``key``) on ``on``, and whether
     it was measured now: the stored figure, unless there is none or ``remeasure``; then
     measured now and stored. A part of a network (a lookup-table unit) is timed on its own
-    ``input_shape`` and filed under the network's."""
+    ``input_shape``, against the reference of the network's, and filed under the network's."""
     if not remeasure:
         stored = store.get_latency(on.device, key, on.batch_size, on.input_shape, on.threads)
         if stored is not None:
             return stored, False
-    measured = backend.measure(module, input_shape or on.input_shape)
+    shape = input_shape or on.input_shape
+    reference: Referenced | None = None
+    if backend.settings.relative:
+        network = standard_reference(on.input_shape)
+        paired = backend.measure_against(module, shape, network)
+        anchor = store.anchor(on, network.key, paired.reference_ms).anchor_ms
+        measured = paired.latency(anchor)
+        drift = anchor / paired.reference_ms - 1.0
+        drifted = abs(drift) > backend.settings.precision
+        reference = Referenced(network.key, paired.ratio, paired.reference_ms, drift, drifted)
+    else:
+        measured = backend.measure(module, shape)
     record = store.put_latency(
         on.device,
         key,
@@ -44,5 +67,49 @@ def recorded_latency(
         measured.repeats,
         spread=measured.spread,
         noisy=measured.noisy,
+        reference=reference,
     )
     return record, True
+
+
+@dataclass(frozen=True)
+class SpeedDrift:
+    """How far the machine's speed moved against the reference's anchor over some figures."""
+
+    low: float  # the least drift: -0.12 is 12% slower than when the anchor was taken
+    high: float  # the greatest
+    drifted: int  # figures taken with the drift beyond the protocol's precision
+    referenced: int  # figures taken against the reference
+    absolute: int  # figures without one (measured before revision 0007, or relative: false)
+
+    @classmethod
+    def of(cls, records: Iterable[LatencyRecord]) -> SpeedDrift:
+        drifts, absolute, drifted = [], 0, 0
+        for record in records:
+            if record.reference is None:
+                absolute += 1
+            else:
+                drifts.append(record.reference.drift)
+                drifted += record.reference.drifted
+        low, high = (min(drifts), max(drifts)) if drifts else (0.0, 0.0)
+        return cls(low, high, drifted, len(drifts), absolute)
+
+    def sentence(self) -> str:
+        """One line for a command's output."""
+        older = f"; {self.absolute} older figures are absolute" if self.absolute else ""
+        if not self.referenced:
+            return f"no figure was taken against the reference network{older}"
+        return (
+            f"machine speed moved {self.low:+.0%}..{self.high:+.0%} against the reference "
+            f"during these measurements ({self.drifted} of {self.referenced} figures beyond the "
+            f"protocol's precision; each is a ratio to the reference, so they still agree){older}"
+        )
+
+    def as_json(self) -> dict[str, float | int]:
+        return {
+            "low": self.low,
+            "high": self.high,
+            "drifted": self.drifted,
+            "referenced": self.referenced,
+            "absolute": self.absolute,
+        }

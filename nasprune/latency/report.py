@@ -3,7 +3,8 @@
 For every complete trial measured on the device (the search's own, or one given), the
 subnetwork's structure is rebuilt from the stored architecture and the device's predictor
 (``nasprune calibrate``) predicts it; the report gives the share within +-10%, the median and
-90th-percentile relative error, and a scatter plot.
+90th-percentile relative error, how far the machine's speed moved against the reference
+network while the trials and the calibration were measured, and a scatter plot.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from nasprune.config import stored_config
 from nasprune.errors import SearchError, user_errors
 from nasprune.evaluation.stored import space_with_state
 from nasprune.latency import create_backend
-from nasprune.latency.predictor import Model, load_predictor
-from nasprune.latency.recorded import this_device
+from nasprune.latency.predictor import Model, load_predictor, space_key
+from nasprune.latency.recorded import SpeedDrift, this_device
 from nasprune.queries import device_id, device_key
 from nasprune.store_access import StorageArg, open_store
-from storage import TrialState
+from search_spaces import SearchSpace
+from storage import DeviceKey, LatencyRecord, Store, TrialState
 
 WITHIN = 0.10
 
@@ -44,6 +46,8 @@ class LatencyReport:
     points: list[ReportPoint]
     unpredicted: int  # measured trials with a unit missing from the table
     plot: Path | None
+    drift: SpeedDrift  # over the trials' figures
+    calibration_drift: SpeedDrift  # over the calibration's units and networks
 
     @property
     def share_within(self) -> float:
@@ -86,11 +90,12 @@ def latency_report(
             )
         trials = [t for t in store.trials(record.search_id, [TrialState.COMPLETE]) if t.latency_key]
         measured = store.latencies(on, [str(t.latency_key) for t in trials])
-        points, missing = [], 0
+        points, missing, figures = [], 0, []
         for trial in trials:
             figure = measured.get(str(trial.latency_key))
             if figure is None:
                 continue
+            figures.append(figure)
             found = predictor.predict(space.structure(trial.arch), space.input_shape)
             if found is None:
                 missing += 1
@@ -101,10 +106,21 @@ def latency_report(
                 f"search {name!r} has no trials measured on device {device_id(on.device)} "
                 f"that the table covers; run `nasprune measure {name}` there"
             )
-        report = LatencyReport(name, on.device, predictor.kind, points, missing, plot)
+        drifts = SpeedDrift.of(figures), SpeedDrift.of(_calibration_figures(store, on, space))
+        report = LatencyReport(name, on.device, predictor.kind, points, missing, plot, *drifts)
         if plot is not None:
             _scatter(report, plot)
         return report
+
+
+def _calibration_figures(store: Store, on: DeviceKey, space: SearchSpace) -> list[LatencyRecord]:
+    """The figures of the calibration's units and whole networks (networks: since 0007)."""
+    record = store.get_calibration(on, space_key(space))
+    if record is None:
+        return []
+    content = record.content
+    keys = [str(k) for k in [*content.get("unit_keys", []), *content.get("network_keys", [])]]
+    return list(store.latencies(on, keys).values())
 
 
 def _scatter(report: LatencyReport, path: Path) -> None:

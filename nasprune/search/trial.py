@@ -67,6 +67,10 @@ def _metrics_of(
         metrics["latency_spread"] = timed.spread
     if timed.noisy:
         metrics["latency_noisy"] = 1.0  # the median's CI never got within latency.precision
+    if timed.reference is not None:  # taken against the device's reference network
+        metrics["latency_drift"] = timed.reference.drift  # the machine's speed against its anchor
+        if timed.reference.drifted:
+            metrics["latency_drifted"] = 1.0  # beyond latency.precision: the ratio still holds
     if worker.search.loaders.test is not None:
         metrics["test_accuracy"] = accuracy_and_loss(subnet, worker.search.loaders.test)[0]
     if "sparsity" in arch:

@@ -274,6 +274,27 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     assert stored is not None and stored.content["kendall_tau"] == result["kendall_tau"]
     code, _, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "2")
     assert code == 2 and "at least 3" in err
+    # Variants rank the same subnets by another proxy, against the same fine-tuned accuracy.
+    code, out, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "4",
+                         "--steps", "10", "--json", "--variant", "mode=prune",
+                         "--variant", "schedule=progressive,steps=20")  # fmt: skip
+    assert code == 0, err
+    compared = json.loads(out)
+    labels = [r["label"] for r in compared["rankings"]]
+    assert labels == ["search", "mode=prune", "schedule=progressive,steps=20"]
+    assert [p["finetuned"] for p in compared["points"]] == [
+        p["finetuned"] for p in result["points"]
+    ]  # one ground truth: the same trials fine-tuned the same way
+    assert compared["rankings"][0]["kendall_tau"] == result["kendall_tau"]
+    for point in compared["points"]:
+        assert set(point["variants"]) == set(labels[1:])
+        assert all(0.0 <= v <= 1.0 for v in point["variants"].values())
+    pruned = [p["variants"]["mode=prune"] for p in compared["points"]]
+    assert pruned != proxies  # the dense model's cut differs from the supernet's
+    for ranking in compared["rankings"]:
+        assert -1.0 <= ranking["spearman_rho"] <= 1.0
+    code, _, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--variant", "lr=1")
+    assert code == 2 and "KEY=VALUE with KEY one of mode" in err
 
 
 def test_the_python_api_searches_a_module_object_and_resumes_and_exports_with_it(

@@ -15,6 +15,7 @@ import nasprune
 from nasprune.config import LatencyConfig, parse_config
 from nasprune.errors import ConfigError, SearchError
 from nasprune.latency import BACKENDS, create_backend
+from nasprune.latency.reference import standard_reference
 from nasprune.latency.torch_eager import TorchBackend
 from nasprune.queries import device_id
 from storage import DeviceKey
@@ -45,6 +46,21 @@ def test_every_backend_times_modules_whose_outputs_agree_with_torch_eager(
     module = build().eval()
     timed = create_backend(settings(backend, batch_size=2)).measure(module, shape)
     assert 0 < timed.median_ms <= timed.p90_ms
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_backend_times_modules_against_the_standard_reference_of_their_input(
+    backend: str, model: str
+) -> None:
+    build, shape = MODELS[model]
+    timer = create_backend(settings(backend, batch_size=2))
+    reference = standard_reference(shape)
+    paired = timer.measure_against(build().eval(), shape, reference)
+    assert paired.ratio > 0 and paired.reference_ms > 0 and paired.pairs == 3
+    assert paired.latency(2.0).median_ms == pytest.approx(2.0 * paired.ratio)
+    again = timer.measure_against(build().eval(), shape, reference)  # the reference is kept
+    assert list(timer._references) == [reference.key] and again.pairs == 3
 
 
 def test_a_backend_whose_outputs_differ_from_eager_is_refused() -> None:
@@ -197,6 +213,7 @@ def test_a_search_stores_the_spread_and_the_repeat_count_of_each_measurement(
     store = get_store(config["storage"])
     records = _measurements(store)
     assert records and all(r.repeats == 10 and r.noisy and r.spread is not None for r in records)
+    assert all(r.reference is not None for r in records)  # 10 pairs, each against the reference
     trials = store.trials(store.get_search("tiny").search_id)
     assert all(t.metrics["latency_noisy"] == 1.0 and "latency_spread" in t.metrics for t in trials)
 

