@@ -63,7 +63,8 @@ class SupernetConfig(_Model):
     epochs: int | None = Field(None, ge=0)  # 0 evaluates the random init
     time: float | None = Field(None, gt=0)
     # stop when neither the smallest nor a middle subnet gained 0.1 point of validation
-    # accuracy over this many evaluations (about five per training, at least one per epoch);
+    # accuracy over this many evaluations (about five per training, or one an epoch if that is
+    # more, at most ten), and not before 30% of the budget;
     # 0 trains the whole budget
     patience: int = Field(2, ge=0)
     # sandwich: the largest, smallest and random subnets every step (BigNAS); progressive:

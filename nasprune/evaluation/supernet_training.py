@@ -8,7 +8,8 @@ into the shared weights before one optimiser step. About five times per training
 once per epoch, the largest, a middle and the smallest subnet are evaluated on the validation
 data (batch norms recalibrated, in a copy of the random state, so training goes on exactly as
 it would have); training stops early once neither the smallest nor the middle subnet gained
-``MIN_GAIN`` over ``supernet.patience`` evaluations.
+``MIN_GAIN`` over ``supernet.patience`` evaluations, and not before ``NO_STOP_BEFORE`` of the
+budget (a few noisy evaluations of a tiny validation set prove nothing).
 
 The state at each evaluation (weights, optimiser, step, the random states of the schedule, of
 torch and of the data order, the evaluations so far, the seconds spent) is written to a file
@@ -41,8 +42,10 @@ from search_spaces import Architecture, SearchSpace
 PRETRAINED_EPOCHS = 3  # a supernet derived from a trained model starts from its weights
 SCRATCH_EPOCHS = 10  # a built-in supernet starts from random weights
 MIN_STEPS, MAX_STEPS = 100, 3000  # the sized budget's bounds
-EVALUATIONS = 5  # about this many per training, at least one per epoch
+EVALUATIONS = 5  # about this many per training, at least one per epoch ...
+MAX_EVALUATIONS = 10  # ... but no more than this many (a tiny dataset's epochs are steps)
 MIN_GAIN = 0.001  # validation accuracy a subnet must gain to count as improving
+NO_STOP_BEFORE = 0.3  # early stopping waits for this share of the budget
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ def budget_of(config: SearchConfig, space: SearchSpace, steps_per_epoch: int) ->
         steps = min(MAX_STEPS, max(MIN_STEPS, epochs * per_epoch))
         start = "trained weights" if space.pretrained else "random weights"
         why = f"sized: {epochs} epochs of {per_epoch} steps from {start}, within 100-3000"
-    every = max(1, min(per_epoch, math.ceil(steps / EVALUATIONS)))
+    once_an_epoch = min(per_epoch, math.ceil(steps / EVALUATIONS))
+    every = max(1, once_an_epoch, math.ceil(steps / MAX_EVALUATIONS))
     return Budget(steps, settings.time, per_epoch, every, why)
 
 
@@ -146,7 +150,8 @@ def train_supernet(
             save(run.state(supernet, optimiser, rng, loaders))
         if report is not None:
             report(run.progress(total / count if count else run.loss))
-        if run.step % budget.every == 0 and run.plateaued(settings.patience):
+        late = run.step >= NO_STOP_BEFORE * budget.steps
+        if run.step % budget.every == 0 and late and run.plateaued(settings.patience):
             stopped = "plateau"
             break
     supernet.eval()

@@ -14,43 +14,26 @@ from pathlib import Path
 
 import pytest
 from cli_support import cli
+from kill_support import kill_run_when
 
 import nasprune
 from nasprune.errors import SearchError
-from storage import TrialState, get_store
+from storage import Store, TrialState, get_store
 
 
 def _kill_mid_trial(config_path: Path, url: str, name: str, after: int) -> None:
     """Start `nasprune run`, wait until `after` trials are complete and the next one is
     running, then SIGKILL the process."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nasprune", "run", str(config_path), "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "NASPRUNE_STORAGE": url},
-    )
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"search ended before the kill: {proc.stderr.read()}"
-            if Path(url.removeprefix("sqlite:///")).exists():
-                store = get_store(url)
-                try:
-                    search = store.get_search(name)
-                except Exception:
-                    search = None
-                if search is not None:
-                    done = store.count_trials(search.search_id, [TrialState.COMPLETE])
-                    running = store.count_trials(search.search_id, [TrialState.RUNNING])
-                    if done >= after and running == 1:
-                        break
-                store.close()
-            time.sleep(0.02)
-        else:
-            raise AssertionError("the search never reached the kill point")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+
+    def ready(store: Store) -> bool:
+        try:
+            search = store.get_search(name)
+        except Exception:
+            return False
+        done = store.count_trials(search.search_id, [TrialState.COMPLETE])
+        return done >= after and store.count_trials(search.search_id, [TrialState.RUNNING]) == 1
+
+    kill_run_when(config_path, url, ready, "the kill point")
 
 
 def test_sigkilled_search_resumes_to_exactly_its_budget_like_an_uninterrupted_one(

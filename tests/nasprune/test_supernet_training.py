@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from kill_support import kill_run_when
 
 import nasprune
 from nasprune.config import parse_config
@@ -27,7 +23,7 @@ from nasprune.evaluation.supernet import checkpoint_key, load_or_train
 from nasprune.evaluation.supernet_training import budget_of, checkpoint_paths, train_supernet
 from search_spaces import create_space
 from search_spaces.dimensions import DimensionKind
-from storage import get_store
+from storage import Store, get_store
 
 CNN = {"name": "builtin.cnn", "params": {}}
 
@@ -64,6 +60,7 @@ def _train(tmp_path: Path, make_config, **supernet):  # noqa: ANN001, ANN202
     batches = calibration_batches(loaders.train, 2, config.data.batch_size)
     saved: list[dict] = []
     seen = []
+
     def save(state: dict) -> None:  # as written to a file then: not the live tensors
         saved.append(copy.deepcopy(state))
 
@@ -78,7 +75,8 @@ def test_a_time_limit_and_a_plateau_end_the_training_early(tmp_path: Path, make_
     # A learning rate too small to change anything: the subnets stop improving at once.
     _, flat, saved, seen = _train(tmp_path, make_config, steps=400, lr=1e-12, patience=2)
     assert flat.stopped_because == "plateau"
-    assert len(flat.history) == 3 and flat.progress.step == 3 * 17  # evaluated once an epoch
+    # Evaluated every 40 steps (at most ten times), never stopped before 30% of the budget.
+    assert len(flat.history) == 3 and flat.progress.step == 120
     assert len(saved) == 3 and saved[-1]["step"] == flat.progress.step  # a state per evaluation
     assert seen[-1].accuracy.keys() == {"largest", "middle", "smallest"}
     assert [p.step for p in seen] == list(range(1, flat.progress.step + 1))  # every step shown
@@ -103,28 +101,11 @@ def test_a_training_resumed_from_a_saved_state_ends_with_the_uninterrupted_weigh
 
 def _kill_while_training(config_path: Path, url: str, key: str) -> None:
     """Start `nasprune run`, wait until a resumable training state is recorded, SIGKILL it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nasprune", "run", str(config_path), "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "NASPRUNE_STORAGE": url},
-    )
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"the run ended before the kill: {proc.stderr.read()}"
-            if Path(url.removeprefix("sqlite:///")).exists():
-                store = get_store(url)
-                found = store.get_checkpoint(f"resume:{key}")
-                store.close()
-                if found is not None:
-                    break
-            time.sleep(0.02)
-        else:
-            raise AssertionError("the training never saved a state")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+
+    def ready(store: Store) -> bool:
+        return store.get_checkpoint(f"resume:{key}") is not None
+
+    kill_run_when(config_path, url, ready, "a saved training state")
 
 
 @pytest.mark.slow
