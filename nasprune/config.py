@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from storage import SearchRecord
 
 
+INT_MAX = 2**31 - 1  # what the store's integer columns hold (budgets, batch sizes, threads)
 Mode = Literal["elastic", "prune"]  # how a search evaluates candidates (EvaluationConfig.mode)
 
 
@@ -38,7 +39,7 @@ class SpaceConfig(_Model):
 class DataConfig(_Model):
     builtin: Literal["digits", "synthetic"] | None = "digits"  # bundled data, nothing downloads
     entry_point: str | None = None  # "module:function" returning (train, val[, test]) data
-    batch_size: int = Field(64, gt=0)  # for supernet training and evaluation
+    batch_size: int = Field(64, gt=0, le=INT_MAX)  # for supernet training and evaluation
     params: dict[str, Any] = Field(default_factory=dict)  # e.g. synthetic: num_samples, noise
 
     @model_validator(mode="after")
@@ -110,8 +111,8 @@ class LatencyConfig(_Model):
     # onnxruntime, or one of the user's; checked against the registry when a search starts
     backend: str = "torch"
     device: Literal["cpu", "cuda"] = "cpu"  # torch on a GPU is timed with CUDA events
-    threads: int = Field(1, gt=0)  # torch intra-op threads while measuring
-    batch_size: int = Field(1, gt=0)
+    threads: int = Field(1, gt=0, le=INT_MAX)  # torch intra-op threads while measuring
+    batch_size: int = Field(1, gt=0, le=INT_MAX)
     warmup: int = Field(10, ge=0)  # untimed runs first
     # relative: each figure is timed against a fixed reference network, the two alternating in
     # bursts, and kept as the median candidate/reference ratio times the device's anchor
@@ -136,7 +137,7 @@ class StrategyConfig(_Model):
 
 
 class BudgetConfig(_Model):
-    trials: int = Field(50, gt=0)  # evaluated trials in total, across resumes
+    trials: int = Field(50, gt=0, le=INT_MAX)  # evaluated trials in total, across resumes
     time: float | None = Field(None, gt=0)  # seconds for one invocation; resume carries on
 
 
@@ -146,7 +147,7 @@ class ExecutionConfig(_Model):
     ray_address: str | None = None  # a Ray cluster to join; None starts a local one
     gpus_per_trial: float = Field(0.0, ge=0)  # ray: GPUs each evaluation task asks for
     lease_s: float = Field(60.0, gt=0)  # a running trial whose lease is not renewed is retried
-    max_attempts: int = Field(3, gt=0)  # evaluations of one trial before it is failed
+    max_attempts: int = Field(3, gt=0, le=INT_MAX)  # evaluations of one trial before it is failed
 
 
 class SearchConfig(_Model):

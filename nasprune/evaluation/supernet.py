@@ -19,18 +19,20 @@ from torch import nn
 
 from nasprune.config import SearchConfig
 from nasprune.evaluation.data import Loaders
-from nasprune.evaluation.supernet_training import (
-    Outcome,
-    Progress,
-    checkpoint_paths,
-    supernet_lr,
-    train_supernet,
-)
+from nasprune.evaluation.supernet_training import Outcome, Progress, supernet_lr, train_supernet
 from plumbing import json_hash
 from search_spaces import SearchSpace
 from storage import Store
 
-__all__ = ["Progress", "checkpoint_key", "file_sha256", "load_or_train", "supernet_lr"]
+__all__ = [
+    "Progress",
+    "checkpoint_key",
+    "checkpoint_paths",
+    "file_sha256",
+    "load_or_train",
+    "supernet_lr",
+    "trained_line",
+]
 
 CHECKPOINT_FORMAT = 2  # bump when training changes so that old checkpoints are not reused
 
@@ -102,3 +104,21 @@ def _intact(store: Store, key: str) -> Path | None:
         return None
     path = Path(record.path)
     return path if path.is_file() and file_sha256(path) == record.sha256 else None
+
+
+def trained_line(outcome: Outcome, worker: str) -> str:
+    """The search's event once the supernet is trained: by whom, how long, why it stopped."""
+    progress = outcome.progress
+    resumed = f", resumed at step {progress.resumed_at}" if progress.resumed_at else ""
+    accuracy = ", ".join(f"{k} {v:.1%}" for k, v in progress.accuracy.items())
+    return (
+        f"trained by {worker}: {progress.step} of {progress.steps} steps in "
+        f"{progress.seconds:.0f} s (stopped by {outcome.stopped_because}{resumed}); "
+        f"validation accuracy {accuracy or 'not evaluated'}"
+    )
+
+
+def checkpoint_paths(folder: str, space: SearchSpace, key: str) -> tuple[Path, Path]:
+    """(the trained supernet's file, the resumable training state's file)."""
+    stem = Path(folder) / f"{space.name}-{key[:16]}"
+    return stem.with_suffix(".pt"), stem.with_suffix(".resume.pt")

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasprune.config import SearchConfig
+from nasprune.errors import SearchError
 from nasprune.evaluation.data import Loaders
 from nasprune.evaluation.metrics import accuracy_and_loss, recalibrate_bn
 from nasprune.evaluation.schedules import Sampler
@@ -121,6 +121,8 @@ def train_supernet(
     """Train a supernet (from ``resume``, a saved state, when given), seeded by
     ``config.seed``; returns it in eval mode and how the training ended."""
     settings = config.supernet
+    if len(loaders.train) == 0:
+        raise SearchError("the training data is empty: there is nothing to train the supernet on")
     budget = budget_of(config, space, len(loaders.train))
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
@@ -299,21 +301,3 @@ def _validation(
             found[name] = accuracy_and_loss(supernet, loaders.val)[0]
     supernet.load_state_dict(buffers, strict=False)
     return found
-
-
-def trained_line(outcome: Outcome, worker: str) -> str:
-    """The search's event once the supernet is trained: by whom, how long, why it stopped."""
-    progress = outcome.progress
-    resumed = f", resumed at step {progress.resumed_at}" if progress.resumed_at else ""
-    accuracy = ", ".join(f"{k} {v:.1%}" for k, v in progress.accuracy.items())
-    return (
-        f"trained by {worker}: {progress.step} of {progress.steps} steps in "
-        f"{progress.seconds:.0f} s (stopped by {outcome.stopped_because}{resumed}); "
-        f"validation accuracy {accuracy or 'not evaluated'}"
-    )
-
-
-def checkpoint_paths(folder: str, space: SearchSpace, key: str) -> tuple[Path, Path]:
-    """(the trained supernet's file, the resumable training state's file)."""
-    stem = Path(folder) / f"{space.name}-{key[:16]}"
-    return stem.with_suffix(".pt"), stem.with_suffix(".resume.pt")

@@ -17,7 +17,7 @@ from nasprune.config import SearchConfig, stored_config
 from nasprune.errors import SearchError, user_errors
 from nasprune.evaluation.data import make_loaders
 from nasprune.evaluation.stored import ready_search, space_of
-from nasprune.evaluation.supernet_training import trained_line
+from nasprune.evaluation.supernet import trained_line
 from nasprune.latency import create_backend
 from nasprune.latency.recorded import this_device
 from nasprune.lifecycle import StoppedBecause, mark_failed, status_after

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nasprune.config import INT_MAX
+
 
 class Trial(BaseModel):
     """One trial: :func:`nasprune.queries.trial_json`."""
@@ -141,4 +143,6 @@ class Message(BaseModel):
 class BudgetChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    budget_trials: int = Field(gt=0)  # the new total: complete trials the search ends with
+    budget_trials: int = Field(
+        gt=0, le=INT_MAX
+    )  # the new total: complete trials the search ends with

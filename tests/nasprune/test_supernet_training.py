@@ -19,8 +19,8 @@ from nasprune.errors import ConfigError
 from nasprune.evaluation.data import make_loaders
 from nasprune.evaluation.metrics import calibration_batches
 from nasprune.evaluation.schedules import Sampler
-from nasprune.evaluation.supernet import checkpoint_key, load_or_train
-from nasprune.evaluation.supernet_training import budget_of, checkpoint_paths, train_supernet
+from nasprune.evaluation.supernet import checkpoint_key, checkpoint_paths, load_or_train
+from nasprune.evaluation.supernet_training import budget_of, train_supernet
 from search_spaces import create_space
 from search_spaces.dimensions import DimensionKind
 from storage import Store, get_store
