@@ -139,7 +139,7 @@ def train_supernet(
     stopped = "budget"
     while run.step < budget.steps:
         if budget.seconds is not None and time.monotonic() - started >= budget.seconds:
-            stopped = "time"
+            stopped, run.seconds = "time", time.monotonic() - started
             break
         x, y = next(batches)
         total += _step(space, supernet, optimiser, sampler.archs(run.step, rng), x, y, settings)
