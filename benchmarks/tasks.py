@@ -22,18 +22,15 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from plumbing import require
+
 Split = tuple[TensorDataset, TensorDataset, TensorDataset]
 INPUT_SHAPES = {"mnist1d": (1, 40), "osuleaf": (1, 427), "mnist": (1, 28, 28)}
 CLASSES = {"mnist1d": 10, "osuleaf": 6, "mnist": 10}
 
 
 def _require(module: str, package: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise SystemExit(f"this benchmark needs {package}: pip install -e '.[bench]'") from None
+    return require(module, f"this benchmark needs {package}", "-e '.[bench]'", SystemExit)
 
 
 def _hold_out(x: np.ndarray, y: np.ndarray, share: float, seed: int) -> tuple[Any, Any, Any, Any]:

@@ -31,6 +31,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import annotated_types as at
 
+from plumbing import require
 from search_spaces.dimensions import Architecture, Dimension
 
 from .base import Result, Strategy
@@ -261,12 +262,8 @@ class OptunaCMAES(OptunaStrategy):
     def __init__(
         self, dimensions: Sequence[Dimension], directions: Sequence[str], seed: int, **params: Any
     ) -> None:
-        try:
-            import cmaes  # noqa: F401  (CmaEsSampler imports it lazily, at the first ask)
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "optuna.cmaes needs the 'cmaes' package: pip install cmaes"
-            ) from exc
+        # CmaEsSampler imports cmaes lazily, at the first ask: fail now, with the hint
+        require("cmaes", "optuna.cmaes needs the 'cmaes' package", "cmaes", MissingDependencyError)
         self._objectives = len(directions)
         super().__init__(dimensions, directions[:1], seed, **params)
 
