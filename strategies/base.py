@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from search_spaces.dimensions import Architecture, Dimension
@@ -24,13 +26,16 @@ class Result:
     ``values`` holds one float per objective, or None when the trial failed, was screened out
     or broke a constraint. ``memo`` is what :meth:`Strategy.memo` returned for the proposal,
     and ``proposed`` says whether this strategy proposed ``arch`` (False: the search loop chose
-    it, or another strategy did).
+    it, or another strategy did). ``metrics`` holds what the trial measured, whatever the
+    objectives and constraints (``accuracy``, ``loss``, ``latency_ms``, ``params``, ``macs`` ...
+    as far as it got: a trial screened out has ``params`` and ``macs`` only); None when unknown.
     """
 
     arch: Architecture
     values: Sequence[float] | None
     memo: Memo | None = None
     proposed: bool = True
+    metrics: Mapping[str, float] | None = None
 
 
 def draw_seed(seed: int, *keys: int) -> int:
@@ -43,8 +48,9 @@ class Strategy(abc.ABC):
     """Proposes architectures from the finished trials it has been given.
 
     Lifecycle
-        ``Strategy(dimensions, directions, seed, **params)``; then any interleaving of
-        ``add(results)`` and ``ask(seed)``; then ``close()``. Instances are not thread-safe.
+        ``Strategy(dimensions, directions, seed, **params)``, then :meth:`set_problem`
+        (optional); then any interleaving of ``add(results)`` and ``ask(seed)``; then
+        ``close()``. Instances are not thread-safe.
 
     A function of its history
         A strategy keeps no state that the store cannot rebuild. ``add`` learns finished
@@ -74,6 +80,16 @@ class Strategy(abc.ABC):
         or ``"minimize"``); None means failed or infeasible. A strategy that optimises a single
         objective uses the first direction and the first value.
 
+    Problem
+        :func:`~strategies.create_strategy` then calls :meth:`set_problem` with what the
+        search wants beyond its directions: the limit of each constrained metric
+        (``{"latency_ms": 2.0}``: at most 2 ms), the metric of each direction, and the space's
+        canonical form of an architecture (one representative of those that build the same
+        network). By default none is known (no limits, no metric names, each architecture its
+        own form), so a strategy that needs none of them ignores them; one that uses them reads
+        them in ``add`` and ``ask``. :meth:`measured_values` and :meth:`overshoot` say what a
+        trial that broke a constraint scored and by how much it broke it.
+
     Determinism
         For given params, history and ask seed, the architecture is identical in every fresh
         process: implementations never read the wall clock, never depend on
@@ -88,6 +104,10 @@ class Strategy(abc.ABC):
 
     name: ClassVar[str]
     param_types: ClassVar[dict[str, Any] | None] = None  # param name -> type, for configs
+    # The problem (see set_problem); by default nothing is known.
+    constraints: Mapping[str, float] = MappingProxyType({})  # metric -> the most it may be
+    objectives: tuple[str, ...] = ()  # the metric of each direction, when known
+    _canonical: Callable[[Architecture], Architecture] | None = None
 
     def __init__(
         self,
@@ -120,6 +140,27 @@ class Strategy(abc.ABC):
         """Learn finished trials, in one pass; a no-op for strategies that learn nothing."""
         for result in results:
             self.check_values(result.values)
+
+    def set_problem(
+        self,
+        constraints: Mapping[str, float] | None = None,
+        objectives: Sequence[str] | None = None,
+        canonical: Callable[[Architecture], Architecture] | None = None,
+    ) -> None:
+        """Tell the strategy the limits, the objectives' metrics and the canonical form (see
+        the class docstring); before the first ``add``."""
+        limits = {str(m): float(v) for m, v in (constraints or {}).items()}
+        bad = {m: v for m, v in limits.items() if not (math.isfinite(v) and v > 0)}
+        if bad:
+            raise StrategyError(f"constraint limits must be positive numbers, got {bad}")
+        names = tuple(objectives or ())
+        if names and len(names) != len(self.directions):
+            raise StrategyError(
+                f"{len(names)} objective metric(s) for {len(self.directions)} direction(s)"
+            )
+        self.constraints = MappingProxyType(limits)
+        self.objectives = names
+        self._canonical = canonical
 
     def memo(self) -> Memo | None:
         """What to store with the last proposal (see the class docstring); None by default."""
@@ -165,3 +206,30 @@ class Strategy(abc.ABC):
     def decode(self, values: Mapping[str, Any]) -> Architecture:
         """Map raw sampled values (maybe numpy scalars) onto the dimensions' own choices."""
         return {d.name: d.choices[d.index(values[d.name])] for d in self.dimensions}
+
+    def canonical(self, arch: Architecture) -> Architecture:
+        """The space's representative of ``arch``; ``arch`` itself when none was given."""
+        return arch if self._canonical is None else self._canonical(arch)
+
+    def measured_values(self, result: Result) -> list[float] | None:
+        """The objective values of ``result`` whatever the constraints: its ``values``, else
+        (a trial that broke a constraint) the metrics of :attr:`objectives` it measured; None
+        when it failed, or when those metrics are not known."""
+        values = self.check_values(result.values)
+        metrics = result.metrics or {}
+        if values is not None or not self.objectives:
+            return values
+        if all(m in metrics for m in self.objectives):
+            return [float(metrics[m]) for m in self.objectives]
+        return None
+
+    def overshoot(self, result: Result) -> dict[str, float]:
+        """Each constraint that ``result`` broke -> its value / its limit (so > 1). A metric
+        not measured counts by its prediction (``predicted_latency_ms`` of a screened trial)."""
+        metrics = result.metrics or {}
+        found = {}
+        for metric, limit in self.constraints.items():
+            value = metrics.get(metric, metrics.get(f"predicted_{metric}"))
+            if value is not None and value > limit:
+                found[metric] = value / limit
+        return found

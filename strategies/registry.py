@@ -9,12 +9,12 @@ so listing the strategies, or importing :mod:`strategies`, stays instant. The re
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
 from plumbing import Registry
-from search_spaces.dimensions import Dimension
+from search_spaces.dimensions import Architecture, Dimension
 
 from .base import Strategy
 from .errors import StrategyError
@@ -116,10 +116,24 @@ def create_strategy(
     dimensions: Sequence[Dimension],
     directions: Sequence[str],
     seed: int,
+    *,
+    constraints: Mapping[str, float] | None = None,
+    objectives: Sequence[str] | None = None,
+    canonical: Callable[[Architecture], Architecture] | None = None,
     **params: Any,
 ) -> Strategy:
-    """Build the strategy registered as ``name``; unknown names list the known ones."""
-    return strategy_class(name)(dimensions, directions, seed, **params)
+    """Build the strategy registered as ``name``; unknown names list the known ones.
+
+    ``constraints`` (metric -> the most it may be), ``objectives`` (the metric of each
+    direction) and ``canonical`` go to :meth:`Strategy.set_problem`; ``params`` to the class.
+    """
+    strategy = strategy_class(name)(dimensions, directions, seed, **params)
+    try:
+        strategy.set_problem(constraints, objectives, canonical)
+    except StrategyError:
+        strategy.close()
+        raise
+    return strategy
 
 
 _BUILTINS = [
@@ -174,6 +188,24 @@ _BUILTINS = [
         "NNI's GridSearchTuner, then seeded random once exhausted",
         "strategies.nni_tuners",
         "NniGrid",
+    ),
+    (
+        "rl",
+        "REINFORCE controller: a categorical policy per dimension, rewarded under the limits",
+        "strategies.rl",
+        "Reinforce",
+    ),
+    (
+        "uniform",
+        "Width multiplier baseline: one keep ratio for every width, the rest at its largest",
+        "strategies.uniform",
+        "UniformWidth",
+    ),
+    (
+        "greedy",
+        "NetAdapt-style greedy shrinking: the least accuracy lost per millisecond saved",
+        "strategies.greedy",
+        "GreedyShrink",
     ),
 ]
 

@@ -1,9 +1,11 @@
 """Between the strategy and the loop: a history kept up to date, and new candidates only.
 
 The proposer gives the strategy the search's finished trials (the whole stored history at
-once when a worker starts, then the trials finished since, by this worker or others) and asks
-it for a network the search has not evaluated and no worker is running, judging sameness by
-the hash of the space's *canonical* architecture, so two spellings of one network count once.
+once when a worker starts, then the trials finished since, by this worker or others), each
+with its objective values and the metrics it measured (both from the store, so a rebuilt
+strategy learns what the first one learnt), and asks it for a network the search has not
+evaluated and no worker is running, judging sameness by the hash of the space's *canonical*
+architecture, so two spellings of one network count once.
 Each ask draws from a seed derived from the search's seed, the number of trials so far and the
 attempt: a strategy that re-proposes a known network is asked again with the next attempt's
 seed, at most ``DUPLICATE_PATIENCE`` times (a re-proposal leaves no trace in the strategy, so
@@ -55,6 +57,16 @@ def is_interrupted(trial: TrialRecord) -> bool:
     return trial.state == TrialState.FAILED and (trial.error or "").startswith(INTERRUPTED)
 
 
+def measured(trial: TrialRecord) -> dict[str, float]:
+    """The numbers a trial measured (its columns and extra metrics), as a strategy learns
+    them; text such as a screened trial's reason is left out."""
+    return {
+        name: float(value)
+        for name, value in trial.all_metrics().items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
 class Proposer:
     """Wraps one strategy for one worker of a search."""
 
@@ -79,8 +91,9 @@ class Proposer:
             values = told(trial)
             self.known[trial.arch_hash] = values
             memo = trial.memo or {}
+            proposed = bool(memo.get("proposed", True))
             results.append(
-                Result(trial.arch, values, memo.get("strategy"), bool(memo.get("proposed", True)))
+                Result(trial.arch, values, memo.get("strategy"), proposed, measured(trial))
             )
         if results:
             self.strategy.add(results)

@@ -70,6 +70,9 @@ def _strategy(config: SearchConfig, space: SearchSpace) -> Strategy:
         space.dimensions(),
         [o.direction for o in config.objectives],
         config.seed,
+        constraints={metric: limit.max for metric, limit in config.constraints.items()},
+        objectives=[o.metric for o in config.objectives],
+        canonical=space.canonical,
         **config.strategy.params,
     )
 

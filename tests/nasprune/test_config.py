@@ -46,7 +46,7 @@ def test_toml_ints_and_floats_are_told_apart(tmp_path: Path) -> None:
 
 
 def test_unknown_strategy_and_unknown_param_fail_at_load_with_the_known_names() -> None:
-    with pytest.raises(ConfigError, match="unknown strategy 'optuna.nope'; known: grid, "):
+    with pytest.raises(ConfigError, match="unknown strategy 'optuna.nope'; known: greedy, grid, "):
         parse_config({"name": "x", "strategy": {"name": "optuna.nope"}})
     with pytest.raises(ConfigError, match="no param 'sample_size'; known params: population_size"):
         parse_config(

@@ -11,6 +11,7 @@ from nasprune.search.proposer import Candidate, Exhausted, Proposer
 from search_spaces import create_space
 from storage import Store, TrialState
 from strategies import Strategy, create_strategy
+from strategies.base import Result
 
 SPACE = {"max_depth": 2, "widths": [16, 32, 64]}  # 1 + 3 (depth 1) ... 3 + 9 = 12 networks
 
@@ -130,3 +131,32 @@ def test_a_trial_interrupted_before_leases_is_not_learnt(tmp_path: Path) -> None
     proposer = fresh()
     assert proposer.add(store.trials(search_id), told) == 3
     assert candidate.key not in proposer.known
+
+
+class Recorder(Stubborn):
+    """Keeps the results it is given."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.results: list[Result] = []
+
+    def add(self, results) -> None:
+        self.results.extend(results)
+
+
+def test_the_strategy_learns_what_each_trial_measured_from_the_store(tmp_path: Path) -> None:
+    """Its metrics (columns and extra ones), whatever the objectives; text is left out."""
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    search_id = new_search(store, "measured")
+    space = create_space("builtin.mlp", **SPACE)
+    strategy = Recorder(space.dimensions(), ["maximize"], 0)
+    proposer = Proposer(strategy, space, 0)
+    candidate = proposer.next(0)
+    trial = store.create_trial(search_id, candidate.arch, candidate.key, "test")
+    measured = {"accuracy": 0.5, "latency_ms": 3.0, "params": 1200, "latency_drift": 1.1}
+    store.finish_trial(trial.trial_id, TrialState.COMPLETE, measured | {"violated": "latency_ms"})
+    proposer.add(store.trials(search_id), lambda t: None)  # over the limit: no values
+    (result,) = strategy.results
+    assert result.values is None
+    assert result.metrics == measured
+    assert isinstance(result.metrics["params"], float)

@@ -165,7 +165,7 @@ def test_unknown_params_are_refused_with_the_known_ones(name: str) -> None:
 
 
 def test_unknown_strategy_lists_the_known_ones() -> None:
-    with pytest.raises(StrategyError, match="unknown strategy 'optuna.nope'; known: grid"):
+    with pytest.raises(StrategyError, match="unknown strategy 'optuna.nope'; known: greedy, grid"):
         check_params("optuna.nope", {})
 
 
