@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
 DEMO_LATENCY_MS ?= 0.1
 
-.PHONY: install demo test test-slow test-all lint typecheck bench bench-trust bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
+.PHONY: install install-peers demo test test-slow test-all lint typecheck bench bench-trust bench-quality bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
 
 install: $(VENV)/.installed
 
@@ -60,6 +60,17 @@ bench-page: install
 bench-trust: install
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/bench_trust.py
+
+bench-quality: install
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python benchmarks/bench_quality.py --plot docs/bench_quality.png
+
+# The quality benchmark's optional peer, NVIDIA Model Optimizer's FastNAS (benchmarks/peers/).
+# torchprofile 0.0.4 goes in without its dependencies: the torchvision it declares is a CUDA
+# build on PyPI, which fails to load beside the CPU torch and breaks what imports it.
+install-peers: install
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[peers]'
+	$(BIN)/pip install --quiet -c constraints.txt --no-deps torchprofile==0.0.4
 
 bench-latency: install
 	$(BIN)/python benchmarks/bench_latency.py

@@ -43,21 +43,24 @@ from storage import get_store  # noqa: E402
 TRIALS, K, PROXY_STEPS, FINETUNE_STEPS, RANDOM_SUBNETS = 36, 16, 150, 500, 50
 
 
-def config(task: str, space: str, workdir: Path) -> dict[str, Any]:
-    """The user's config: a name, the space, the data; everything else the defaults."""
+def config(task: str, space: str, workdir: Path, seed: int = 0) -> dict[str, Any]:
+    """The user's config: a name, the space, the data (split with ``seed``) and the seed;
+    everything else the defaults."""
     shape, classes = tasks.INPUT_SHAPES[task], tasks.CLASSES[task]
     if space == "builtin.mlp":
         params: dict[str, Any] = {"in_features": shape[-1], "num_classes": classes}
         data = {"entry_point": f"benchmarks.tasks:{task}", "params": {"flat": True}}
         if task != "mnist1d":
-            data = {"entry_point": "benchmarks.bench_trust:flat_osuleaf"}
+            data = {"entry_point": "benchmarks.bench_trust:flat_osuleaf", "params": {}}
     else:
-        _, weights = dense_models.trained("rescnn", task)
+        _, weights = dense_models.trained("rescnn", task, seed)
         params = {"model": "benchmarks.dense_models:ResCNN1d", "model_args": {"classes": classes},
                   "weights": str(weights), "input_shape": [1, *shape]}  # fmt: skip
-        data = {"entry_point": f"benchmarks.tasks:{task}"}
+        data = {"entry_point": f"benchmarks.tasks:{task}", "params": {}}
+    data["params"]["seed"] = seed
     return {
-        "name": f"{task}-{space}",
+        "name": f"{task}-{space}-s{seed}",
+        "seed": seed,
         "storage": f"sqlite:///{workdir / 'trust.db'}",
         "space": {"name": space, "params": params},
         "data": data,
@@ -115,16 +118,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=["mnist1d", "osuleaf"])
     parser.add_argument("--spaces", nargs="+", default=["builtin.mlp", "derived"])
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the data split, the dense model's training and the search",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-trust-"))
     for task in args.tasks:
-        net, _ = dense_models.trained("rescnn", task)
-        _, val, test = getattr(tasks, task)()
-        print(f"\n## {task}: dense residual CNN {sum(p.numel() for p in net.parameters()):,} "
+        net, _ = dense_models.trained("rescnn", task, args.seed)
+        _, val, test = getattr(tasks, task)(seed=args.seed)
+        print(f"\n## {task}, seed {args.seed}: dense residual CNN "
+              f"{sum(p.numel() for p in net.parameters()):,} "
               f"params, val {dense_models.accuracy(net, val):.1%}, test "
               f"{dense_models.accuracy(net, test):.1%}", flush=True)  # fmt: skip
         for space in args.spaces:
-            cfg = config(task, space, workdir)
+            cfg = config(task, space, workdir, args.seed)
             path = whole_path(cfg, workdir)
             t = path["times"]
             print(f"\n### {task} / {space}\nwhole path {t['total']:.0f} s: run {t['run']:.0f} s "

@@ -7,6 +7,9 @@
   (``h = (h + self.b1(h)).relu()``), the form the trust issue found unremovable.
 * ``paper_cnn``: the MNIST-1D paper's CNN (three 1-D convolutions of 25 channels, about 5k
   parameters; the paper reports 94%).
+* ``mobilenet``: the MobileNetV2-style network of the test zoo (``tests/support/zoo.py``:
+  inverted residuals, depthwise convolutions, about 40k parameters), for 1-channel images.
+* ``digits_resnet``: the ResNet of ``examples/byom`` (the user's model of that example).
 
 Trained weights are cached under ``.nasprune/bench/`` (ignored by git), keyed by model, task
 and seed, so a benchmark trains each dense model once per machine.
@@ -78,7 +81,24 @@ class PaperCNN(nn.Module):
         return self.fc(h.flatten(1))
 
 
-MODELS = {"rescnn": ResCNN1d, "paper_cnn": PaperCNN}
+def mobilenet(classes: int = 10) -> nn.Module:
+    """The zoo's MobileNetV2-style network for 1-channel images (seeded)."""
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
+    import zoo  # the tests' model zoo: one definition of the network
+
+    return zoo.mobilenet(in_channels=1, num_classes=classes)
+
+
+def digits_resnet(classes: int = 10) -> nn.Module:
+    from examples.byom.digits_resnet import build as build_resnet
+
+    return build_resnet()
+
+
+MODELS = {"rescnn": ResCNN1d, "paper_cnn": PaperCNN, "mobilenet": mobilenet,
+          "digits_resnet": digits_resnet}  # fmt: skip
+ENTRY_POINTS = {name: f"benchmarks.dense_models:{getattr(cls, '__name__', name)}"
+                for name, cls in MODELS.items()}  # fmt: skip
 
 
 def build(model: str, task: str) -> nn.Module:
@@ -89,7 +109,8 @@ def build(model: str, task: str) -> nn.Module:
 
 def trained(model: str, task: str, seed: int = 0, epochs: int = 60) -> tuple[nn.Module, Path]:
     """The dense model trained on the task (cached), and its weights' file."""
-    path = CACHE / f"{model}-{task}-s{seed}.pt"
+    revision = tasks.REVISIONS.get(task)
+    path = CACHE / f"{model}-{task}{'' if revision is None else f'-r{revision}'}-s{seed}.pt"
     net = build(model, task)
     if path.is_file():
         net.load_state_dict(torch.load(path, weights_only=True))
@@ -123,7 +144,7 @@ def accuracy(net: nn.Module, data: torch.utils.data.TensorDataset) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", choices=sorted(MODELS))
-    parser.add_argument("task", choices=["mnist1d", "osuleaf"])
+    parser.add_argument("task", choices=sorted(tasks.INPUT_SHAPES))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     started = time.monotonic()
