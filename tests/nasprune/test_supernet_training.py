@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -174,3 +178,59 @@ def test_a_progressive_search_trains_and_ranks(workdir: Path, make_config) -> No
     config["budget"] = {"trials": 3}
     result = nasprune.run(config)
     assert result.completed == 3 and result.best is not None and result.best.accuracy > 0.1
+
+
+def _nasprune(*args: str, url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "nasprune", *args, "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NASPRUNE_STORAGE": url},
+    )
+
+
+@pytest.mark.slow
+def test_a_worker_waiting_for_the_supernet_keeps_waiting_across_a_killed_run_and_its_resume(
+    workdir: Path, make_config
+) -> None:
+    """A worker joins while `run` trains the supernet and waits on the lock; `run` is killed;
+    the user resumes. The worker neither gives up nor trains from zero: one of the two resumes
+    the training from the saved state, the other waits on and loads the checkpoint."""
+    config = _config(workdir, make_config, steps=200, patience=0)
+    config["space"] = CNN
+    config["budget"] = {"trials": 4}
+    config["execution"] = {"lease_s": 3}
+    path = workdir / "cnn.json"
+    path.write_text(json.dumps(config))
+    url, key = config["storage"], checkpoint_key(parse_config(config))
+    worker: list[subprocess.Popen[str]] = []
+
+    def worker_waits_and_training_saved(store: Store) -> bool:
+        searches = store.list_searches()
+        if not searches:
+            return False
+        lock = store.get_lock(searches[0].search_id, "supernet")
+        if not worker and lock is not None:  # the run trains: a worker joins and must wait
+            worker.append(_nasprune("worker", "tiny", url=url))
+            time.sleep(4.0)  # long enough for the worker to start and block on the lock
+        return bool(worker) and store.get_checkpoint(f"resume:{key}") is not None
+
+    kill_run_when(path, url, worker_waits_and_training_saved, "a waiting worker and a saved state")
+    try:
+        store = get_store(url)
+        assert worker[0].poll() is None  # still waiting on the dead run's lock
+        assert store.get_checkpoint(key) is None  # the supernet is not trained yet
+        resumed = _nasprune("resume", "tiny", url=url)
+        assert resumed.wait(timeout=300) == 0, resumed.stderr.read()  # type: ignore[union-attr]
+        assert worker[0].wait(timeout=300) == 0, worker[0].stderr.read()  # type: ignore[union-attr]
+    finally:
+        for process in worker:
+            process.kill()
+    search = store.get_search("tiny")
+    trained = [e.message for e in store.events(search.search_id) if e.kind == "supernet"]
+    assert len(trained) == 1, trained  # trained once, by whichever got the lock first
+    step = int(trained[0].split("resumed at step ")[1].split(")")[0])
+    assert 0 < step < 200  # from the killed run's saved state, not from zero
+    complete = [t for t in store.trials(search.search_id) if t.state.value == "complete"]
+    assert len(complete) == 4
