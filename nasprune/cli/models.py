@@ -119,12 +119,21 @@ def validate_proxy(
             "schedule, steps, epochs, patience."
         ),
     ] = None,
+    repeat: Annotated[
+        bool,
+        typer.Option(
+            "--repeat",
+            help="Fine-tune each subnet again from the next seed and rank that against the "
+            "first: the instrument's own repeatability, the most a proxy can be expected to reach.",
+        ),
+    ] = False,
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Kendall tau and Spearman rho between the search's accuracy (and variants') and
     stand-alone fine-tuned accuracy."""
+    from nasprune.finetuning.proxy import REPEATED
     from nasprune.finetuning.proxy import validate_proxy as run_validation
 
     bar = progress_bar("fine-tune", quiet=quiet or as_json)
@@ -132,18 +141,20 @@ def validate_proxy(
     with bar:
         result = run_validation(
             name, samples=samples, steps=steps, storage=storage, variants=variant or (),
+            repeat=repeat,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     if as_json:
         out.print_json(json.dumps(result.as_json()))
         return
-    labels = [r.label for r in result.rankings[1:]]
+    labels = [r.label for r in result.rankings[1:] if r.label != REPEATED]
+    again = [REPEATED] if repeat else []
     table = Table(title=f"proxy validation of {name} ({result.mode} mode, {steps} steps each)")
-    for column in ("trial", "search accuracy", *labels, "fine-tuned accuracy"):
+    for column in ("trial", "search accuracy", *labels, "fine-tuned accuracy", *again):
         table.add_column(column, justify="right")
     for p in result.points:
         table.add_row(str(p.trial), num(p.proxy), *(num(p.variants[t]) for t in labels),
-                      num(p.finetuned))  # fmt: skip
+                      num(p.finetuned), *([num(p.again or 0.0)] if repeat else []))  # fmt: skip
     table.caption = "; ".join(
         f"{r.label}: Kendall tau {r.kendall_tau:+.3f} (p = {r.p_value:.3g}), "
         f"Spearman rho {r.spearman_rho:+.3f}"

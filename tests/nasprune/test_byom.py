@@ -295,6 +295,18 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
         assert -1.0 <= ranking["spearman_rho"] <= 1.0
     code, _, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--variant", "lr=1")
     assert code == 2 and "KEY=VALUE with KEY one of mode" in err
+    # --repeat: the same subnets fine-tuned again from the next seed, ranked against the first.
+    code, out, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "4",
+                         "--steps", "10", "--json", "--repeat")  # fmt: skip
+    assert code == 0, err
+    repeated = json.loads(out)
+    assert [r["label"] for r in repeated["rankings"]] == ["search", "fine-tuned again"]
+    assert [p["finetuned"] for p in repeated["points"]] == [
+        p["finetuned"] for p in result["points"]
+    ]
+    again = [p["again"] for p in repeated["points"]]
+    assert all(0.0 <= a <= 1.0 for a in again)
+    assert again != [p["finetuned"] for p in repeated["points"]]  # another seed, another run
 
 
 def test_the_python_api_searches_a_module_object_and_resumes_and_exports_with_it(
