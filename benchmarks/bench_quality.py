@@ -14,6 +14,8 @@ network, digits with the ResNet of examples/byom), in one run:
    supernet of a seed is trained once and shared by the strategies of that seed);
 3. on MNIST-1D, the exhaustive grid of the whole space: the true optimum (of the search's
    accuracy) under each limit, and how close each strategy came with its ``--trials``;
+   ``uniform`` sweeps the width multipliers the space offers and then proposes at random: its
+   row counts only its width-multiplier networks (4 on these spaces), the baseline it stands for;
 4. under 30%, 50% and 70% of the dense latency, each search's best subnet (by the search's
    accuracy) and each peer's model: Torch-Pruning 1.6 uniform and global magnitude pruning
    bisected to the limit, and NVIDIA Model Optimizer's FastNAS with the parameter count of the
@@ -53,6 +55,7 @@ from nasprune.config import LatencyConfig  # noqa: E402
 from nasprune.evaluation.finetune import finetune  # noqa: E402
 from nasprune.evaluation.metrics import accuracy_and_loss  # noqa: E402
 from nasprune.evaluation.stored import StoredSearch, open_stored  # noqa: E402
+from nasprune.latency.recorded import this_device  # noqa: E402
 from nasprune.latency.reference import standard_reference  # noqa: E402
 from nasprune.latency.registry import create_backend  # noqa: E402
 from storage import TrialRecord, TrialState, get_store  # noqa: E402
@@ -70,13 +73,16 @@ HV_REFERENCE = 1.05  # latency share of the hypervolume's reference point (accur
 LR = 1e-3
 
 
-def measure_fn(input_shape: tuple[int, ...]) -> Callable[[nn.Module], float]:
+def measure_fn(input_shape: tuple[int, ...], url: str) -> Callable[[nn.Module], float]:
     """Milliseconds of a module at batch 1 on one thread, relative to the standard reference
-    network (the protocol of ``nasprune measure``): the ratio times the reference's figure
-    taken once at the start, so every row of this run is in the same unit."""
+    network (the protocol of ``nasprune measure``): the ratio times the anchor the searches'
+    store holds for this device, so these figures and the searches' are in one unit, in
+    whatever process and minute each was taken."""
     backend = create_backend(LatencyConfig(threads=1, batch_size=1))
     reference = standard_reference(input_shape)
-    anchor = backend.measure_against(reference.module, input_shape, reference).reference_ms
+    now = backend.measure_against(reference.module, input_shape, reference).reference_ms
+    store = get_store(url)
+    anchor = store.anchor(this_device(backend, input_shape), reference.key, now).anchor_ms
 
     def measure(module: nn.Module) -> float:
         return backend.measure_against(module, input_shape, reference).ratio * anchor
@@ -130,14 +136,24 @@ class Run:
 
 def search(cfg: dict[str, Any], setting: str, strategy: str, seed: int) -> Run:
     """Run the search; its time is that of its trials (first start to last end), so the
-    supernet's training, which the first search of a seed does for all, is not counted."""
-    nasprune.run(cfg)
+    supernet's training, which the first search of a seed does for all, is not counted. A
+    search an earlier run finished (``--workdir``) is read, not run again."""
     store = get_store(cfg["storage"])
+    if cfg["name"] not in {s.name for s in store.list_searches()}:
+        nasprune.run(cfg)
     found = store.trials(store.get_search(cfg["name"]).search_id)
     complete = sorted((t for t in found if t.state == TrialState.COMPLETE), key=lambda t: t.number)
     ends = [t.finished_at for t in found if t.finished_at is not None]
     seconds = (max(ends) - min(t.started_at for t in found)).total_seconds() if ends else 0.0
+    if strategy == "uniform":  # the width multiplier's own networks, not the random tail after
+        complete = [t for t in complete if _uniform(t.arch)]
     return Run(setting, strategy, seed, cfg["name"], cfg["storage"], seconds, complete)
+
+
+def _uniform(arch: dict[str, Any]) -> bool:
+    """Whether a derived space's ``arch`` keeps one ratio for every width and every block."""
+    widths = {v for k, v in arch.items() if not k.endswith(":keep")}
+    return len(widths) <= 1 and all(v == 1 for k, v in arch.items() if k.endswith(":keep"))
 
 
 def hypervolume(points: Sequence[tuple[float, float]], dense_ms: float) -> float:
@@ -220,7 +236,7 @@ def run_setting(setting: str, args: argparse.Namespace, workdir: Path) -> dict[s
     task, model = SETTINGS[setting]
     dense, _ = dense_models.trained(model, task)
     shape = tasks.INPUT_SHAPES[task]
-    measure = measure_fn(shape)
+    measure = measure_fn(shape, search_config(setting, "random", 0, 1, workdir)["storage"])
     dense_ms = statistics.median(measure(dense) for _ in range(3))
     params = sum(p.numel() for p in dense.parameters())
     print(f"\n## {setting}: dense {model}, {params:,} params, {dense_ms:.3f} ms", flush=True)
@@ -232,12 +248,13 @@ def run_setting(setting: str, args: argparse.Namespace, workdir: Path) -> dict[s
             runs.append(search(cfg, setting, strategy, seed))
             print(f"  {strategy} seed {seed}: {len(runs[-1].trials)} trials in "
                   f"{runs[-1].seconds:.0f} s", flush=True)  # fmt: skip
-    grid: Run | None = None
+    grids: dict[int, Run] = {}
     if setting == GRID_SETTING and not args.no_grid:
-        cfg = search_config(setting, "grid", 0, 100_000, workdir)
-        grid = search(cfg, setting, "grid", 0)
-        print(f"  grid: {len(grid.trials)} networks (the whole space) in {grid.seconds:.0f} s",
-              flush=True)  # fmt: skip
+        for seed in range(args.seeds):  # each seed's supernet has its own optimum
+            cfg = search_config(setting, "grid", seed, 100_000, workdir)
+            grids[seed] = search(cfg, setting, "grid", seed)
+            print(f"  grid seed {seed}: {len(grids[seed].trials)} networks (the whole space) in "
+                  f"{grids[seed].seconds:.0f} s", flush=True)  # fmt: skip
 
     store = get_store(runs[0].url)
     ctx = open_stored(store, store.get_search(runs[0].name))
@@ -292,8 +309,8 @@ def run_setting(setting: str, args: argparse.Namespace, workdir: Path) -> dict[s
     finals = finisher.timed(measure)
     dense_final = Final(accuracy_and_loss(dense, ctx.loaders.test or ctx.loaders.val)[0],
                         dense_ms, params)  # fmt: skip
-    report(setting, args, runs, grid, picks, peers, notes, finals, dense_final, dense_ms)
-    return {"runs": runs, "grid": grid, "dense_ms": dense_ms, "finals": finals, "picks": picks,
+    report(setting, args, runs, grids, picks, peers, notes, finals, dense_final, dense_ms)
+    return {"runs": runs, "grids": grids, "dense_ms": dense_ms, "finals": finals, "picks": picks,
             "peers": peers}  # fmt: skip
 
 
@@ -313,7 +330,7 @@ def report(
     setting: str,
     args: argparse.Namespace,
     runs: list[Run],
-    grid: Run | None,
+    grids: dict[int, Run],
     picks: dict[tuple[str, int, float], str | None],
     peers: dict[tuple[str, float], str | None],
     notes: dict[tuple[str, float], str],
@@ -322,9 +339,11 @@ def report(
     dense_ms: float,
 ) -> None:
     curves = {(r.strategy, r.seed): curve(r, dense_ms) for r in runs}
-    best_hv = max(c[-1] for c in curves.values() if c)
-    if grid is not None:
-        best_hv = max(best_hv, curve(grid, dense_ms)[-1])
+    best_hv = {  # per seed: the best hypervolume any search on that seed's supernet found
+        seed: max([c[-1] for (_, s), c in curves.items() if s == seed and c]
+                  + ([curve(grids[seed], dense_ms)[-1]] if seed in grids else []))
+        for seed in range(args.seeds)
+    }  # fmt: skip
     head = " | ".join(f"test acc <= {int(100 * s)}% (ms)" for s in LIMITS)
     print(f"\n| {setting} | {head} | hypervolume | evals to 99% HV | search s |")
     print("|---" * (len(LIMITS) + 4) + "|")
@@ -339,7 +358,7 @@ def report(
             none = "" if len(got) == len(keys) else f" [{len(keys) - len(got)} none]"
             cells.append(f"{spread([f.accuracy for f in got])} ({ms:.3f}){none}")
         hvs = [curves[(strategy, s)][-1] for s in range(args.seeds) if curves[(strategy, s)]]
-        reach = [_reach(curves[(strategy, s)], best_hv) for s in range(args.seeds)]
+        reach = [_reach(curves[(strategy, s)], best_hv[s]) for s in range(args.seeds)]
         seconds = [r.seconds for r in runs if r.strategy == strategy]
         print(f"| {strategy} | " + " | ".join(cells) + f" | {spread(hvs)} | "
               f"{', '.join(str(n) if n else 'never' for n in reach)} | "
@@ -356,23 +375,26 @@ def report(
         print(f"| {label} | " + " | ".join(cells) + " | | | |")
     for (label, share), note in notes.items():
         print(f"  note: {label} at {int(100 * share)}%: {note}")
-    if grid is not None:
-        print(f"\n  grid optimum ({len(grid.trials)} networks) against each strategy's best with "
-              f"{args.trials} evaluations ({args.trials / max(1, len(grid.trials)):.0%} of the "
-              f"grid's), search accuracy under each limit:")  # fmt: skip
+    if grids:
+        size = len(grids[0].trials)
+        print(f"\n  each seed's grid optimum ({size} networks) against each strategy's best on "
+              f"that seed's supernet with {args.trials} evaluations ({args.trials / size:.0%} of "
+              f"the grid's), search accuracy under each limit, points behind (mean over seeds, "
+              f"worst; 100 where it found nothing under the limit):")  # fmt: skip
         for share in LIMITS:
-            truth = best_under(grid.trials, share * dense_ms)
-            if truth is None:
-                continue
+            truths = {s: best_under(g.trials, share * dense_ms) for s, g in grids.items()}
             gaps = []
             for strategy in args.strategies:
-                found = [best_under(r.trials, share * dense_ms) for r in runs
-                         if r.strategy == strategy]  # fmt: skip
-                gap = [100 * (float(truth.accuracy or 0) - float(t.accuracy or 0)) if t else 100.0
-                       for t in found]  # fmt: skip
-                gaps.append(f"{strategy} {statistics.mean(gap):.2f} (worst {max(gap):.2f})")
-            print(f"  <= {int(100 * share)}%: optimum {float(truth.accuracy or 0):.1%}; points "
-                  f"behind it, mean over seeds: " + ", ".join(gaps), flush=True)  # fmt: skip
+                gap = []
+                for run in (r for r in runs if r.strategy == strategy and r.seed in grids):
+                    truth, found = truths[run.seed], best_under(run.trials, share * dense_ms)
+                    if truth is not None:
+                        gap.append(100.0 if found is None else 100 * (
+                            float(truth.accuracy or 0) - float(found.accuracy or 0)))  # fmt: skip
+                if gap:
+                    gaps.append(f"{strategy} {statistics.mean(gap):.2f} ({max(gap):.2f})")
+            optima = ", ".join(f"{float(t.accuracy or 0):.1%}" for t in truths.values() if t)
+            print(f"  <= {int(100 * share)}%: optima {optima}; " + ", ".join(gaps), flush=True)
 
 
 def _reach(values: list[float], best: float) -> int | None:
@@ -427,8 +449,11 @@ def main() -> None:
     parser.add_argument("--finetune-steps", type=int, default=150)
     parser.add_argument("--no-grid", action="store_true", help="skip the exhaustive grid")
     parser.add_argument("--plot", type=Path, default=None, help="write the figure here (PNG)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="an earlier run's folder: finished searches stay"
+    )
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-quality-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-quality-"))
     print(f"{args.trials} trials a search, {args.seeds} seeds, {args.finetune_steps} fine-tuning "
           f"steps a model; work in {workdir}", flush=True)  # fmt: skip
     results = {setting: run_setting(setting, args, workdir) for setting in args.settings}
