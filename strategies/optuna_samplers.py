@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import inspect
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 import annotated_types as at
@@ -266,6 +266,21 @@ class OptunaCMAES(OptunaStrategy):
         require("cmaes", "optuna.cmaes needs the 'cmaes' package", "cmaes", MissingDependencyError)
         self._objectives = len(directions)
         super().__init__(dimensions, directions[:1], seed, **params)
+
+    def set_problem(
+        self,
+        constraints: Mapping[str, float] | None = None,
+        objectives: Sequence[str] | None = None,
+        canonical: Callable[[Architecture], Architecture] | None = None,
+    ) -> None:
+        """As for any strategy, with the metric of the first objective only: the one it
+        optimises (the others were checked against the directions it was given)."""
+        names = list(objectives or ())
+        if names and len(names) != self._objectives:
+            raise StrategyError(
+                f"{len(names)} objective metric(s) for {self._objectives} direction(s)"
+            )
+        super().set_problem(constraints, names[:1] or None, canonical)
 
     def add(self, results: Sequence[Result]) -> None:
         firsts = []
