@@ -9,6 +9,7 @@ search was created).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -212,16 +213,22 @@ def status(name: str | None = None, *, storage: ReaderArg = None) -> list[Search
 
 @dataclass(frozen=True)
 class Comparison:
-    """A search's best primary metric under each latency limit, for `nasprune compare`."""
+    """A search's best primary metric under each latency limit, for `nasprune compare`, and
+    its complete trials' (latency, metric) points in trial order."""
 
     summary: SearchSummary
     metric: str
     best_under: dict[float, float | None]
+    points: list[tuple[float, float]]  # (latency_ms, metric) of complete trials, by number
+    maximize: bool = True
+    hypervolume: float | None = None  # see :func:`hypervolume`, set by :func:`compare`
 
 
 def compare(
     names: Sequence[str], *, max_latency_ms: Sequence[float] = (), storage: ReaderArg = None
 ) -> list[Comparison]:
+    """Each search's best under the limits, its front's points, and the hypervolume of every
+    front against one reference point shared by all (see :func:`hypervolume`)."""
     store = open_reader(storage)
     rows = []
     with user_errors():
@@ -232,8 +239,36 @@ def compare(
             for limit in max_latency_ms:
                 top = store.best_trial(record.search_id, metric, direction, max_latency_ms=limit)
                 under[limit] = None if top is None else getattr(top, metric)
-            rows.append(Comparison(summaries(store, [record])[0], metric, under))
-    return rows
+            points = [
+                (float(t.latency_ms), float(getattr(t, metric)))
+                for t in store.trials(record.search_id, [TrialState.COMPLETE])
+                if t.latency_ms is not None and getattr(t, metric, None) is not None
+            ]
+            summary = summaries(store, [record])[0]
+            rows.append(Comparison(summary, metric, under, points, direction == "maximize"))
+    slowest = max((ms for row in rows for ms, _ in row.points), default=0.0)
+    return [
+        dataclasses.replace(row, hypervolume=hypervolume(row.points, slowest * HV_MARGIN))
+        if row.maximize and slowest > 0 else row
+        for row in rows
+    ]  # fmt: skip
+
+
+HV_MARGIN = 1.05  # the reference latency: the slowest trial of the compared searches, plus 5%
+
+
+def hypervolume(points: Sequence[tuple[float, float]], reference_ms: float) -> float:
+    """The area that ``(latency_ms, value)`` points dominate (lower latency, higher value) up
+    to the reference point ``(reference_ms, 0)``, with latency as a share of ``reference_ms``:
+    a front of value 1.0 at no latency scores 1.0. Points at or past the reference add
+    nothing; so compared searches share one reference, the slowest trial among them."""
+    inside = sorted((ms / reference_ms, value) for ms, value in points if ms < reference_ms)
+    area, best = 0.0, 0.0
+    for i, (share, value) in enumerate(inside):
+        best = max(best, value)
+        upper = inside[i + 1][0] if i + 1 < len(inside) else 1.0
+        area += (upper - share) * best
+    return area
 
 
 def reference(name: str, *, storage: ReaderArg = None) -> dict[str, float] | None:

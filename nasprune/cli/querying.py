@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from nasprune.cli.common import JsonOpt, StorageOpt, app, err, out
 from nasprune.cli.tables import num, summary_table, trial_table
+
+if TYPE_CHECKING:
+    from nasprune.queries import Comparison
 
 
 @app.command()
@@ -106,6 +110,17 @@ def compare(
     max_latency_ms: Annotated[
         list[float] | None, typer.Option(help="Latency limits to compare under (repeatable).")
     ] = None,
+    hypervolume: Annotated[
+        bool,
+        typer.Option(
+            "--hypervolume",
+            help="Add each front's hypervolume (metric against latency, up to the slowest "
+            "trial of these searches plus 5%, latency as a share of it).",
+        ),
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Draw the searches' fronts on one chart here (PNG).")
+    ] = None,
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -114,6 +129,8 @@ def compare(
 
     limits = max_latency_ms or []
     rows = api.compare(names, max_latency_ms=limits, storage=storage)
+    if plot is not None:
+        _fronts(rows, plot)
     if as_json:
         out.print_json(
             json.dumps(
@@ -122,6 +139,7 @@ def compare(
                         **row.summary.as_json(),
                         "metric": row.metric,
                         "best_under_ms": {str(k): v for k, v in row.best_under.items()},
+                        **({"hypervolume": row.hypervolume} if hypervolume else {}),
                     }
                     for row in rows
                 ]
@@ -132,6 +150,7 @@ def compare(
     for column in (
         ["search", "strategy", "complete", "best"]
         + [f"best ≤{x:g} ms" for x in limits]
+        + (["hypervolume"] if hypervolume else [])
         + ["eval s"]
     ):
         table.add_column(column, justify="left" if column in ("search", "strategy") else "right")
@@ -144,6 +163,37 @@ def compare(
             f"{s.complete}/{s.budget}",
             num(best_value),
             *[num(row.best_under[x]) for x in limits],
+            *([num(row.hypervolume)] if hypervolume else []),
             num(s.eval_s, 1),
         )
     out.print(table)
+    if plot is not None:
+        out.print(f"fronts: {plot}")
+
+
+def _fronts(rows: list[Comparison], path: Path) -> None:
+    """Each search's front (its best metric at or below each latency) as a step line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.5, 4.5), dpi=120)
+    for row in rows:
+        sign = 1.0 if row.maximize else -1.0
+        front: list[tuple[float, float]] = []
+        for ms, value in sorted(row.points):
+            if not front or sign * value > sign * front[-1][1]:
+                front.append((ms, value))
+        label = f"{row.summary.name} ({row.summary.strategy})"
+        if row.hypervolume is not None:
+            label += f", HV {row.hypervolume:.3f}"
+        axes.step([p[0] for p in front], [p[1] for p in front], where="post", label=label)
+        axes.scatter([p[0] for p in row.points], [p[1] for p in row.points], s=6, alpha=0.3)
+    axes.set_xlabel("latency (ms)")
+    axes.set_ylabel(rows[0].metric if rows else "")
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)

@@ -133,6 +133,13 @@ def test_run_best_pareto_status_compare_export_through_the_cli(
 
     code, out, _ = cli(capsys, monkeypatch, "compare", "tiny", "tiny", "--max-latency-ms", "1000")
     assert code == 0 and "tiny" in out
+    fronts = workdir / "fronts.png"
+    code, out, err = cli(capsys, monkeypatch, "compare", "tiny", "tiny", "--hypervolume",
+                         "--plot", str(fronts), "--json")  # fmt: skip
+    assert code == 0, err
+    volumes = [row["hypervolume"] for row in json.loads(out)]
+    assert volumes[0] == volumes[1] and 0.0 < volumes[0] < 1.0
+    assert fronts.read_bytes().startswith(b"\x89PNG")
 
     code, out, err = cli(
         capsys,

@@ -120,3 +120,15 @@ def test_best_means_within_the_searchs_constraints_everywhere_and_a_given_limit_
     assert json.loads(out)["trial"] is None
     loose = nasprune.best("tight", max_latency_ms=1e9, storage=storage)  # what would 1e9 ms buy?
     assert loose is not None and loose.latency_ms > 1e-6
+
+
+def test_hypervolume_is_the_area_a_front_dominates_up_to_the_reference() -> None:
+    from nasprune.queries import hypervolume
+
+    # shares 0.25 (value 0.5) and 0.5 (value 0.8) of a 4 ms reference: 0.25*0.5 + 0.5*0.8
+    assert hypervolume([(1.0, 0.5), (2.0, 0.8)], 4.0) == pytest.approx(0.525)
+    # a dominated point and one past the reference add nothing
+    assert hypervolume([(1.0, 0.5), (2.0, 0.8), (3.0, 0.7), (5.0, 1.0)], 4.0) == pytest.approx(
+        0.525
+    )
+    assert hypervolume([], 4.0) == 0.0
