@@ -58,6 +58,7 @@ from nasprune.evaluation.stored import StoredSearch, open_stored  # noqa: E402
 from nasprune.latency.recorded import this_device  # noqa: E402
 from nasprune.latency.reference import standard_reference  # noqa: E402
 from nasprune.latency.registry import create_backend  # noqa: E402
+from nasprune.queries import hypervolume as front_hypervolume  # noqa: E402
 from storage import TrialRecord, TrialState, get_store  # noqa: E402
 
 SETTINGS = {  # name: (task, dense model)
@@ -158,14 +159,10 @@ def _uniform(arch: dict[str, Any]) -> bool:
 
 def hypervolume(points: Sequence[tuple[float, float]], dense_ms: float) -> float:
     """Area dominated by (accuracy, latency) points, latency as a share of ``dense_ms``, up to
-    the reference point (accuracy 0, latency ``HV_REFERENCE``)."""
-    shares = sorted((ms / dense_ms, acc) for acc, ms in points if ms / dense_ms < HV_REFERENCE)
-    area, best = 0.0, 0.0
-    for i, (share, acc) in enumerate(shares):
-        best = max(best, acc)
-        upper = shares[i + 1][0] if i + 1 < len(shares) else HV_REFERENCE
-        area += (upper - share) * best
-    return area
+    the reference point (accuracy 0, latency ``HV_REFERENCE``): ``nasprune compare``'s
+    hypervolume, rescaled from shares of the reference to shares of the dense latency."""
+    reference = HV_REFERENCE * dense_ms
+    return HV_REFERENCE * front_hypervolume([(ms, acc) for acc, ms in points], reference)
 
 
 def curve(run: Run, dense_ms: float) -> list[float]:
