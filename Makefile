@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
 DEMO_LATENCY_MS ?= 0.1
 
-.PHONY: install install-peers demo test test-slow test-all lint typecheck bench bench-trust bench-quality bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
+.PHONY: install install-peers demo test test-slow test-all lint typecheck bench bench-trust bench-quality bench-quality-quick bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
 
 install: $(VENV)/.installed
 
@@ -64,6 +64,13 @@ bench-trust: install
 bench-quality: install
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/bench_quality.py --plot docs/bench_quality.png
+
+# The quality benchmark's CI subset (--quick: MNIST-1D, one seed, 12 trials, four strategies,
+# Torch-Pruning's peers, every step of the full run; about 6 minutes): it keeps the benchmark
+# running; its figures are not the README's.
+bench-quality-quick: install
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python benchmarks/bench_quality.py --quick
 
 # The quality benchmark's optional peer, NVIDIA Model Optimizer's FastNAS (benchmarks/peers/).
 # torchprofile 0.0.4 goes in without its dependencies: the torchvision it declares is a CUDA

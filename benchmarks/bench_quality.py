@@ -70,6 +70,14 @@ SETTINGS = {  # name: (task, dense model)
 STRATEGIES = ["random", "optuna.tpe", "optuna.nsga2", "rl", "uniform", "greedy"]
 GRID_SETTING = "mnist1d-rescnn"
 LIMITS = (0.3, 0.5, 0.7)  # shares of the dense model's latency
+# ``--quick``, the subset CI runs (``make bench-quality-quick``, about 6 minutes): every step of
+# the full run (supernet, searches, Torch-Pruning's peers, fine-tuning, the final timing, the
+# report) on MNIST-1D, with fewer seeds, trials and steps; its figures are a smoke test, not
+# the README's.
+QUICK: dict[str, Any] = {
+    "settings": ["mnist1d-rescnn"], "strategies": ["random", "rl", "uniform", "greedy"],
+    "seeds": 1, "trials": 12, "finetune_steps": 30, "no_grid": True,
+}  # fmt: skip
 HV_REFERENCE = 1.05  # latency share of the hypervolume's reference point (accuracy 0)
 LR = 1e-3
 
@@ -449,7 +457,14 @@ def main() -> None:
     parser.add_argument(
         "--workdir", type=Path, default=None, help="an earlier run's folder: finished searches stay"
     )
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="the CI subset: " + ", ".join(f"{k} {v}" for k, v in QUICK.items()),
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.quick:
+        for key, value in QUICK.items():
+            setattr(args, key, value)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-quality-"))
     print(f"{args.trials} trials a search, {args.seeds} seeds, {args.finetune_steps} fine-tuning "
           f"steps a model; work in {workdir}", flush=True)  # fmt: skip

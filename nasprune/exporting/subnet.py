@@ -22,8 +22,8 @@ from torch import nn
 
 from nasprune.errors import SearchError, StoreError, user_errors
 from nasprune.evaluation.metrics import accuracy_and_loss
-from nasprune.latency.onnxruntime import export_onnx
 from nasprune.latency.torchscript import torchscript
+from nasprune.onnx_export import export_onnx
 from nasprune.store_access import StorageArg, open_store
 from plumbing import require
 from search_spaces import SearchSpace, create_space

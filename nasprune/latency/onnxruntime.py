@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import platform
-import warnings
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from nasprune.config import LatencyConfig
-from nasprune.errors import ConfigError, SearchError, first_line
+from nasprune.errors import ConfigError
 from nasprune.latency.base import LatencyBackend, Runner, cpu_name
 from nasprune.latency.registry import register_backend
+from nasprune.onnx_export import onnx_bytes
 from plumbing import require
-
-
-def export_onnx(module: nn.Module, example: torch.Tensor, target: str | Path | io.BytesIO) -> None:
-    """The TorchScript-based exporter (opset 17, a dynamic batch axis): it needs no onnxscript."""
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(
-                module, (example,), target if isinstance(target, io.BytesIO) else str(target),  # type: ignore[arg-type]
-                dynamo=False, opset_version=17, input_names=["input"], output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-            )  # fmt: skip
-        except Exception as exc:
-            first = first_line(exc)
-            raise SearchError(f"the subnet cannot be exported to ONNX: {first}") from None
 
 
 def _ort() -> Any:
@@ -65,13 +48,12 @@ class OnnxRuntimeBackend(LatencyBackend):
         )
 
     def prepare(self, module: nn.Module, example: torch.Tensor) -> Runner:
-        buffer = io.BytesIO()
-        export_onnx(module.cpu(), example.cpu(), buffer)
         options = self.ort.SessionOptions()
         options.intra_op_num_threads = self.settings.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        session = self.ort.InferenceSession(buffer.getvalue(), options, providers=[self.provider])
+        model = onnx_bytes(module, example)
+        session = self.ort.InferenceSession(model, options, providers=[self.provider])
         cached = {id(example): example.cpu().numpy()}
 
         def run(x: torch.Tensor) -> torch.Tensor:

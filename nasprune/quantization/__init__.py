@@ -1,0 +1,7 @@
+"""int8 layers: the QDQ model ONNX Runtime runs (:mod:`.qdq`) and its fake-quantized twin in
+torch (:mod:`.fake`), which scores and trains like it within a gap the tests bound."""
+
+from nasprune.quantization.fake import FakeInt8, quantizable
+from nasprune.quantization.qdq import SETTINGS, OrtModule, quantize_qdq
+
+__all__ = ["SETTINGS", "FakeInt8", "OrtModule", "quantizable", "quantize_qdq"]
