@@ -7,7 +7,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -22,6 +22,9 @@ from search_spaces.dimensions import (
     validate_arch,
 )
 from search_spaces.elastic import slice_like
+
+if TYPE_CHECKING:
+    from search_spaces.quantization import Quantization
 
 _CACHE_SIZE = 4096  # cached (params, macs) entries per space before the cache is cleared
 
@@ -72,6 +75,8 @@ class SearchSpace(abc.ABC):
     # is timed per layer (conv-bn-act, linear)
     latency_blocks: ClassVar[tuple[type, ...]] = ()
     description: ClassVar[str]  # one line, shown by list_spaces()
+    # the int8 settings when the space has bit-width dimensions (search_spaces.quantization)
+    quantization: Quantization | None = None
 
     def __init__(
         self, *, params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
@@ -103,6 +108,11 @@ class SearchSpace(abc.ABC):
         """A standalone module of plain layers sized for ``arch``, with random weights."""
 
     # ---- hooks with defaults -----------------------------------------------------------------
+
+    def int8_layers(self, arch: Mapping[str, Any]) -> list[str]:
+        """The layers of ``arch``'s subnet (names in :meth:`extract`'s module) that run in
+        int8: none unless the space has bit-width dimensions."""
+        return []
 
     def needs_state(self) -> bool:
         """Whether the space needs :meth:`load_state` before use (no for built-in spaces)."""

@@ -1,7 +1,8 @@
 """int8 layers: the QDQ model ONNX Runtime runs (:mod:`.qdq`) and its fake-quantized twin in
 torch (:mod:`.fake`), which scores and trains like it within a gap the tests bound."""
 
-from nasprune.quantization.fake import FakeInt8, quantizable
+from nasprune.quantization.fake import FakeInt8
 from nasprune.quantization.qdq import SETTINGS, OrtModule, quantize_qdq
+from search_spaces.quantization import quantizable
 
 __all__ = ["SETTINGS", "FakeInt8", "OrtModule", "quantizable", "quantize_qdq"]

@@ -22,14 +22,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.utils.hooks import RemovableHandle
 
-QUANTIZABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+from search_spaces.quantization import QUANTIZABLE
+
 WEIGHT_MAX = 127  # symmetric signed 8 bits, as ONNX Runtime quantizes weights: [-127, 127]
 ACTIVATION_LEVELS = 255  # unsigned 8 bits: [0, 255]
-
-
-def quantizable(module: nn.Module) -> list[str]:
-    """Names of the layers ONNX Runtime can run in int8 here (convolutions and linear layers)."""
-    return [name for name, m in module.named_modules() if isinstance(m, QUANTIZABLE)]
 
 
 class _Weight(nn.Module):

@@ -9,8 +9,9 @@ sparsity is applied by PyTorch's own pruning API (global L1 over the remaining w
 permanent).
 
 A plan that removes such branches lists them under ``removed_branches`` and is version 2, so
-that a reader that knows version 1 only refuses it instead of building another model; every
-other plan is version 1, as before.
+that a reader that knows version 1 only refuses it instead of building another model; a plan
+whose layers run in int8 lists them under ``int8`` and is version 3, so that a reader that
+would build an fp32 model of it refuses it; every other plan is version 1, as before.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from search_spaces.dimensions import SpaceError
 PLAN_FORMAT = "nasprune.plan"
 PLAN_VERSION = 1
 BRANCHES_VERSION = 2  # a plan with removed_branches
+INT8_VERSION = 3  # a plan with int8 layers (and perhaps removed_branches)
 SPARSITY_METHOD = "global_l1_unstructured"
 
 
@@ -74,6 +76,15 @@ def make_plan(
     return plan
 
 
+def with_int8(plan: dict[str, Any], layers: Sequence[str]) -> dict[str, Any]:
+    """``plan`` with the layers that run in int8 (version 3), or as it was when there are none.
+    :func:`apply_plan` builds the fp32 module; the int8 model is made from it by the
+    application (ONNX Runtime's QDQ quantization of these layers)."""
+    if not layers:
+        return plan
+    return plan | {"version": INT8_VERSION, "int8": sorted(layers)}
+
+
 class Bypass(nn.Identity):
     """What a removed block becomes: its first input, whatever else its caller passes (a
     Hugging Face layer is called with its attention mask and positions as keywords)."""
@@ -85,10 +96,10 @@ class Bypass(nn.Identity):
 def check_plan(plan: Mapping[str, Any]) -> None:
     if not isinstance(plan, Mapping) or plan.get("format") != PLAN_FORMAT:
         raise SpaceError("not a nasprune pruning plan (format field missing or wrong)")
-    if plan.get("version") not in (PLAN_VERSION, BRANCHES_VERSION):
+    if plan.get("version") not in (PLAN_VERSION, BRANCHES_VERSION, INT8_VERSION):
         raise SpaceError(
             f"pruning plan version {plan.get('version')!r} is not "
-            f"{PLAN_VERSION} or {BRANCHES_VERSION}"
+            f"{PLAN_VERSION}, {BRANCHES_VERSION} or {INT8_VERSION}"
         )
 
 

@@ -28,7 +28,13 @@ from search_spaces.derived.discovery import (
 )
 from search_spaces.derived.importance import channel_order, score_groups
 from search_spaces.derived.loading import build_model, fingerprint, load_weights
-from search_spaces.derived.plan import apply_plan, kept_count, make_plan, sparsify_as_planned
+from search_spaces.derived.plan import (
+    apply_plan,
+    kept_count,
+    make_plan,
+    sparsify_as_planned,
+    with_int8,
+)
 from search_spaces.derived.verify import Site, compare, outputs, probe, producer_sites, zeroed
 from search_spaces.dimensions import (
     Architecture,
@@ -36,6 +42,7 @@ from search_spaces.dimensions import (
     DimensionKind,
     SpaceError,
 )
+from search_spaces.quantization import Quantization
 from search_spaces.registry import register_space
 
 GRANULARITIES = ("per_group", "per_stage", "global")
@@ -86,6 +93,7 @@ class DerivedSpace(SearchSpace):
         sparsity: Sequence[float] = (),
         importance: Mapping[str, Any] | None = None,
         model_sha256: str | None = None,
+        quantization: Mapping[str, Any] | None = None,
     ) -> None:
         if model is None and model_sha256 is not None:
             raise SpaceError(
@@ -125,6 +133,7 @@ class DerivedSpace(SearchSpace):
             self.groups = self._checked(groups, sites, deadline)
             deadline.step("finding its residual blocks")
             self.blocks = self._find_blocks(shape, block_names)
+            self.quantization = Quantization.of(quantization, self._template, self.stage_depth)
         self._branches = {b.name for b in self.blocks if b.branch}
         self._group_by_name = {g.name: g for g in self.groups}
         self._widths = self._width_dims()  # width dimension name -> the groups it sets
@@ -139,8 +148,10 @@ class DerivedSpace(SearchSpace):
         self._orders: dict[str, list[int]] = {}
         self._global_cache: dict[float, dict[str, int]] = {}
         self._verified = False
+        int8 = {} if self.quantization is None else {"quantization": self.quantization.as_json()}
         super().__init__(
-            params={
+            params=int8
+            | {
                 "model": model if isinstance(model, str) else None,
                 "input_shape": list(input_shape),
                 "weights": weights,
@@ -234,7 +245,7 @@ class DerivedSpace(SearchSpace):
         if self.sparsity_levels:
             levels = tuple(self.sparsity_levels) + (0.0,)
             dims.append(Dimension("sparsity", DimensionKind.SPARSITY, levels))
-        return dims
+        return dims + ([] if self.quantization is None else self.quantization.dimensions())
 
     # ---- the SearchSpace primitives ----------------------------------------------------------
 
@@ -302,6 +313,8 @@ class DerivedSpace(SearchSpace):
                 clean[name] = next(
                     r for r in self.keep_ratios if self._count_key(live, r) == counts
                 )
+        if self.quantization is not None:
+            self.quantization.canonical(clean, removed)
         return clean
 
     def _count_key(self, groups: Sequence[ChannelGroup], ratio: float) -> tuple[int, ...]:
@@ -317,7 +330,15 @@ class DerivedSpace(SearchSpace):
     ) -> dict[str, Any]:
         sparsity = float(clean.get("sparsity", 0.0))
         blocks, branches = self._split(removed)
-        return make_plan(self._group_by_name, keep, blocks, sparsity, 0, branches)
+        plan = make_plan(self._group_by_name, keep, blocks, sparsity, 0, branches)
+        return with_int8(plan, self.int8_layers(clean))
+
+    def int8_layers(self, arch: Mapping[str, Any]) -> list[str]:
+        """The layers ``arch`` runs in int8 (those of removed blocks and branches are gone)."""
+        if self.quantization is None:
+            return []
+        clean = self.validate(arch)
+        return self.quantization.int8_layers(clean, self._removed(clean))
 
     def needs_state(self) -> bool:
         return True
@@ -325,13 +346,21 @@ class DerivedSpace(SearchSpace):
     def latency_key(self, arch: Mapping[str, Any], subnet: nn.Module) -> str:
         """The pruned module's structure (its layers and their shapes), not the architecture:
         two models, or two rankings of one model, can share an architecture's dict, while one
-        structure runs at one speed whatever its weights (zeros included)."""
-        return "derived:" + hashlib.sha256(repr(subnet).encode()).hexdigest()[:16]
+        structure runs at one speed whatever its weights (zeros included). The layers that run
+        in int8, if any, are part of it."""
+        key = "derived:" + hashlib.sha256(repr(subnet).encode()).hexdigest()[:16]
+        int8 = self.int8_layers(arch)
+        return (
+            key
+            if not int8
+            else f"{key}:int8:{hashlib.sha256(repr(int8).encode()).hexdigest()[:12]}"
+        )
 
     def masks_emulate(self, arch: Mapping[str, Any]) -> bool:
-        """Weight sparsity is not emulated by the channel masks: such a candidate is evaluated
-        on its extracted module instead of inside the supernet."""
-        return float(self.validate(arch).get("sparsity", 0.0)) == 0.0
+        """Weight sparsity and int8 layers are not emulated by the channel masks: such a
+        candidate is evaluated on its extracted module instead of inside the supernet."""
+        clean = self.validate(arch)
+        return float(clean.get("sparsity", 0.0)) == 0.0 and not self.int8_layers(clean)
 
     def fit_state(
         self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], seed: int

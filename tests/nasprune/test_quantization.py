@@ -11,8 +11,9 @@ from torch import nn
 
 from nasprune.errors import SearchError
 from nasprune.onnx_export import onnx_bytes
-from nasprune.quantization.fake import FakeInt8, folded_norms, quantizable
+from nasprune.quantization.fake import FakeInt8, folded_norms
 from nasprune.quantization.qdq import OrtModule, fits, layer_nodes, quantize_qdq
+from search_spaces.quantization import quantizable
 from tests.support import zoo
 
 
