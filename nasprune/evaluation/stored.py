@@ -11,6 +11,7 @@ module, so an export reloads with the stored accuracy. The search's workers, ``m
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import islice
@@ -48,6 +49,15 @@ class StoredSearch:
     source: nn.Module  # the trained supernet (elastic) or the dense model (prune)
     calibration: list[torch.Tensor]  # the fixed batches BN statistics are recalibrated on
     training: Outcome | None = None  # how the supernet's training ended, when opening trained it
+
+    @functools.cached_property
+    def int8_calibration(self) -> list[torch.Tensor]:
+        """The fixed batches int8 models are calibrated on (``quantization.calibration_batches``
+        of the space), from the start of the training data like :attr:`calibration`."""
+        count = (
+            0 if self.space.quantization is None else self.space.quantization.calibration_batches
+        )
+        return calibration_batches(self.loaders.train, count, self.config.data.batch_size)
 
     @property
     def reused_supernet(self) -> bool:

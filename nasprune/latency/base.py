@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from nasprune.config import LatencyConfig
 from nasprune.errors import ConfigError, SearchError
 from nasprune.latency.reference import ReferenceNetwork
+from nasprune.quantization import Int8Model
 from plumbing.modules import device_of
 
 Runner = Callable[[torch.Tensor], torch.Tensor]  # runs the prepared module on an input
@@ -113,6 +114,7 @@ class LatencyBackend(abc.ABC):
 
     name: ClassVar[str]
     tolerance: ClassVar[float] = 0.0  # largest allowed |output - torch eager output|
+    runs_int8: ClassVar[bool] = False  # whether it runs an Int8Model as its int8 model
 
     def __init__(self, settings: LatencyConfig) -> None:
         if settings.device == "cuda" and not torch.cuda.is_available():
@@ -164,6 +166,10 @@ class LatencyBackend(abc.ABC):
         """What will be timed, checked against torch eager, and its seeded input."""
         shape = (self.settings.batch_size, *input_shape)
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+        if isinstance(module, Int8Model) and not self.runs_int8:
+            raise SearchError(
+                f"latency backend {self.name} cannot run int8 layers; onnxruntime can"
+            )
         run = self.prepare(module, x)
         if run is not module:  # eager torch on the CPU: what the others are checked against
             self.check_outputs(module, run, x)
@@ -233,10 +239,11 @@ class LatencyBackend(abc.ABC):
         want = module(x.to(device_of(module))).float().cpu()
         got = run(x).float().cpu()
         gap = float((got - want).abs().max()) if got.shape == want.shape else float("inf")
-        if not gap <= self.tolerance * max(1.0, float(want.abs().max())):
+        tolerance = max(self.tolerance, getattr(module, "tolerance", 0.0))  # int8: its own
+        if not gap <= tolerance * max(1.0, float(want.abs().max())):
             raise SearchError(
                 f"latency backend {self.name}: outputs differ from torch eager by {gap:.2e} "
-                f"(tolerance {self.tolerance:.0e}); the module is not measured"
+                f"(tolerance {tolerance:.0e}); the module is not measured"
             )
 
     def _time_burst(self, run: Runner, x: torch.Tensor, runs: int) -> float:

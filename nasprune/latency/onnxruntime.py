@@ -13,6 +13,7 @@ from nasprune.errors import ConfigError
 from nasprune.latency.base import LatencyBackend, Runner, cpu_name
 from nasprune.latency.registry import register_backend
 from nasprune.onnx_export import onnx_bytes
+from nasprune.quantization import Int8Model
 from plumbing import require
 
 
@@ -27,6 +28,7 @@ class OnnxRuntimeBackend(LatencyBackend):
 
     name = "onnxruntime"
     tolerance = 1e-4
+    runs_int8 = True  # an Int8Model runs as its QDQ model (nasprune.quantization)
 
     def __init__(self, settings: LatencyConfig) -> None:
         super().__init__(settings)
@@ -52,7 +54,7 @@ class OnnxRuntimeBackend(LatencyBackend):
         options.intra_op_num_threads = self.settings.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        model = onnx_bytes(module, example)
+        model = module.qdq() if isinstance(module, Int8Model) else onnx_bytes(module, example)
         session = self.ort.InferenceSession(model, options, providers=[self.provider])
         cached = {id(example): example.cpu().numpy()}
 

@@ -35,11 +35,14 @@ def recorded_latency(
     key: str,
     remeasure: bool = False,
     input_shape: tuple[int, ...] | None = None,
+    anchor_on: DeviceKey | None = None,
 ) -> tuple[LatencyRecord, bool]:
     """The latency of ``module`` (whose measurements are keyed ``key``) on ``on``, and whether
     it was measured now: the stored figure, unless there is none or ``remeasure``; then
     measured now and stored. A part of a network (a lookup-table unit) is timed on its own
-    ``input_shape``, against the reference of the network's, and filed under the network's."""
+    ``input_shape``, against the reference of the network's, and filed under the network's.
+    ``anchor_on`` is the device key whose anchor turns ratios into milliseconds, when it is not
+    ``on``: int8 models are filed apart from fp32 ones but in the same unit."""
     if not remeasure:
         stored = store.get_latency(on.device, key, on.batch_size, on.input_shape, on.threads)
         if stored is not None:
@@ -49,7 +52,7 @@ def recorded_latency(
     if backend.settings.relative:
         network = standard_reference(on.input_shape)
         paired = backend.measure_against(module, shape, network)
-        anchor = store.anchor(on, network.key, paired.reference_ms).anchor_ms
+        anchor = store.anchor(anchor_on or on, network.key, paired.reference_ms).anchor_ms
         measured = paired.latency(anchor)
         drift = anchor / paired.reference_ms - 1.0
         drifted = abs(drift) > backend.settings.precision

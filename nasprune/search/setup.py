@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from nasprune.config import SearchConfig, stored_config
-from nasprune.errors import SearchError, user_errors
+from nasprune.errors import ConfigError, SearchError, user_errors
 from nasprune.evaluation.data import make_loaders
 from nasprune.evaluation.stored import ready_search, space_of
 from nasprune.evaluation.supernet import trained_line
@@ -59,6 +59,11 @@ def prepare(config: SearchConfig, space: SearchSpace | None = None) -> Parts:
     if config.evaluation.mode == "prune" and not space.pretrained:
         space.dense_model()  # raises: there is no trained model to cut candidates from
     backend = create_backend(config.latency)
+    if space.quantization is not None and not backend.runs_int8:
+        raise ConfigError(
+            f"the space has int8 layers, which are timed as ONNX Runtime runs them: latency."
+            f"backend {config.latency.backend} cannot run int8; set latency.backend: onnxruntime"
+        )
     _strategy(config, space).close()  # validates the strategy's name and params now
     loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
     return space, backend, loaders

@@ -13,6 +13,7 @@ from torch import nn
 from nasprune.evaluation.metrics import accuracy_and_loss
 from nasprune.latency.predictor import Predictor, load_predictor, unit_timer
 from nasprune.latency.recorded import recorded_latency
+from nasprune.quantization import Int8Model, int8_device
 from nasprune.search.worker import Worker
 from search_spaces import Architecture
 from search_spaces.derived import nonzero_params
@@ -34,7 +35,7 @@ def evaluate(
     if violated:
         metrics["violated"] = ",".join(violated)
         return TrialState.INFEASIBLE, metrics, None
-    if worker.predictor is not None:
+    if worker.predictor is not None and not space.int8_layers(arch):  # units are fp32 ones
         if _screen(worker, arch, metrics) is not None:
             return TrialState.INFEASIBLE, metrics, None
     measured, latency_key = _measure(worker, arch, heartbeat)
@@ -45,23 +46,34 @@ def _measure(
     worker: Worker, arch: Architecture, heartbeat: Callable[[], None]
 ) -> tuple[dict[str, float], str]:
     """Accuracy and loss after BN recalibration (and, in prune mode, fine-tuning), then the
-    latency of the extracted, physically smaller module (see :meth:`StoredSearch.candidate`)."""
+    latency of the extracted, physically smaller module (see :meth:`StoredSearch.candidate`).
+    A candidate with int8 layers is scored fake-quantized in elastic mode and as ONNX
+    Runtime's int8 model itself in prune mode, and timed as that int8 model."""
     evaluated, subnet = worker.search.candidate(arch, heartbeat)
+    int8 = worker.search.space.int8_layers(arch)
+    if int8:
+        subnet = Int8Model(subnet, int8, worker.search.int8_calibration)
+        evaluated = subnet if worker.search.mode == "elastic" else subnet.deployed()
     accuracy, loss = accuracy_and_loss(evaluated, worker.search.loaders.val)
     heartbeat()
-    metrics, latency_key = _metrics_of(worker, subnet, arch)
+    metrics, latency_key = _metrics_of(worker, subnet, arch, evaluated)
     return metrics | {"accuracy": accuracy, "loss": loss}, latency_key
 
 
 def _metrics_of(
-    worker: Worker, subnet: nn.Module, arch: Architecture
+    worker: Worker, subnet: nn.Module, arch: Architecture, scored: nn.Module | None = None
 ) -> tuple[dict[str, float], str]:
-    """Latency of the extracted subnet, held-out accuracy, and its non-zero weights when the
-    space has a sparsity dimension; and the key of its latency measurements."""
-    latency_key = worker.search.space.latency_key(arch, subnet)
+    """Latency of the extracted subnet (an int8 one filed under the device's int8 key, in the
+    same unit), held-out accuracy (of ``scored``, the module the accuracy was measured on when
+    it is not ``subnet``), and its non-zero weights when the space has a sparsity dimension;
+    and the key of its latency measurements."""
+    fp32 = subnet.fp32 if isinstance(subnet, Int8Model) else subnet
+    latency_key = worker.search.space.latency_key(arch, fp32)
+    on = int8_device(worker.on) if isinstance(subnet, Int8Model) else worker.on
     timed, _ = recorded_latency(
-        worker.search.store, worker.backend, worker.on, subnet, latency_key, worker.remeasure
-    )
+        worker.search.store, worker.backend, on, subnet, latency_key, worker.remeasure,
+        anchor_on=worker.on,
+    )  # fmt: skip
     metrics = {"latency_ms": timed.median_ms, "latency_p90_ms": timed.p90_ms}
     if timed.spread is not None:
         metrics["latency_spread"] = timed.spread
@@ -72,10 +84,13 @@ def _metrics_of(
         if timed.reference.drifted:
             metrics["latency_drifted"] = 1.0  # beyond latency.precision: the ratio still holds
     if worker.search.loaders.test is not None:
-        metrics["test_accuracy"] = accuracy_and_loss(subnet, worker.search.loaders.test)[0]
+        held_out = accuracy_and_loss(scored or subnet, worker.search.loaders.test)[0]
+        metrics["test_accuracy"] = held_out
     if "sparsity" in arch:
-        metrics["nonzero_params"] = float(nonzero_params(subnet))
+        metrics["nonzero_params"] = float(nonzero_params(fp32))
         metrics["sparsity"] = float(arch["sparsity"])
+    if isinstance(subnet, Int8Model):
+        metrics["int8_layers"] = float(len(subnet.layers))
     return metrics, latency_key
 
 

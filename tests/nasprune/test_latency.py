@@ -57,10 +57,12 @@ def test_every_backend_times_modules_against_the_standard_reference_of_their_inp
     timer = create_backend(settings(backend, batch_size=2))
     reference = standard_reference(shape)
     paired = timer.measure_against(build().eval(), shape, reference)
-    assert paired.ratio > 0 and paired.reference_ms > 0 and paired.pairs == 3
+    # rounds of three pairs: one on a quiet machine (precision 1.0), more when a busy one
+    # spreads the ratios beyond it
+    assert paired.ratio > 0 and paired.reference_ms > 0 and paired.pairs >= 3
     assert paired.latency(2.0).median_ms == pytest.approx(2.0 * paired.ratio)
     again = timer.measure_against(build().eval(), shape, reference)  # the reference is kept
-    assert list(timer._references) == [reference.key] and again.pairs == 3
+    assert list(timer._references) == [reference.key] and again.pairs >= 3
 
 
 def test_a_backend_whose_outputs_differ_from_eager_is_refused() -> None:
