@@ -6,7 +6,12 @@ Three formats, each written with the pruning plan as JSON beside it (``NAME.plan
   ``weights_only=True`` by :func:`load_subnet`: the architecture is data, never a pickle;
 * ``torchscript``: ``torch.jit.script`` (``trace`` for models that do not script);
 * ``onnx``: the TorchScript-based exporter (opset 17, dynamic batch), checked under ONNX
-  Runtime against torch to 1e-4 before the file is kept.
+  Runtime against torch to 1e-4 before the file is kept. A subnet whose architecture has
+  int8 layers is written as the QDQ int8 model ONNX Runtime runs (calibrated on the search's
+  data, :mod:`nasprune.quantization`), checked against the fake-quantized model on validation
+  inputs to 5% of its largest output before the file is kept; the plan lists the int8 layers.
+  ``state`` and ``torchscript`` hold the fp32 module of such a subnet (the plan still lists
+  the layers that run in int8).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from nasprune.errors import SearchError, StoreError, user_errors
 from nasprune.evaluation.metrics import accuracy_and_loss
 from nasprune.latency.torchscript import torchscript
 from nasprune.onnx_export import export_onnx
+from nasprune.quantization import Int8Model, OrtModule
 from nasprune.store_access import StorageArg, open_store
 from plumbing import require
 from search_spaces import SearchSpace, create_space
@@ -34,6 +40,7 @@ FORMAT = "nasprune.subnet"
 FORMAT_VERSION = 2
 FORMATS = ("state", "torchscript", "onnx")
 ONNX_TOLERANCE = 1e-4
+INT8_TOLERANCE = 0.05  # int8 file against the fake-quantized model: a share of the largest output
 Format = Literal["state", "torchscript", "onnx"]
 
 
@@ -45,6 +52,7 @@ class Exported:
     accuracy: float  # the exported module's accuracy on the validation split
     params: int
     finetuned: FinetuneRecord | None  # the fine-tuning run whose weights were exported
+    int8_layers: tuple[str, ...] = ()  # the layers that run in int8 (in the onnx file only)
 
 
 def plan_path_for(path: Path) -> Path:
@@ -88,13 +96,19 @@ def export(
             number = found.number
         ctx = open_stored(store, record, space)
         chosen, subnet, run = ctx.trial_subnet(number, inherited)
-        accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
         plan = _plan_document(ctx.space, chosen, name, run)
-        _write(format, subnet, ctx.space.input_shape, out, plan)
+        int8 = tuple(ctx.space.int8_layers(chosen.arch))
+        if int8 and format == "onnx":
+            quantized = Int8Model(subnet, int8, ctx.int8_calibration)
+            written = write_int8_onnx(quantized, next(iter(ctx.loaders.val))[0], out)
+            accuracy, _ = accuracy_and_loss(written, ctx.loaders.val)
+        else:
+            accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
+            _write(format, subnet, ctx.space.input_shape, out, plan)
     plan_file = plan_path_for(out)
     plan_file.write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     params = sum(p.numel() for p in subnet.parameters())
-    return Exported(out, plan_file, chosen, accuracy, params, run)
+    return Exported(out, plan_file, chosen, accuracy, params, run, int8)
 
 
 def _plan_document(
@@ -151,6 +165,24 @@ def write_onnx(module: nn.Module, example: torch.Tensor, out: Path) -> float:
         out.unlink(missing_ok=True)
         raise SearchError(f"the ONNX file differs from torch by {gap:.2e} (> {ONNX_TOLERANCE})")
     return gap
+
+
+def write_int8_onnx(model: Int8Model, batch: torch.Tensor, out: Path) -> OrtModule:
+    """Write ``model``'s QDQ int8 ONNX file, kept only if ONNX Runtime's outputs on ``batch``
+    (validation inputs) are within :data:`INT8_TOLERANCE` of the fake-quantized model's largest
+    output; returns the file's model, called like a module."""
+    out.write_bytes(model.qdq())
+    written = OrtModule(out.read_bytes())
+    with torch.no_grad():
+        want, got = model(batch), written(batch)
+    gap = float((got - want).abs().max() / want.abs().max().clamp(min=1e-12))
+    if not gap <= INT8_TOLERANCE:
+        out.unlink(missing_ok=True)
+        raise SearchError(
+            f"the int8 ONNX file differs from the fake-quantized model by {gap:.1%} of its "
+            f"largest output (> {INT8_TOLERANCE:.0%})"
+        )
+    return written
 
 
 def read_export(path: str | Path) -> dict[str, Any]:

@@ -5,11 +5,13 @@ settings are refused with one line, exit 2 and no row."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from cli_support import cli
 
 import nasprune
@@ -18,7 +20,7 @@ from nasprune.evaluation.metrics import accuracy_and_loss
 from nasprune.evaluation.stored import open_stored
 from nasprune.latency import create_backend
 from nasprune.latency.recorded import this_device
-from nasprune.quantization import Int8Model, int8_device
+from nasprune.quantization import Int8Model, OrtModule, int8_device
 from storage import TrialState, get_store
 
 MODEL = {"model": "zoo:resnet", "model_args": {"in_channels": 1, "widths": [8, 16, 32]}}
@@ -76,6 +78,8 @@ def test_int8_candidates_are_timed_as_the_int8_model_under_the_devices_int8_key(
         assert trial.latency_key.split(":int8:")[0] != trial.latency_key
     for trial in fp32:
         assert store.get_latency(on.device, trial.latency_key, *key[1:]) is not None
+    if mode == "elastic":
+        _exports_the_int8_model(config, stored, int8[0], workdir)
     if mode == "prune":  # the score is the int8 model's own, under ONNX Runtime
         trial = int8[0]
         subnet = stored.candidate(trial.arch)[1]
@@ -85,6 +89,30 @@ def test_int8_candidates_are_timed_as_the_int8_model_under_the_devices_int8_key(
 
 
 @pytest.mark.slow
+def _exports_the_int8_model(config: dict, stored: Any, trial: Any, workdir: Path) -> None:
+    """--format onnx writes the QDQ int8 model, which loads in ONNX Runtime and scores what the
+    export says; the plan lists the int8 layers; the state file holds the fp32 module."""
+    import onnx
+
+    layers = stored.space.int8_layers(trial.arch)
+    done = nasprune.export(config["name"], workdir / "q.onnx", trial=trial.number,
+                           format="onnx", storage=config["storage"])  # fmt: skip
+    assert done.int8_layers == tuple(layers)
+    model = onnx.load(str(workdir / "q.onnx"))
+    quantized = {n.input[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    assert len(quantized) >= len(layers)
+    written = OrtModule((workdir / "q.onnx").read_bytes())
+    assert accuracy_and_loss(written, stored.loaders.val)[0] == done.accuracy
+    plan = json.loads(done.plan_path.read_text())["plan"]
+    assert plan["version"] == 3 and plan["int8"] == layers
+    state = nasprune.export(config["name"], workdir / "q.pt", trial=trial.number,
+                            storage=config["storage"])  # fmt: skip
+    assert state.int8_layers == tuple(layers)
+    fp32 = nasprune.load_subnet(workdir / "q.pt")
+    x = next(iter(stored.loaders.val))[0]
+    torch.testing.assert_close(fp32(x), stored.candidate(trial.arch)[1](x), atol=1e-5, rtol=0)
+
+
 def test_a_fake_quantized_candidate_scores_within_the_stated_gap_of_its_int8_model(
     workdir: Path,
 ) -> None:
