@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from search_spaces.base import SearchSpace, int_choices, positive_int
 from search_spaces.dimensions import Dimension, DimensionKind, SpaceError
 from search_spaces.elastic import ElasticBatchNorm2d, ElasticConv2d, ElasticLinear, expect
+from search_spaces.quantization import Quantization
 from search_spaces.registry import register_space
 
 # Choices of each stage, smallest first. Stage 1 has stride 1, every later stage stride 2.
@@ -84,7 +85,9 @@ class CNNSpace(SearchSpace):
         small = space.extract(supernet, arch)
 
     Dimensions per stage ``s`` (1-based): ``stage{s}.channels``, ``stage{s}.depth``,
-    ``stage{s}.kernel``. All blocks of a stage share its channels and kernel.
+    ``stage{s}.kernel``. All blocks of a stage share its channels and kernel. With
+    ``quantization`` (see :mod:`search_spaces.quantization`), bit widths of the subnet's layers
+    (``stages.0.blocks.1.conv:bits``, ``classifier:bits``; ``stages.0:bits`` per stage).
     """
 
     name = "builtin.cnn"
@@ -97,6 +100,7 @@ class CNNSpace(SearchSpace):
         image_size: int = 8,
         num_classes: int = 10,
         stages: Sequence[Mapping[str, Sequence[int]]] | None = None,
+        quantization: Mapping[str, Any] | None = None,
     ) -> None:
         positive_int("in_channels", in_channels)
         positive_int("image_size", image_size)
@@ -117,12 +121,37 @@ class CNNSpace(SearchSpace):
             input_shape=(in_channels, image_size, image_size),
             num_classes=num_classes,
         )
+        if quantization is not None:  # the layers of the largest subnet, each block's conv
+            largest = self.build_subnet(self.largest())
+            int8 = Quantization.of(quantization, largest, stage_depth=2)
+            self.params["quantization"] = None if int8 is None else int8.as_json()
+            self.quantization = int8
 
     def dimensions(self) -> list[Dimension]:
         return [
             Dimension(f"stage{i}.{key}", _KINDS[key], tuple(stage[key]))
             for i, stage in enumerate(self.stages, 1)
             for key in _STAGE_KEYS
+        ] + ([] if self.quantization is None else self.quantization.dimensions())
+
+    def int8_layers(self, arch: Mapping[str, Any]) -> list[str]:
+        if self.quantization is None:
+            return []
+        clean = self.validate(arch)
+        return self.quantization.int8_layers(clean, self._unused_blocks(clean))
+
+    def canonical(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """The bit widths of blocks past a stage's depth run nothing: canonical fp32."""
+        clean = self.validate(arch)
+        if self.quantization is not None:
+            self.quantization.canonical(clean, self._unused_blocks(clean))
+        return clean
+
+    def _unused_blocks(self, arch: Mapping[str, Any]) -> list[str]:
+        return [
+            f"stages.{i}.blocks.{b}"
+            for i, spec in enumerate(self.stages)
+            for b in range(int(arch[f"stage{i + 1}.depth"]), spec["depth"][-1])
         ]
 
     def build_supernet(self) -> CNN:

@@ -11,8 +11,10 @@ from torch import nn
 
 from nasprune.errors import SearchError
 from nasprune.onnx_export import onnx_bytes
+from nasprune.quantization import Int8Model
 from nasprune.quantization.fake import FakeInt8, folded_norms
 from nasprune.quantization.qdq import OrtModule, fits, layer_nodes, quantize_qdq
+from search_spaces import create_space
 from search_spaces.quantization import quantizable
 from tests.support import zoo
 
@@ -129,3 +131,33 @@ def test_only_the_chosen_layers_run_in_int8() -> None:
     weights = {n.input[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
     assert any(w.startswith("fc.weight") for w in weights)
     assert sum("weight" in w or "Conv" in w for w in weights) == 1  # the stem's and others' stay
+
+
+@pytest.mark.parametrize(
+    ("space_name", "params", "shape"),
+    [
+        ("derived", {"model": "zoo:vit", "input_shape": [1, 3, 32, 32]}, (3, 32, 32)),
+        ("builtin.cnn", {}, (1, 8, 8)),
+    ],
+)
+def test_int8_subnets_of_the_vit_and_the_builtin_cnn_run_as_their_qdq_models(
+    space_name: str, params: dict, shape: tuple[int, ...]
+) -> None:
+    space = create_space(space_name, **params, quantization={})
+    if space.needs_state():
+        space.load_state(space.fit_state([], seed=0))
+    batches = [
+        torch.randn(16, *shape, generator=torch.Generator().manual_seed(i)) for i in range(2)
+    ]
+    rng, checked = random.Random(0), 0
+    for _ in range(3):
+        arch = space.sample(rng)
+        layers = space.int8_layers(arch)
+        if not layers:
+            continue
+        int8 = Int8Model(space.build_subnet(arch).eval(), layers, batches)
+        with torch.no_grad():
+            want, got = int8(batches[0]), int8.deployed()(batches[0])
+        assert float((got - want).abs().max() / want.abs().max()) < 0.05
+        checked += 1
+    assert checked

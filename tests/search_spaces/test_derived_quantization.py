@@ -1,12 +1,14 @@
-"""int8 dimensions of a derived space (``quantization`` in its params, issue 17): one per layer,
+"""int8 dimensions of a derived space and the built-in CNN (``quantization`` in their params,
+issue 17): one per layer,
 per stage or global; an architecture names the layers that run in int8, its plan lists them
 (version 3), its latency key differs from the fp32 one's, and bad settings are one line."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
-from search_spaces import SpaceError, create_space
+from search_spaces import SpaceError, arch_hash, create_space
 from search_spaces.derived import DerivedSpace, apply_plan
 from search_spaces.derived.plan import check_plan
 from search_spaces.quantization import quantizable
@@ -16,9 +18,7 @@ LAYERS = ["stem.0", "res1.conv1", "res1.conv2", "down.0", "res2.conv1", "res2.co
 
 
 def _space(**quantization: object) -> DerivedSpace:
-    space = create_space(
-        "derived", model="zoo:cnn1d", input_shape=SHAPE, quantization=quantization
-    )
+    space = create_space("derived", model="zoo:cnn1d", input_shape=SHAPE, quantization=quantization)
     assert isinstance(space, DerivedSpace)
     space.load_state(space.fit_state([], seed=0))
     return space
@@ -105,3 +105,42 @@ def test_a_space_without_quantization_is_unchanged() -> None:
     assert not any(d.kind == "bits" for d in space.dimensions())
     assert space.int8_layers(space.largest()) == []
     assert space.plan(space.smallest())["version"] == 1 and space.masks_emulate(space.smallest())
+
+
+def test_the_small_vit_offers_its_patch_embedding_attention_and_mlp_layers() -> None:
+    space = create_space(
+        "derived", model="zoo:vit", input_shape=[1, 3, 32, 32],
+        quantization={"exclude": ["patch_embed"]},
+    )  # fmt: skip
+    assert isinstance(space, DerivedSpace)
+    space.load_state(space.fit_state([], seed=0))
+    bits = [d.name for d in space.dimensions() if d.kind == "bits"]
+    assert "blocks.0.attn.qkv:bits" in bits and "blocks.1.mlp.fc2:bits" in bits
+    assert "head:bits" in bits and "patch_embed:bits" not in bits
+    arch = space.smallest() | {"blocks.0.attn.qkv:bits": 8, "head:bits": 8}
+    assert set(space.int8_layers(arch)) <= {"blocks.0.attn.qkv", "head"}
+    subnet = space.build_subnet(arch)
+    named = dict(subnet.named_modules())
+    assert all(isinstance(named[layer], torch.nn.Linear) for layer in space.int8_layers(arch))
+
+
+def test_the_builtin_cnn_offers_each_blocks_convolution_and_its_classifier() -> None:
+    space = create_space("builtin.cnn", quantization={})
+    bits = sorted(d.name for d in space.dimensions() if d.kind == "bits")
+    assert bits == sorted(
+        [f"stages.{s}.blocks.{b}.conv:bits" for s in range(2) for b in range(3)]
+        + ["classifier:bits"]
+    )
+    fp32 = space.smallest() | {name: 32 for name in bits}  # the smallest widths, all in fp32
+    arch = fp32 | {"stages.0.blocks.0.conv:bits": 8, "stages.0.blocks.2.conv:bits": 8}
+    assert space.int8_layers(arch) == ["stages.0.blocks.0.conv"]  # depth 1: block 2 runs nothing
+    assert space.canonical(arch)["stages.0.blocks.2.conv:bits"] == 32
+    assert arch_hash(space.canonical(arch)) != arch_hash(space.canonical(fp32))
+    assert len(space.int8_layers(space.smallest())) == 3  # stage depths 1: two convs, classifier
+    named = dict(space.build_subnet(arch).named_modules())
+    assert isinstance(named["stages.0.blocks.0.conv"], torch.nn.Conv2d)
+    assert create_space("builtin.cnn", **space.params).dimensions() == space.dimensions()
+    per_stage = create_space("builtin.cnn", quantization={"dims": "per_stage"})
+    assert {d.name for d in per_stage.dimensions() if d.kind == "bits"} == {
+        "stages.0:bits", "stages.1:bits", "classifier:bits"
+    }  # fmt: skip
