@@ -166,10 +166,12 @@ class LatencyBackend(abc.ABC):
         """What will be timed, checked against torch eager, and its seeded input."""
         shape = (self.settings.batch_size, *input_shape)
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
-        if isinstance(module, Int8Model) and not self.runs_int8:
-            raise SearchError(
-                f"latency backend {self.name} cannot run int8 layers; onnxruntime can"
-            )
+        if isinstance(module, Int8Model):  # timed and checked on the data it was calibrated on
+            if not self.runs_int8:
+                raise SearchError(
+                    f"latency backend {self.name} cannot run int8 layers; onnxruntime can"
+                )
+            x = module.sample(self.settings.batch_size)
         run = self.prepare(module, x)
         if run is not module:  # eager torch on the CPU: what the others are checked against
             self.check_outputs(module, run, x)

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 import torch
+import zoo
 from cli_support import cli
+from kill_support import kill_run_when
 
 import nasprune
 from nasprune.config import LatencyConfig
@@ -21,7 +23,7 @@ from nasprune.evaluation.stored import open_stored
 from nasprune.latency import create_backend
 from nasprune.latency.recorded import this_device
 from nasprune.quantization import Int8Model, OrtModule, int8_device
-from storage import TrialState, get_store
+from storage import Store, TrialState, get_store
 
 MODEL = {"model": "zoo:resnet", "model_args": {"in_channels": 1, "widths": [8, 16, 32]}}
 # the gap the README states between a fake-quantized candidate's accuracy and its int8 model's
@@ -51,9 +53,11 @@ def int8_config(tmp_path: Path, mode: str = "elastic", **quantization: Any) -> d
 
 
 def _trials(config: dict[str, Any]) -> list:
+    """The search's trials, every one of them complete."""
     store = get_store(config["storage"])
-    record = store.get_search(config["name"])
-    return [t for t in store.trials(record.search_id) if t.state == TrialState.COMPLETE]
+    trials = store.trials(store.get_search(config["name"]).search_id)
+    assert all(t.state == TrialState.COMPLETE for t in trials), [t.error for t in trials]
+    return trials
 
 
 @pytest.mark.parametrize("mode", ["elastic", pytest.param("prune", marks=pytest.mark.slow)])
@@ -160,3 +164,35 @@ def test_bad_int8_settings_are_one_line_exit_2_and_no_row(
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     db = workdir / "store.db"
     assert not db.exists() or get_store(f"sqlite:///{db}").list_searches() == []
+
+
+@pytest.mark.slow
+def test_a_sigkilled_int8_search_resumes_to_what_an_uninterrupted_one_finds(
+    workdir: Path, write_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(Path(zoo.__file__).parent))  # the run imports zoo
+    url = f"sqlite:///{workdir / 'store.db'}"
+    config = int8_config(workdir) | {"name": "killed", "budget": {"trials": 5}}
+    config["latency"] |= {"warmup": 5, "repeats": 3000}  # long trials: the kill lands in one
+    config["supernet"]["epochs"] = 1
+
+    def ready(store: Store) -> bool:
+        try:
+            search = store.get_search("killed")
+        except Exception:
+            return False
+        done = store.count_trials(search.search_id, [TrialState.COMPLETE])
+        return done >= 2 and store.count_trials(search.search_id, [TrialState.RUNNING]) == 1
+
+    kill_run_when(write_config(workdir / "killed.yaml", config), url, ready, "the kill point")
+    store = get_store(url)
+    search = store.get_search("killed")
+    assert len(store.trials(search.search_id, [TrialState.RUNNING])) == 1
+    assert nasprune.resume("killed", storage=url).completed == 5
+    complete = store.trials(search.search_id, [TrialState.COMPLETE])
+    assert len(complete) == 5 and sorted(t.attempts for t in complete) == [1, 1, 1, 1, 2]
+    assert any(t.metrics.get("int8_layers", 0) > 0 for t in complete)
+    nasprune.run(config | {"name": "straight"}, storage=url)
+    straight = store.trials(store.get_search("straight").search_id)
+    assert [t.arch_hash for t in complete] == [t.arch_hash for t in straight]
+    assert [t.accuracy for t in complete] == [t.accuracy for t in straight]
