@@ -80,6 +80,10 @@ def finetune(
         Path | None,
         typer.Option(help="Start from this dense-model state dict (e.g. an early checkpoint)."),
     ] = None,
+    qat: Annotated[
+        bool,
+        typer.Option("--qat", help="Train the trial's int8 layers fake-quantized (QAT)."),
+    ] = False,
     storage: StorageOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -98,15 +102,16 @@ def finetune(
     with interruptible(hint), bar:
         result = finetune_trial(
             name, trial, steps=steps, lr=lr, distill=distill, rewind=rewind, storage=storage,
-            progress=show,
+            progress=show, qat=qat,
         )  # fmt: skip
     run = result.run
     how = "reused a complete run" if result.reused else (
         f"resumed at step {result.resumed_from}" if result.resumed_from else "trained"
     )  # fmt: skip
+    scored = " of its int8 model" if qat else ""
     out.print(
         f"trial {trial} of {name}: fine-tuned {run.steps_done} steps ({how}); validation "
-        f"accuracy {num(run.accuracy)} (search's proxy {num(result.trial.accuracy)})"
+        f"accuracy{scored} {num(run.accuracy)} (search's proxy {num(result.trial.accuracy)})"
         + ("" if run.test_accuracy is None else f", test {num(run.test_accuracy)}")
         + f"; weights {run.path}",
         soft_wrap=True,

@@ -25,6 +25,7 @@ from nasprune.evaluation.finetune import finetune
 from nasprune.evaluation.metrics import accuracy_and_loss, recalibrate_bn
 from nasprune.evaluation.stored import StoredSearch, open_stored
 from nasprune.evaluation.supernet import file_sha256
+from nasprune.quantization import FakeInt8, Int8Model
 from nasprune.store_access import StorageArg, find_trial, open_store
 from plumbing import json_hash
 from search_spaces import SearchSpace
@@ -34,6 +35,7 @@ from storage import FinetuneRecord, Store, TrialRecord
 CHECKPOINT_EVERY = 100  # steps between resumable checkpoints
 
 OnStep = Callable[[int, int, float], None]  # step, steps, loss
+Ranges = dict[str, tuple[float, float]]  # a fake-quantized layer's input and output ranges
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,11 @@ def finetune_trial(
     storage: StorageArg = None,
     progress: OnStep | None = None,
     space: SearchSpace | None = None,
+    qat: bool = False,
 ) -> FinetuneResult:
-    """Fine-tune trial ``trial`` of search ``name`` and record the run in the store."""
+    """Fine-tune trial ``trial`` of search ``name`` and record the run in the store. With
+    ``qat``, the trial's int8 layers train fake-quantized (quantization-aware training) and
+    the run's accuracy is that of its int8 model under ONNX Runtime."""
     if steps < 1:
         raise SearchError(f"--steps must be at least 1, got {steps}")
     if not lr > 0:
@@ -74,17 +79,21 @@ def finetune_trial(
             "distill": distill,
             "rewind": None if rewind_path is None else file_sha256(rewind_path),
             "seed": stored_config(record).seed,  # as the search's proxy and preparation
-        }
+        } | ({"qat": True} if qat else {})  # the keys of earlier runs stay as they were
         key = json_hash(settings, 16)
         existing = store.get_finetune(chosen.trial_id, key)
         if existing is not None and existing.complete:
             return FinetuneResult(existing, chosen, True, 0)
         ctx = open_stored(store, record, space)
+        if qat and not ctx.space.int8_layers(chosen.arch):
+            raise SearchError(
+                f"--qat trains int8 layers, and trial {trial} runs every layer in fp32"
+            )
         paths = _paths(ctx, record.name, chosen.number, key)
         subnet = _starting_subnet(ctx, chosen, rewind_path)
-        start, optimiser_state = _resume_point(existing, paths["checkpoint"], subnet)
-        run = _train(store, ctx, chosen, subnet, key, settings, paths, start, optimiser_state,
-                     progress)  # fmt: skip
+        start, optimiser_state, ranges = _resume_point(existing, paths["checkpoint"], subnet)
+        run = _train(store, ctx, chosen, subnet, key, settings, paths, (start, ranges),
+                     optimiser_state, progress)  # fmt: skip
     return FinetuneResult(run, chosen, False, start)
 
 
@@ -113,12 +122,15 @@ def _starting_subnet(ctx: StoredSearch, trial: TrialRecord, rewind: Path | None)
 
 def _resume_point(
     existing: FinetuneRecord | None, checkpoint: Path, subnet: nn.Module
-) -> tuple[int, dict[str, Any] | None]:
+) -> tuple[int, dict[str, Any] | None, Ranges | None]:
+    """The step, optimiser state and int8 ranges (of a quantization-aware run) to go on from."""
     if existing is None or existing.steps_done == 0 or not checkpoint.is_file():
-        return 0, None
+        return 0, None, None
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     subnet.load_state_dict(saved["model"])
-    return int(saved["step"]), saved["optimiser"]
+    ranges = saved.get("int8_ranges")
+    known = None if ranges is None else {k: (float(a), float(b)) for k, (a, b) in ranges.items()}
+    return int(saved["step"]), saved["optimiser"], known
 
 
 def _teacher(ctx: StoredSearch) -> nn.Module:
@@ -138,12 +150,17 @@ def _train(
     key: str,
     settings: dict[str, Any],
     paths: dict[str, Path],
-    start: int,
+    resume: tuple[int, Ranges | None],
     optimiser_state: dict[str, Any] | None,
     progress: OnStep | None,
 ) -> FinetuneRecord:
+    start, ranges = resume
     steps = int(settings["steps"])
     teacher = _teacher(ctx) if settings["distill"] else None
+    layers = ctx.space.int8_layers(trial.arch) if settings.get("qat") else []
+    fake = FakeInt8(subnet, layers, ctx.int8_calibration, ranges) if layers else None
+    state = subnet.state_dict if fake is None else fake.plain_state
+    extra = {} if fake is None else {"int8_ranges": {k: list(v) for k, v in fake.ranges.items()}}
     record: dict[str, Any] = {"trial_id": trial.trial_id, "key": key, "settings": settings}
     store.put_finetune(**record, steps_done=start, complete=False, path=None, sha256=None)
     done = start
@@ -156,12 +173,16 @@ def _train(
         )  # fmt: skip
         done, optimiser_state = chunk_end, optimiser.state_dict()
         torch.save(
-            {"model": subnet.state_dict(), "optimiser": optimiser_state, "step": done},
+            {"model": state(), "optimiser": optimiser_state, "step": done} | extra,
             paths["checkpoint"],
         )
         store.put_finetune(**record, steps_done=done, complete=False, path=None, sha256=None)
-    accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
-    test = None if ctx.loaders.test is None else accuracy_and_loss(subnet, ctx.loaders.test)[0]
+    scored: nn.Module = subnet
+    if fake is not None:  # scored as the int8 model the export will write
+        fake.remove()
+        scored = Int8Model(subnet, layers, ctx.int8_calibration).deployed()
+    accuracy, _ = accuracy_and_loss(scored, ctx.loaders.val)
+    test = None if ctx.loaders.test is None else accuracy_and_loss(scored, ctx.loaders.test)[0]
     torch.save(subnet.state_dict(), paths["weights"])
     paths["checkpoint"].unlink(missing_ok=True)
     return store.put_finetune(

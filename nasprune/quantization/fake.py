@@ -15,7 +15,7 @@ with it (quantization-aware fine-tuning); the input ranges stay as calibrated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -108,17 +108,23 @@ class FakeInt8:
     """
 
     def __init__(
-        self, module: nn.Module, layers: Sequence[str], batches: Sequence[torch.Tensor]
+        self,
+        module: nn.Module,
+        layers: Sequence[str],
+        batches: Sequence[torch.Tensor],
+        known: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         named = dict(module.named_modules())
         unknown = [n for n in layers if not isinstance(named.get(n), QUANTIZABLE)]
         if unknown:
             raise ValueError(f"not a convolution or linear layer of the model: {unknown}")
-        if not batches:
+        if not batches and known is None:
             raise ValueError("fake int8 needs calibration batches")
         self.module = module
         self.layers = list(layers)
-        self.ranges = ranges(module, self.layers, batches)
+        # ``known``: ranges calibrated before (a resumed quantization-aware fine-tune keeps
+        # the ranges it started with)
+        self.ranges = dict(known) if known is not None else ranges(module, self.layers, batches)
         norms = folded_norms(module)
         self._hooks: list[RemovableHandle] = []
         for name in self.layers:
@@ -131,6 +137,11 @@ class FakeInt8:
             out = named[norms.get(name, name)]
             self._hooks.append(out.register_forward_hook(lambda _m, _a, y, r=rounding: r(y)))
             parametrize.register_parametrization(layer, "weight", _Weight())
+
+    def plain_state(self) -> dict[str, torch.Tensor]:
+        """The module's state dict under its fp32 names (the weights as trained, unrounded)."""
+        tag = ".parametrizations.weight.original"
+        return {key.replace(tag, ".weight"): v for key, v in self.module.state_dict().items()}
 
     def remove(self) -> None:
         """The module in fp32 again, with the weights it has now (trained or not)."""

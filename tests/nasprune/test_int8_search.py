@@ -196,3 +196,48 @@ def test_a_sigkilled_int8_search_resumes_to_what_an_uninterrupted_one_finds(
     straight = store.trials(store.get_search("straight").search_id)
     assert [t.arch_hash for t in complete] == [t.arch_hash for t in straight]
     assert [t.accuracy for t in complete] == [t.accuracy for t in straight]
+
+
+@pytest.mark.slow
+def test_quantization_aware_fine_tuning_resumes_scores_the_int8_model_and_refuses_fp32(
+    workdir: Path, capsys, monkeypatch
+) -> None:
+    from nasprune.finetuning.runs import finetune_trial
+
+    url = f"sqlite:///{workdir / 'store.db'}"
+    for name in ("twin-a", "twin-b"):
+        config = int8_config(workdir, "elastic", dims="global") | {
+            "name": name, "budget": {"trials": 6}
+        }  # fmt: skip
+        config["supernet"]["epochs"] = 1
+        nasprune.run(config)
+    store = get_store(url)
+    trials = store.trials(store.get_search("twin-a").search_id)
+    int8 = [t for t in trials if t.arch["bits"] == 8][0]  # seeded: both kinds are proposed
+    fp32 = [t for t in trials if t.arch["bits"] == 32][0]
+
+    def stop_at_150(step: int, _total: int, _loss: float) -> None:
+        if step == 150:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune_trial("twin-a", int8.number, steps=200, storage=url, qat=True,
+                       progress=stop_at_150)  # fmt: skip
+    resumed = finetune_trial("twin-a", int8.number, steps=200, storage=url, qat=True)
+    straight = finetune_trial("twin-b", int8.number, steps=200, storage=url, qat=True)
+    assert resumed.resumed_from == 100 and straight.resumed_from == 0
+    a = torch.load(resumed.run.path, weights_only=True)
+    b = torch.load(straight.run.path, weights_only=True)
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert not any("parametrizations" in k for k in a)  # plain fp32 names
+    assert resumed.run.settings["qat"] is True
+    plain = finetune_trial("twin-a", int8.number, steps=200, storage=url)
+    assert plain.run.key != resumed.run.key and "qat" not in plain.run.settings
+    stored = open_stored(store, store.get_search("twin-a"))
+    subnet = stored.subnet(int8)
+    subnet.load_state_dict(a)  # the quantization-aware run's weights
+    int8_model = Int8Model(subnet, stored.space.int8_layers(int8.arch), stored.int8_calibration)
+    assert accuracy_and_loss(int8_model.deployed(), stored.loaders.val)[0] == resumed.run.accuracy
+    code, _, err = cli(capsys, monkeypatch, "finetune", "twin-a", "--trial", str(fp32.number),
+                       "--qat", "--storage", url)  # fmt: skip
+    assert code == 2 and "runs every layer in fp32" in err, err
