@@ -302,6 +302,17 @@ def int_choices(param: str, values: object, *, odd: bool = False) -> list[int]:
     return list(values)
 
 
+def mapping_param(param: str, value: object, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``defaults`` updated with ``value``: a mapping whose keys are among the defaults'."""
+    keys = ", ".join(defaults)
+    if not isinstance(value, Mapping):
+        raise SpaceError(f"{param} must be a mapping {{{keys}}}, got {value!r}")
+    unknown = sorted(set(value) - set(defaults))
+    if unknown:
+        raise SpaceError(f"{param} takes {keys}, not {unknown}")
+    return dict(defaults) | dict(value)
+
+
 def positive_int(param: str, value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise SpaceError(f"{param} must be a positive integer, got {value!r}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from search_spaces.base import positive_int
+from search_spaces.base import mapping_param, positive_int
 from search_spaces.dimensions import Dimension, DimensionKind, SpaceError
 
 QUANTIZABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -48,12 +48,7 @@ class Quantization:
         """The settings of ``value`` (the ``quantization`` param) for ``model``, checked."""
         if value is None:
             return None
-        if not isinstance(value, Mapping):
-            raise SpaceError(f"quantization must be a mapping {{{', '.join(DEFAULTS)}}}")
-        unknown = sorted(set(value) - set(DEFAULTS))
-        if unknown:
-            raise SpaceError(f"quantization takes {', '.join(DEFAULTS)}, not {unknown}")
-        settings = DEFAULTS | dict(value)
+        settings = mapping_param("quantization", value, DEFAULTS)
         if settings["dims"] not in DIMS:
             raise SpaceError(f"quantization.dims must be one of {', '.join(DIMS)}")
         choices = settings["choices"]

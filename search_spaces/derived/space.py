@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces.base import SearchSpace, positive_int
+from search_spaces.base import SearchSpace, mapping_param, positive_int
 from search_spaces.derived import masking
 from search_spaces.derived.blocks import Block, find_blocks, listed_blocks
 from search_spaces.derived.criteria import CRITERIA, check_criterion
@@ -608,12 +608,7 @@ def _importance(value: Mapping[str, Any] | None) -> dict[str, Any]:
     settings = {"criterion": "l2", "batches": 4}  # l2: the best in bench_byom's criteria table
     if value is None:
         return settings
-    if not isinstance(value, Mapping):
-        raise SpaceError(f"importance must be a mapping {{criterion, batches}}, got {value!r}")
-    unknown = sorted(set(value) - set(settings))
-    if unknown:
-        raise SpaceError(f"importance takes criterion and batches, not {unknown}")
-    settings.update(value)
+    settings = mapping_param("importance", value, settings)
     check_criterion(settings["criterion"])
     positive_int("importance.batches", settings["batches"])
     return settings
