@@ -241,7 +241,7 @@ class LatencyBackend(abc.ABC):
         want = module(x.to(device_of(module))).float().cpu()
         got = run(x).float().cpu()
         gap = float((got - want).abs().max()) if got.shape == want.shape else float("inf")
-        tolerance = max(self.tolerance, getattr(module, "tolerance", 0.0))  # int8: its own
+        tolerance = max(self.tolerance, module.tolerance if isinstance(module, Int8Model) else 0)
         if not gap <= tolerance * max(1.0, float(want.abs().max())):
             raise SearchError(
                 f"latency backend {self.name}: outputs differ from torch eager by {gap:.2e} "
