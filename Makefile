@@ -66,7 +66,8 @@ bench-quality: install
 	$(BIN)/python benchmarks/bench_quality.py --plot docs/bench_quality.png
 
 # The quality benchmark's CI subset (--quick: MNIST-1D, one seed, 12 trials, four strategies,
-# Torch-Pruning's peers, every step of the full run; about 6 minutes): it keeps the benchmark
+# Torch-Pruning's peers, every step of the full run; about 4 minutes in CI, the bench extra's
+# install and the dense model's training included): it keeps the benchmark
 # running; its figures are not the README's.
 bench-quality-quick: install
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
