@@ -70,10 +70,10 @@ SETTINGS = {  # name: (task, dense model)
 STRATEGIES = ["random", "optuna.tpe", "optuna.nsga2", "rl", "uniform", "greedy"]
 GRID_SETTING = "mnist1d-rescnn"
 LIMITS = (0.3, 0.5, 0.7)  # shares of the dense model's latency
-# ``--quick``, the subset CI runs (``make bench-quality-quick``, about 4 minutes in CI): every step of
-# the full run (supernet, searches, Torch-Pruning's peers, fine-tuning, the final timing, the
-# report) on MNIST-1D, with fewer seeds, trials and steps; its figures are a smoke test, not
-# the README's.
+# ``--quick``, the subset CI runs (``make bench-quality-quick``, about 4 minutes in CI):
+# every step of the full run (supernet, searches, Torch-Pruning's peers, fine-tuning, the
+# final timing, the report) on MNIST-1D, with fewer seeds, trials and steps; its figures are
+# a smoke test, not the README's.
 QUICK: dict[str, Any] = {
     "settings": ["mnist1d-rescnn"], "strategies": ["random", "rl", "uniform", "greedy"],
     "seeds": 1, "trials": 12, "finetune_steps": 30, "no_grid": True,
