@@ -91,6 +91,15 @@ def _loader(data: Any, batch_size: int, shuffle: bool, seed: int) -> DataLoader[
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=gen)
 
 
+def _empty(data: Any) -> bool:
+    """Whether a dataset (or a loader's) has no sample; one without a length is not judged."""
+    data = data.dataset if isinstance(data, DataLoader) else data
+    try:
+        return len(data) == 0
+    except TypeError:
+        return False
+
+
 def make_loaders(
     config: DataConfig, input_shape: tuple[int, ...], num_classes: int, seed: int
 ) -> Loaders:
@@ -107,6 +116,9 @@ def make_loaders(
             train, val, test = synthetic(input_shape, num_classes, **config.params)
         except TypeError as exc:
             raise ConfigError(f"data: bad synthetic params: {exc}") from None
+    for split, data in (("training", train), ("validation", val)):
+        if _empty(data):
+            raise ConfigError(f"the data's {split} split is empty")
     return Loaders(
         train=_loader(train, config.batch_size, shuffle=True, seed=seed),
         val=_loader(val, config.batch_size, shuffle=False, seed=seed),

@@ -141,6 +141,25 @@ def test_a_fake_quantized_candidate_scores_within_the_stated_gap_of_its_int8_mod
     assert accuracy_and_loss(stored.source, stored.loaders.val)[0] > 0.5  # the supernet learned
 
 
+def test_no_training_data_to_calibrate_int8_layers_on_is_one_line_and_no_row(
+    workdir: Path, write_config, capsys, monkeypatch
+) -> None:
+    (workdir / "nocalibration.py").write_text(
+        "import torch\n"
+        "from torch.utils.data import TensorDataset\n"
+        "def loaders():\n"
+        "    x, y = torch.rand(40, 1, 8, 8), torch.randint(10, (40,))\n"
+        "    return TensorDataset(x[:0], y[:0]), TensorDataset(x, y)\n"
+    )
+    monkeypatch.syspath_prepend(str(workdir))
+    config = int8_config(workdir) | {"data": {"entry_point": "nocalibration:loaders"}}
+    code, _, err = cli(capsys, monkeypatch, "run", str(write_config(workdir / "c.yaml", config)))
+    assert code == 2 and "the data's training split is empty" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    db = workdir / "store.db"
+    assert not db.exists() or get_store(f"sqlite:///{db}").list_searches() == []
+
+
 BAD = {
     "a backend that cannot run int8": (
         {"latency": {"backend": "torch"}}, "latency.backend torch cannot run int8"),
@@ -241,3 +260,22 @@ def test_quantization_aware_fine_tuning_resumes_scores_the_int8_model_and_refuse
     code, _, err = cli(capsys, monkeypatch, "finetune", "twin-a", "--trial", str(fp32.number),
                        "--qat", "--storage", url)  # fmt: skip
     assert code == 2 and "runs every layer in fp32" in err, err
+
+
+def test_the_builtin_cnn_searches_int8_layers_from_its_own_supernet(workdir: Path) -> None:
+    config = int8_config(workdir) | {
+        "name": "cnn-int8",
+        "space": {"name": "builtin.cnn", "params": {"quantization": {"dims": "per_stage"}}},
+        "supernet": {"epochs": 1, "checkpoint_dir": str(workdir / "checkpoints")},
+    }  # fmt: skip
+    nasprune.run(config)
+    trials = _trials(config)
+    store = get_store(config["storage"])
+    stored = open_stored(store, store.get_search("cnn-int8"))
+    on = this_device(create_backend(LatencyConfig(**config["latency"])), (1, 8, 8))
+    int8 = [t for t in trials if stored.space.int8_layers(t.arch)]
+    assert int8, [t.arch for t in trials]
+    for trial in int8:
+        assert trial.metrics["int8_layers"] == len(stored.space.int8_layers(trial.arch))
+        key = (trial.latency_key, on.batch_size, on.input_shape, on.threads)
+        assert store.get_latency(int8_device(on).device, *key) is not None
