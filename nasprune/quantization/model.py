@@ -45,6 +45,7 @@ class Int8Model(nn.Module):
         self.fp32 = fp32.eval()
         self.fake = copy.deepcopy(self.fp32)
         FakeInt8(self.fake, self.layers, self.batches)
+        self._qdq: bytes | None = None  # quantized once: prune mode scores it, the backend times it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fake(x)
@@ -55,10 +56,12 @@ class Int8Model(nn.Module):
         return rows[torch.arange(batch_size) % len(rows)]
 
     def qdq(self) -> bytes:
-        """The QDQ int8 ONNX model (exported from the fp32 module, quantized by ONNX Runtime)."""
-        example = self.batches[0][:1]
-        fp32 = onnx_bytes(self.fp32, example)
-        return quantize_qdq(fp32, self.layers, self.batches, quantizable(self.fp32))
+        """The QDQ int8 ONNX model (exported from the fp32 module, quantized by ONNX Runtime),
+        made at the first call: the fp32 module is not to change after it."""
+        if self._qdq is None:
+            fp32 = onnx_bytes(self.fp32, self.batches[0][:1])
+            self._qdq = quantize_qdq(fp32, self.layers, self.batches, quantizable(self.fp32))
+        return self._qdq
 
     def deployed(self, threads: int = 1) -> OrtModule:
         return OrtModule(self.qdq(), threads)
