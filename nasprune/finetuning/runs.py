@@ -91,10 +91,9 @@ def finetune_trial(
             )
         paths = _paths(ctx, record.name, chosen.number, key)
         subnet = _starting_subnet(ctx, chosen, rewind_path)
-        start, optimiser_state, ranges = _resume_point(existing, paths["checkpoint"], subnet)
-        run = _train(store, ctx, chosen, subnet, key, settings, paths, (start, ranges),
-                     optimiser_state, progress)  # fmt: skip
-    return FinetuneResult(run, chosen, False, start)
+        resume = _resume_point(existing, paths["checkpoint"], subnet)
+        run = _train(store, ctx, chosen, subnet, key, settings, paths, resume, progress)
+    return FinetuneResult(run, chosen, False, resume.step)
 
 
 def _paths(ctx: StoredSearch, search: str, number: int, key: str) -> dict[str, Path]:
@@ -120,17 +119,27 @@ def _starting_subnet(ctx: StoredSearch, trial: TrialRecord, rewind: Path | None)
     return subnet
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a run goes on from: its step, its optimiser's state and, for a quantization-aware
+    run, the int8 ranges it started with (nothing of the two at step 0)."""
+
+    step: int = 0
+    optimiser: dict[str, Any] | None = None
+    int8_ranges: Ranges | None = None
+
+
 def _resume_point(
     existing: FinetuneRecord | None, checkpoint: Path, subnet: nn.Module
-) -> tuple[int, dict[str, Any] | None, Ranges | None]:
-    """The step, optimiser state and int8 ranges (of a quantization-aware run) to go on from."""
+) -> ResumePoint:
+    """The checkpoint's point, its weights loaded into ``subnet``; step 0 when there is none."""
     if existing is None or existing.steps_done == 0 or not checkpoint.is_file():
-        return 0, None, None
+        return ResumePoint()
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     subnet.load_state_dict(saved["model"])
     ranges = saved.get("int8_ranges")
     known = None if ranges is None else {k: (float(a), float(b)) for k, (a, b) in ranges.items()}
-    return int(saved["step"]), saved["optimiser"], known
+    return ResumePoint(int(saved["step"]), saved["optimiser"], known)
 
 
 def _teacher(ctx: StoredSearch) -> nn.Module:
@@ -150,15 +159,14 @@ def _train(
     key: str,
     settings: dict[str, Any],
     paths: dict[str, Path],
-    resume: tuple[int, Ranges | None],
-    optimiser_state: dict[str, Any] | None,
+    resume: ResumePoint,
     progress: OnStep | None,
 ) -> FinetuneRecord:
-    start, ranges = resume
+    start, optimiser_state = resume.step, resume.optimiser
     steps = int(settings["steps"])
     teacher = _teacher(ctx) if settings["distill"] else None
     layers = ctx.space.int8_layers(trial.arch) if settings.get("qat") else []
-    fake = FakeInt8(subnet, layers, ctx.int8_calibration, ranges) if layers else None
+    fake = FakeInt8(subnet, layers, ctx.int8_calibration, resume.int8_ranges) if layers else None
     state = subnet.state_dict if fake is None else fake.plain_state
     extra = {} if fake is None else {"int8_ranges": {k: list(v) for k, v in fake.ranges.items()}}
     record: dict[str, Any] = {"trial_id": trial.trial_id, "key": key, "settings": settings}
