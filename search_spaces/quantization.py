@@ -98,6 +98,10 @@ class Quantization:
         ]  # fmt: skip
         return sorted(layer for layer in chosen if not _inside(layer, gone))
 
+    def fp32(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """``arch`` with every layer in fp32 (its channels and blocks as they are)."""
+        return {**arch, **{name: max(self.bits) for name in self.layers}}
+
     def canonical(self, arch: dict[str, Any], gone: Sequence[str]) -> None:
         """A dimension whose layers are all removed runs nothing: it becomes fp32 (largest)."""
         for name, layers in self.layers.items():

@@ -167,6 +167,10 @@ def latency_report(
         "share_within_10pct": report.share_within,
         "median_error": report.median_error,
         "p90_error": report.p90_error,
+        "int8_trials": 0 if report.int8_share_within is None else report.int8_share_within[1],
+        "int8_share_within_10pct": (
+            None if report.int8_share_within is None else report.int8_share_within[0]
+        ),
         "speed_drift": report.drift.as_json(),
         "calibration_speed_drift": report.calibration_drift.as_json(),
         "plot": None if plot is None else str(plot),
@@ -181,5 +185,8 @@ def latency_report(
         f"{report.model})" + ("" if plot is None else f"; plot: {plot}"),
         soft_wrap=True,
     )
+    if report.int8_share_within is not None:
+        share, count = report.int8_share_within
+        out.print(f"int8 trials: {count}, {share:.0%} predicted within +-10%", soft_wrap=True)
     out.print(f"trials: {report.drift.sentence()}", soft_wrap=True)
     out.print(f"calibration: {report.calibration_drift.sentence()}", soft_wrap=True)

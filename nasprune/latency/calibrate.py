@@ -11,13 +11,11 @@ each stored as it is done, so a killed calibration resumes where it stopped:
    search on this device reuses them).
 3. It fits the predictor's correction on those networks and stores the calibration.
 
-Units and whole networks are timed alike, against the reference network of the space's input
-shape (:mod:`nasprune.latency.reference`), so the table and the correction hold ratios to one
-yardstick times one anchor: a prediction made in another process, at another machine speed,
-still matches what is measured there.
-
-A search whose latency constraint is tight then screens candidates by predicted latency
-(``latency.screen``), and `nasprune latency-report` shows how good the prediction was.
+In a space with bit-width dimensions half the sampled networks hold int8 layers, and the other
+half are the same networks in fp32. A unit with an int8 layer is a unit of its own (timed as
+ONNX Runtime's int8 model of it), and a network with one is timed as its int8 model,
+calibrated on seeded random inputs, and filed under the device's int8 key
+(:func:`nasprune.quantization.int8_device`) as a search files it, in the same unit.
 """
 
 from __future__ import annotations
@@ -27,6 +25,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
 from nasprune.config import SearchConfig
 from nasprune.errors import user_errors
 from nasprune.evaluation.stored import space_with_state
@@ -34,6 +34,7 @@ from nasprune.latency import LatencyBackend, create_backend
 from nasprune.latency.predictor import Model, Point, Predictor, space_key
 from nasprune.latency.recorded import SpeedDrift, recorded_latency, this_device
 from nasprune.latency.units import Unit, runnable, units_of
+from nasprune.quantization import Int8Model, int8_device
 from nasprune.store_access import StorageArg, open_store
 from search_spaces import Architecture, SearchSpace, arch_hash
 from storage import DeviceKey, LatencyRecord, Store
@@ -80,7 +81,7 @@ def calibrate(
         backend = create_backend(config.latency)
         on = this_device(backend, space.input_shape)
         rng = random.Random(config.seed + _SEED_OFFSET)
-        measured_nets = _distinct(space, [space.sample(rng) for _ in range(networks * 4)])
+        measured_nets = _distinct(space, _network_sample(space, rng, networks * 4))
         measured_nets = measured_nets[:networks]
         others = [space.largest(), space.smallest(), *(space.sample(rng) for _ in range(samples))]
         archs = _distinct(space, measured_nets + others)
@@ -117,6 +118,17 @@ def calibrate(
     )
 
 
+def _network_sample(space: SearchSpace, rng: random.Random, count: int) -> list[Architecture]:
+    """``count`` random architectures; with bit-width dimensions, every second one is the one
+    before it in fp32, so the correction sees both kinds of network and pairs of each."""
+    archs = [space.sample(rng) for _ in range(count)]
+    if space.quantization is None:
+        return archs
+    return [
+        space.quantization.fp32(archs[i - 1]) if i % 2 else arch for i, arch in enumerate(archs)
+    ]
+
+
 def _distinct(space: SearchSpace, archs: list[Architecture]) -> list[Architecture]:
     seen: set[str] = set()
     kept = []
@@ -131,7 +143,8 @@ def _distinct(space: SearchSpace, archs: list[Architecture]) -> list[Architectur
 def _collect_units(space: SearchSpace, archs: list[Architecture], report: OnStage) -> list[Unit]:
     found: dict[str, Unit] = {}
     for done, arch in enumerate(archs, 1):
-        for unit in units_of(space.structure(arch), space.input_shape, space.latency_blocks):
+        structure, int8 = space.structure(arch), space.int8_layers(arch)
+        for unit in units_of(structure, space.input_shape, space.latency_blocks, int8):
             found.setdefault(unit.key, unit)
         report("listing units", done, len(archs))
     return list(found.values())
@@ -175,12 +188,20 @@ def _time_networks(
     records: list[LatencyRecord] = []
     fresh = 0
     for done, arch in enumerate(archs, 1):
-        structure = space.structure(arch)
-        features = predictor.features(structure, space.input_shape)
+        structure, int8 = space.structure(arch), space.int8_layers(arch)
+        features = predictor.features(structure, space.input_shape, int8=int8)
         assert features is not None  # every unit of these networks is in the table
         module = runnable(structure)
         key = space.latency_key(arch, module)
-        record, measured = recorded_latency(store, backend, on, module, key, remeasure)
+        if int8:
+            generator = torch.Generator().manual_seed(0)
+            batches = [torch.randn(8, *space.input_shape, generator=generator)]
+            record, measured = recorded_latency(
+                store, backend, int8_device(on), Int8Model(module, int8, batches), key,
+                remeasure, anchor_on=on,
+            )  # fmt: skip
+        else:
+            record, measured = recorded_latency(store, backend, on, module, key, remeasure)
         fresh += measured
         points.append((features[0], features[1], record.median_ms))
         records.append(record)

@@ -68,12 +68,17 @@ class Predictor:
         return self
 
     def features(
-        self, subnet: nn.Module, input_shape: Sequence[int], measure: MeasureUnit | None = None
+        self,
+        subnet: nn.Module,
+        input_shape: Sequence[int],
+        measure: MeasureUnit | None = None,
+        int8: Sequence[str] = (),
     ) -> tuple[float, int, int] | None:
-        """(table sum, units, units timed now) of ``subnet``; None when a unit is missing
-        from the table and there is no ``measure`` to time it."""
+        """(table sum, units, units timed now) of ``subnet``, whose ``int8`` layers run in
+        int8; None when a unit is missing from the table and there is no ``measure`` to time
+        it."""
         total, fresh = 0.0, 0
-        units = units_of(subnet, input_shape, self.block_types)
+        units = units_of(subnet, input_shape, self.block_types, int8)
         for unit in units:
             if unit.key not in self.table:
                 if measure is None:
@@ -84,9 +89,13 @@ class Predictor:
         return total, len(units), fresh
 
     def predict(
-        self, subnet: nn.Module, input_shape: Sequence[int], measure: MeasureUnit | None = None
+        self,
+        subnet: nn.Module,
+        input_shape: Sequence[int],
+        measure: MeasureUnit | None = None,
+        int8: Sequence[str] = (),
     ) -> Prediction | None:
-        found = self.features(subnet, input_shape, measure)
+        found = self.features(subnet, input_shape, measure, int8)
         if found is None:
             return None
         total, units, fresh = found

@@ -2,14 +2,18 @@
 
 For every complete trial measured on the device (the search's own, or one given), the
 subnetwork's structure is rebuilt from the stored architecture and the device's predictor
-(``nasprune calibrate``) predicts it; the report gives the share within +-10%, the median and
-90th-percentile relative error, how far the machine's speed moved against the reference
-network while the trials and the calibration were measured, and a scatter plot.
+(``nasprune calibrate``) predicts it, from its table and the units a search's screen timed on
+the device since (the report itself times nothing). The report gives the share within +-10%,
+the median and 90th-percentile relative error, how far the machine's speed moved against the
+reference network while the trials and the calibration were measured, and a scatter plot.
+Trials with int8 layers are predicted with their int8 units against their figures under the
+device's int8 key, and the report gives their share apart too.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +23,8 @@ from nasprune.evaluation.stored import space_with_state
 from nasprune.latency import create_backend
 from nasprune.latency.predictor import Model, load_predictor, space_key
 from nasprune.latency.recorded import SpeedDrift, this_device
+from nasprune.latency.units import Unit
+from nasprune.quantization import int8_device
 from nasprune.queries import device_id, device_key
 from nasprune.store_access import StorageArg, open_store
 from search_spaces import SearchSpace
@@ -32,6 +38,7 @@ class ReportPoint:
     trial: int
     measured_ms: float
     predicted_ms: float
+    int8: bool = False  # some of its layers run in int8
 
     @property
     def error(self) -> float:
@@ -44,14 +51,20 @@ class LatencyReport:
     device: str
     model: Model  # the predictor's correction
     points: list[ReportPoint]
-    unpredicted: int  # measured trials with a unit missing from the table
+    unpredicted: int  # measured trials with a unit neither the table nor the store has
     plot: Path | None
     drift: SpeedDrift  # over the trials' figures
     calibration_drift: SpeedDrift  # over the calibration's units and networks
 
     @property
     def share_within(self) -> float:
-        return sum(abs(p.error) <= WITHIN for p in self.points) / len(self.points)
+        return _share_within(self.points)
+
+    @property
+    def int8_share_within(self) -> tuple[float, int] | None:
+        """The share within +-10% of the trials with int8 layers, and their number."""
+        int8 = [p for p in self.points if p.int8]
+        return (_share_within(int8), len(int8)) if int8 else None
 
     @property
     def median_error(self) -> float:
@@ -89,18 +102,25 @@ def latency_report(
                 f"(batch size {on.batch_size}); run `nasprune calibrate CONFIG` there first"
             )
         trials = [t for t in store.trials(record.search_id, [TrialState.COMPLETE]) if t.latency_key]
-        measured = store.latencies(on, [str(t.latency_key) for t in trials])
+        stored_unit = _stored_unit(store, on)
+        keys = [str(t.latency_key) for t in trials]
+        measured = store.latencies(on, keys), store.latencies(int8_device(on), keys)
         points, missing, figures = [], 0, []
         for trial in trials:
-            figure = measured.get(str(trial.latency_key))
+            int8 = space.int8_layers(trial.arch)
+            figure = measured[bool(int8)].get(str(trial.latency_key))
             if figure is None:
                 continue
             figures.append(figure)
-            found = predictor.predict(space.structure(trial.arch), space.input_shape)
-            if found is None:
+            structure = space.structure(trial.arch)
+            try:
+                found = predictor.predict(structure, space.input_shape, stored_unit, int8)
+            except _NotTimed:
                 missing += 1
                 continue
-            points.append(ReportPoint(trial.number, figure.median_ms, found.latency_ms))
+            assert found is not None
+            point = ReportPoint(trial.number, figure.median_ms, found.latency_ms, bool(int8))
+            points.append(point)
         if not points:
             raise SearchError(
                 f"search {name!r} has no trials measured on device {device_id(on.device)} "
@@ -113,6 +133,23 @@ def latency_report(
         return report
 
 
+class _NotTimed(Exception):
+    """A unit that neither the calibration nor a search's screen timed on the device."""
+
+
+def _stored_unit(store: Store, on: DeviceKey) -> Callable[[Unit], float]:
+    """A unit's figure from the store (the screen of a search times the units the table lacks
+    and files them there), never timed now: the report measures nothing."""
+
+    def stored(unit: Unit) -> float:
+        found = store.latencies(on, [unit.key]).get(unit.key)
+        if found is None:
+            raise _NotTimed(unit.key)
+        return found.median_ms
+
+    return stored
+
+
 def _calibration_figures(store: Store, on: DeviceKey, space: SearchSpace) -> list[LatencyRecord]:
     """The figures of the calibration's units and whole networks (networks: since 0007)."""
     record = store.get_calibration(on, space_key(space))
@@ -120,7 +157,11 @@ def _calibration_figures(store: Store, on: DeviceKey, space: SearchSpace) -> lis
         return []
     content = record.content
     keys = [str(k) for k in [*content.get("unit_keys", []), *content.get("network_keys", [])]]
-    return list(store.latencies(on, keys).values())
+    return [*store.latencies(on, keys).values(), *store.latencies(int8_device(on), keys).values()]
+
+
+def _share_within(points: list[ReportPoint]) -> float:
+    return sum(abs(p.error) <= WITHIN for p in points) / len(points)
 
 
 def _scatter(report: LatencyReport, path: Path) -> None:
@@ -137,7 +178,14 @@ def _scatter(report: LatencyReport, path: Path) -> None:
         [low, high], [low * 0.9, high * 0.9], [low * 1.1, high * 1.1], color="0.9", label="+-10%"
     )
     axes.plot([low, high], [low, high], color="0.5", linewidth=1)
-    axes.scatter(measured, predicted, s=14, color="tab:blue", label="trials")
+    fp32 = [p for p in report.points if not p.int8]
+    int8 = [p for p in report.points if p.int8]
+    for points, color, label in ((fp32, "tab:blue", "trials"), (int8, "tab:orange", "int8 trials")):
+        if points:
+            axes.scatter(
+                [p.measured_ms for p in points], [p.predicted_ms for p in points],
+                s=14, color=color, label=label,
+            )  # fmt: skip
     axes.set_xlim(low, high)
     axes.set_ylim(low, high)
     axes.set_xlabel("measured latency (ms)")

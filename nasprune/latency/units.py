@@ -8,6 +8,10 @@ is keyed by its structure and its input shape, so one measurement serves every s
 that contains the same unit. What the units leave out (pooling, residual additions,
 functional activations, the interpreter's overhead per layer) is what the predictor's
 correction learns.
+
+A unit whose layers run in int8 (a candidate of a space with bit-width dimensions) is another
+unit, keyed with the quantization settings: it is timed as ONNX Runtime's QDQ int8 model of it,
+calibrated on seeded random inputs (the scales it gets do not change its speed).
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from nasprune.quantization import SETTINGS, Int8Model
 from plumbing import canonical_json, json_hash
 from plumbing.modules import device_of
 
 _COMPUTE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid)
+_INT8_SAMPLES = 8  # random inputs an int8 unit is calibrated on
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,19 @@ class Unit:
     description: str
     input_shape: tuple[int, ...]  # without the batch dimension
     modules: tuple[nn.Module, ...]
+    int8: tuple[str, ...] = ()  # its layers that run in int8, named in :meth:`standalone`'s module
 
     def standalone(self) -> nn.Module:
-        """A copy of the unit that runs by itself on the CPU (eval mode)."""
+        """A copy of the unit that runs by itself on the CPU (eval mode); an :class:`Int8Model`
+        when some of its layers run in int8."""
         parts = [copy.deepcopy(module) for module in self.modules]
-        return runnable(parts[0] if len(parts) == 1 else nn.Sequential(*parts))
+        chain = len(parts) > 1 or (bool(self.int8) and isinstance(parts[0], _COMPUTE))  # layer "0"
+        module = runnable(nn.Sequential(*parts) if chain else parts[0])
+        if not self.int8:
+            return module
+        generator = torch.Generator().manual_seed(0)
+        batches = [torch.randn(_INT8_SAMPLES, *self.input_shape, generator=generator)]
+        return Int8Model(module, self.int8, batches)
 
 
 def runnable(module: nn.Module) -> nn.Module:
@@ -63,6 +77,7 @@ def runnable(module: nn.Module) -> nn.Module:
 
 @dataclass
 class _Call:
+    name: str  # in the traced module
     module: nn.Module
     inputs: tuple[int, ...]  # ids of the input tensors
     output: int  # id of the output tensor
@@ -70,12 +85,16 @@ class _Call:
 
 
 def units_of(
-    module: nn.Module, input_shape: Sequence[int], block_types: Sequence[type] = ()
+    module: nn.Module,
+    input_shape: Sequence[int],
+    block_types: Sequence[type] = (),
+    int8: Sequence[str] = (),
 ) -> list[Unit]:
     """The units of ``module`` on an input of ``(1, *input_shape)``, in execution order.
-    Modules of ``block_types`` are units as a whole; inside them nothing else is one. A
-    module on the meta device is made :func:`runnable` first, in place: tracing real tensors
-    at batch 1 is far quicker than meta tensors."""
+    Modules of ``block_types`` are units as a whole; inside them nothing else is one. ``int8``
+    names the layers of ``module`` that run in int8. A module on the meta device is made
+    :func:`runnable` first, in place: tracing real tensors at batch 1 is far quicker than meta
+    tensors."""
     calls = _trace(runnable(module), tuple(input_shape), tuple(block_types))
     units: list[Unit] = []
     used: set[int] = set()
@@ -83,11 +102,14 @@ def units_of(
         if i in used:
             continue
         if isinstance(call.module, tuple(block_types)):
-            units.append(_unit([call.module], call.shape))
+            inside = call.name + "."
+            quantized = [name.removeprefix(inside) for name in int8 if name.startswith(inside)]
+            units.append(_unit([call.module], call.shape, quantized))
         elif isinstance(call.module, _COMPUTE):
             chain = [i, *_consumers(calls, i)]
             used.update(chain)
-            units.append(_unit([calls[j].module for j in chain], call.shape))
+            quantized = ["0"] if call.name in int8 else []
+            units.append(_unit([calls[j].module for j in chain], call.shape, quantized))
     return units
 
 
@@ -107,6 +129,7 @@ def _trace(
 ) -> list[_Call]:
     """Every leaf module's call (and every call of a block type, whose insides are skipped)."""
     calls: list[_Call] = []
+    names = {id(sub): name for name, sub in module.named_modules()}
     outputs: list[Any] = []  # every output stays alive, so that tensor ids stay unique
     depth = [0]  # > 0 while inside a block
 
@@ -125,7 +148,8 @@ def _trace(
             return  # containers: their leaves are recorded
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
         if tensors:
-            calls.append(_Call(mod, tuple(map(id, tensors)), id(output), tuple(tensors[0].shape)))
+            shape = tuple(tensors[0].shape)
+            calls.append(_Call(names[id(mod)], mod, tuple(map(id, tensors)), id(output), shape))
 
     handles = []
     for sub in module.modules():
@@ -147,11 +171,13 @@ def _trace(
     return calls
 
 
-def _unit(modules: list[nn.Module], shape: tuple[int, ...]) -> Unit:
-    layers = {"modules": [_describe(m) for m in modules], "input": list(shape[1:])}
+def _unit(modules: list[nn.Module], shape: tuple[int, ...], int8: Sequence[str] = ()) -> Unit:
+    layers: dict[str, Any] = {"modules": [_describe(m) for m in modules], "input": list(shape[1:])}
+    if int8:
+        layers["int8"] = {"layers": sorted(int8), "settings": SETTINGS}
     described = canonical_json(layers)
     key = "unit:" + json_hash(layers, 24)
-    return Unit(key, described, tuple(shape[1:]), tuple(modules))
+    return Unit(key, described, tuple(shape[1:]), tuple(modules), tuple(sorted(int8)))
 
 
 def _describe(module: nn.Module) -> str:

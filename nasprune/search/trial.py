@@ -35,7 +35,7 @@ def evaluate(
     if violated:
         metrics["violated"] = ",".join(violated)
         return TrialState.INFEASIBLE, metrics, None
-    if worker.predictor is not None and not space.int8_layers(arch):  # units are fp32 ones
+    if worker.predictor is not None:
         if _screen(worker, arch, metrics) is not None:
             return TrialState.INFEASIBLE, metrics, None
     measured, latency_key = _measure(worker, arch, heartbeat)
@@ -121,8 +121,9 @@ def _screen(worker: Worker, arch: Architecture, metrics: dict[str, Any]) -> str 
     store, backend, on = worker.search.store, worker.backend, worker.on
     with torch.random.fork_rng(devices=[]):  # the strategy's and the loop's draws stay as they were
         structure = worker.search.space.structure(arch)
+    int8 = worker.search.space.int8_layers(arch)
     found = worker.predictor.predict(
-        structure, worker.search.space.input_shape, unit_timer(store, backend, on)
+        structure, worker.search.space.input_shape, unit_timer(store, backend, on), int8
     )
     if found is None:
         return None

@@ -14,6 +14,7 @@ import pytest
 import torch
 import zoo
 from cli_support import cli
+from int8_support import int8_config
 from kill_support import kill_run_when
 
 import nasprune
@@ -25,31 +26,9 @@ from nasprune.latency.recorded import this_device
 from nasprune.quantization import Int8Model, OrtModule, int8_device
 from storage import Store, TrialState, get_store
 
-MODEL = {"model": "zoo:resnet", "model_args": {"in_channels": 1, "widths": [8, 16, 32]}}
 # the gap the README states between a fake-quantized candidate's accuracy and its int8 model's
 # (measured: at most 0.84 points, 0.22 on average, over 20 candidates on digits' 360 images)
 ELASTIC_GAP = 0.03
-
-
-def int8_config(tmp_path: Path, mode: str = "elastic", **quantization: Any) -> dict[str, Any]:
-    return {
-        "name": f"int8-{mode}",
-        "seed": 0,
-        "storage": f"sqlite:///{tmp_path / 'store.db'}",
-        "space": {"name": "derived", "params": MODEL | {
-            "input_shape": [1, 1, 8, 8], "blocks": "none",
-            "quantization": {"dims": "per_stage", "calibration_batches": 2} | quantization}},
-        "data": {"builtin": "digits", "batch_size": 64},
-        "supernet": {"epochs": 3, "checkpoint_dir": str(tmp_path / "checkpoints")},
-        "evaluation": {"mode": mode, "finetune_steps": 3 if mode == "prune" else 0},
-        "objectives": [
-            {"metric": "accuracy", "direction": "maximize"},
-            {"metric": "latency_ms", "direction": "minimize"},
-        ],
-        "latency": {"backend": "onnxruntime", "threads": 1, "warmup": 1, "repeats": 3},
-        "strategy": {"name": "random"},
-        "budget": {"trials": 4},
-    }  # fmt: skip
 
 
 def _trials(config: dict[str, Any]) -> list:
