@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
 DEMO_LATENCY_MS ?= 0.1
 
-.PHONY: install install-peers demo test test-slow test-all lint typecheck bench bench-trust bench-quality bench-quality-quick bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
+.PHONY: install install-peers demo test test-slow test-all lint typecheck bench bench-trust bench-quality bench-quality-quick bench-quant bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
 
 install: $(VENV)/.installed
 
@@ -64,6 +64,11 @@ bench-trust: install
 bench-quality: install
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/bench_quality.py --plot docs/bench_quality.png
+
+# int8 chosen with the channels against int8 after pruning, on ONNX Runtime (issue 17).
+bench-quant: install
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python benchmarks/bench_quant.py
 
 # The quality benchmark's CI subset (--quick: MNIST-1D, one seed, 12 trials, four strategies,
 # Torch-Pruning's peers, every step of the full run; about 4 minutes in CI, the bench extra's

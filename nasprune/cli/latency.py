@@ -54,7 +54,8 @@ def devices(storage: StorageOpt = None, as_json: JsonOpt = False) -> None:
 def measure(
     name: Annotated[str, typer.Argument(help="The search.")],
     backend: Annotated[
-        str | None, typer.Option(help="torch | torchscript | onnxruntime [default: the search's]")
+        str | None,
+        typer.Option(help="torch | torchscript | onnxruntime | tensorrt [default: the search's]"),
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu | cuda [default: the search's]")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="Threads while timing.")] = None,

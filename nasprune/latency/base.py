@@ -115,6 +115,7 @@ class LatencyBackend(abc.ABC):
     name: ClassVar[str]
     tolerance: ClassVar[float] = 0.0  # largest allowed |output - torch eager output|
     runs_int8: ClassVar[bool] = False  # whether it runs an Int8Model as its int8 model
+    gpu_only: ClassVar[bool] = False  # whether it needs ``device: cuda``
 
     def __init__(self, settings: LatencyConfig) -> None:
         if settings.device == "cuda" and not torch.cuda.is_available():

@@ -45,7 +45,8 @@ class Int8Model(nn.Module):
         self.fp32 = fp32.eval()
         self.fake = copy.deepcopy(self.fp32)
         FakeInt8(self.fake, self.layers, self.batches)
-        self._qdq: bytes | None = None  # quantized once: prune mode scores it, the backend times it
+        # quantized once (per kind): prune mode scores it, the backend times it
+        self._qdq: dict[bool, bytes] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fake(x)
@@ -55,13 +56,15 @@ class Int8Model(nn.Module):
         rows = torch.cat(self.batches)
         return rows[torch.arange(batch_size) % len(rows)]
 
-    def qdq(self) -> bytes:
+    def qdq(self, symmetric: bool = False) -> bytes:
         """The QDQ int8 ONNX model (exported from the fp32 module, quantized by ONNX Runtime),
-        made at the first call: the fp32 module is not to change after it."""
-        if self._qdq is None:
+        made at the first call: the fp32 module is not to change after it. ``symmetric``:
+        signed activations with zero point 0, as TensorRT reads them."""
+        if symmetric not in self._qdq:
             fp32 = onnx_bytes(self.fp32, self.batches[0][:1])
-            self._qdq = quantize_qdq(fp32, self.layers, self.batches, quantizable(self.fp32))
-        return self._qdq
+            names = quantizable(self.fp32)
+            self._qdq[symmetric] = quantize_qdq(fp32, self.layers, self.batches, names, symmetric)
+        return self._qdq[symmetric]
 
     def deployed(self, threads: int = 1) -> OrtModule:
         return OrtModule(self.qdq(), threads)

@@ -98,11 +98,17 @@ def _quiet() -> Iterator[None]:
 
 
 def quantize_qdq(
-    fp32: bytes, layers: Sequence[str], batches: Sequence[torch.Tensor], names: Sequence[str]
+    fp32: bytes,
+    layers: Sequence[str],
+    batches: Sequence[torch.Tensor],
+    names: Sequence[str],
+    symmetric: bool = False,
 ) -> bytes:
     """The QDQ int8 model of the exported ``fp32`` model with ``layers`` (torch module names)
     in int8, calibrated on ``batches``; ``names`` are all the module's quantizable layers
-    (:func:`nasprune.quantization.fake.quantizable`). A layer with no node is an error."""
+    (:func:`nasprune.quantization.fake.quantizable`). A layer with no node is an error. With
+    ``symmetric``, activations are signed 8 bits with zero point 0 instead (what TensorRT's
+    explicit quantization reads; ONNX Runtime's CPU kernels are fastest with the default)."""
     onnx, quantization = _onnx(), _quantization()
     model = onnx.load_from_string(fp32)
     nodes = layer_nodes(model, names)
@@ -118,11 +124,15 @@ def quantize_qdq(
             quantization.quantize_static(
                 model, out, _Reader(batches),
                 quant_format=quantization.QuantFormat.QDQ, per_channel=True,
-                activation_type=quantization.QuantType.QUInt8,
+                activation_type=quantization.QuantType.QInt8
+                if symmetric else quantization.QuantType.QUInt8,
                 weight_type=quantization.QuantType.QInt8,
                 nodes_to_quantize=chosen, op_types_to_quantize=list(LAYER_OPS),
                 calibrate_method=quantization.CalibrationMethod.MinMax,
-                extra_options={"QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}},
+                extra_options={
+                    "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},
+                    "ActivationSymmetric": symmetric,
+                },
             )  # fmt: skip
         except Exception as exc:
             first = first_line(exc)

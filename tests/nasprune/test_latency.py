@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import zoo
+from cli_support import cli
 from torch import nn
 
 import nasprune
@@ -31,13 +32,17 @@ MODELS = {
 }
 
 
+# the backends that run on this machine's CPU (tensorrt needs a GPU: refused below)
+CPU_BACKENDS = sorted(name for name in BACKENDS if not BACKENDS.get(name).gpu_only)
+
+
 def settings(backend: str, **changes: object) -> LatencyConfig:
     """Quick settings: one warm-up run, rounds of three, and any precision (1.0: one round)."""
     base: dict[str, object] = {"warmup": 1, "repeats": 3, "precision": 1.0}
     return LatencyConfig(backend=backend, **(base | changes))
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_every_backend_times_modules_whose_outputs_agree_with_torch_eager(
     backend: str, model: str
@@ -48,7 +53,7 @@ def test_every_backend_times_modules_whose_outputs_agree_with_torch_eager(
     assert 0 < timed.median_ms <= timed.p90_ms
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_every_backend_times_modules_against_the_standard_reference_of_their_input(
     backend: str, model: str
@@ -76,12 +81,12 @@ def test_a_backend_whose_outputs_differ_from_eager_is_refused() -> None:
         Wrong(settings("torch")).measure(nn.Linear(4, 2), (4,))
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_fingerprints_differ_by_threads_and_by_backend(backend: str) -> None:
     one = create_backend(settings(backend, threads=1)).fingerprint()
     two = create_backend(settings(backend, threads=2)).fingerprint()
     assert one != two
-    others = {create_backend(settings(b)).fingerprint() for b in BACKENDS if b != backend}
+    others = {create_backend(settings(b)).fingerprint() for b in CPU_BACKENDS if b != backend}
     assert one not in others
 
 
@@ -98,8 +103,21 @@ def test_a_gpu_backend_without_a_gpu_is_one_clear_error(backend: str) -> None:
         create_backend(settings(backend, device="cuda"))
 
 
+def test_tensorrt_on_the_cpu_is_refused_in_one_line(
+    workdir: Path, make_config, capsys, monkeypatch
+) -> None:
+    with pytest.raises(ConfigError, match="tensorrt runs on a GPU: set latency.device: cuda"):
+        create_backend(settings("tensorrt"))
+    config = make_config(workdir) | {"latency": {"backend": "tensorrt"}}
+    path = workdir / "trt.json"
+    path.write_text(json.dumps(config))
+    code, _, err = cli(capsys, monkeypatch, "run", str(path))
+    assert code == 2 and "tensorrt runs on a GPU" in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
 def test_unknown_backends_and_devices_are_refused_with_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="known: onnxruntime, torch, torchscript"):
+    with pytest.raises(ConfigError, match="known: onnxruntime, tensorrt, torch, torchscript"):
         create_backend(settings("tvm"))
     with pytest.raises(ConfigError, match="device: Input should be 'cpu' or 'cuda', not 'tpu'"):
         parse_config({"name": "x", "latency": {"device": "tpu"}})

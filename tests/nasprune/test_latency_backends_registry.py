@@ -80,5 +80,5 @@ def test_an_unknown_backend_lists_the_known_ones_in_one_line() -> None:
     with pytest.raises(ConfigError) as info:
         create_backend(LatencyConfig(backend="tvm"))
     assert str(info.value) == (
-        "unknown latency backend 'tvm'; known: onnxruntime, torch, torchscript"
+        "unknown latency backend 'tvm'; known: onnxruntime, tensorrt, torch, torchscript"
     )

@@ -133,6 +133,25 @@ def test_only_the_chosen_layers_run_in_int8() -> None:
     assert sum("weight" in w or "Conv" in w for w in weights) == 1  # the stem's and others' stay
 
 
+def test_the_qdq_model_tensorrt_reads_has_signed_activations_with_zero_points_of_0() -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    module, batches, inputs, _ = _trained_cnn1d()
+    layers = quantizable(module)
+    int8 = Int8Model(module, layers, batches)
+    model = onnx.load_from_string(int8.qdq(symmetric=True))
+    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    zero_points = [constants[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert zero_points and all(z.dtype.name == "int8" and not z.any() for z in zero_points)
+    default = onnx.load_from_string(int8.qdq())
+    kinds = {numpy_helper.to_array(t).dtype.name for t in default.graph.initializer}
+    assert "uint8" in kinds  # the ONNX Runtime backend's model keeps unsigned activations
+    with torch.inference_mode():
+        want, got = int8(inputs), OrtModule(int8.qdq(symmetric=True))(inputs)
+    assert (got - want).abs().max() <= int8.tolerance * want.abs().max()
+
+
 @pytest.mark.parametrize(
     ("space_name", "params", "shape"),
     [
