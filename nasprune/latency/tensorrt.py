@@ -49,8 +49,10 @@ class TensorRTBackend(LatencyBackend):
         )
 
     def prepare(self, module: nn.Module, example: torch.Tensor) -> Runner:
-        int8 = isinstance(module, Int8Model)
-        model = module.qdq(symmetric=True) if int8 else onnx_bytes(module, example)
+        if isinstance(module, Int8Model):
+            model, int8 = module.qdq(symmetric=True), True
+        else:
+            model, int8 = onnx_bytes(module, example), False
         engine = self._engine(model, int8, tuple(example.shape))
         context = engine.create_execution_context()
         context.set_input_shape("input", tuple(example.shape))
