@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NASPRUNE := $(BIN)/nasprune
 DEMO_LATENCY_MS ?= 0.1
 
-.PHONY: install install-peers demo test test-slow test-all lint typecheck bench bench-trust bench-quality bench-quality-quick bench-quant bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
+.PHONY: install install-peers demo test test-slow test-all lint typecheck bench bench-trust bench-quality bench-quality-quick bench-quant bench-methods bench-latency bench-resume bench-workers bench-scale bench-byom bench-page clean
 
 install: $(VENV)/.installed
 
@@ -69,6 +69,11 @@ bench-quality: install
 bench-quant: install
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python benchmarks/bench_quant.py
+
+# The pruning methods users know by name: criteria, RigL/SET, lottery tickets (issue 18).
+bench-methods: install
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python benchmarks/bench_methods.py
 
 # The quality benchmark's CI subset (--quick: MNIST-1D, one seed, 12 trials, four strategies,
 # Torch-Pruning's peers, every step of the full run; about 4 minutes in CI, the bench extra's

@@ -44,6 +44,7 @@ from nasprune.store_access import StorageArg, find_trial, open_store  # noqa: F4
 from storage import DuplicateSearchError, SearchRecord, SearchStatus, Store, TrialState
 
 if TYPE_CHECKING:
+    from nasprune.finetuning.lottery import LotteryResult
     from search_spaces import SearchSpace
 
 
@@ -194,6 +195,34 @@ def worker(
     """Join the search ``name`` as one more worker, from any machine that reaches its store:
     evaluate its trials until the budget is spent (or ``max_trials`` evaluations)."""
     return join(name, storage=storage, observer=observer, max_trials=max_trials)
+
+
+def lottery(
+    name: str,
+    trial: int,
+    *,
+    rounds: int,
+    rate: float,
+    steps: int = 500,
+    rewind_step: int = 0,
+    lr: float = 1e-3,
+    reinit: bool = False,
+    storage: StorageArg = None,
+    progress: Callable[[int, int, float | None], None] | None = None,
+    space: SearchSpace | None = None,
+) -> LotteryResult:
+    """Find a lottery ticket in trial ``trial`` of search ``name``: train, then ``rounds``
+    times prune ``rate`` of the remaining conv/linear weights by global magnitude, rewind the
+    survivors to their weights at ``rewind_step`` of the first training and train again. Every
+    round is recorded as a fine-tuning run; the best becomes the trial's fine-tuned weights
+    (what ``export`` writes). ``reinit``: the control, the same masks from a random init.
+    See :mod:`nasprune.finetuning.lottery`."""
+    from nasprune.finetuning.lottery import lottery_trial
+
+    return lottery_trial(
+        name, trial, rounds=rounds, rate=rate, steps=steps, rewind_step=rewind_step, lr=lr,
+        reinit=reinit, storage=storage, progress=progress, space=space,
+    )  # fmt: skip
 
 
 def work_on_any(

@@ -128,6 +128,12 @@ class SearchSpace(abc.ABC):
         """Take the state that :meth:`fit_state` computed (perhaps in another process)."""
         return None
 
+    def suggested(self) -> Architecture | None:
+        """An architecture the space's state recommends trying first (a derived space with
+        ``l0`` importance: the keep ratios its gates learnt), or None. A search proposes it as
+        its first trial, before the strategy's first ask."""
+        return None
+
     def masks_emulate(self, arch: Mapping[str, Any]) -> bool:
         """Whether the activated supernet computes what ``extract`` gives for ``arch``; when
         not, the search evaluates the extracted module instead."""

@@ -84,6 +84,21 @@ def finetune(
         bool,
         typer.Option("--qat", help="Train the trial's int8 layers fake-quantized (QAT)."),
     ] = False,
+    sparse: Annotated[
+        str | None,
+        typer.Option(
+            metavar="rigl|set",
+            help="Sparse training of a trial with weight sparsity: every --sparse-interval "
+            "steps each layer drops its smallest weights and regrows as many connections, "
+            "by gradient (rigl, Evci et al. 2020) or at random (set, Mocanu et al. 2018); "
+            "the share replaced falls from 30% to 0 at 75% of the steps (RigL's cosine "
+            "schedule); each layer keeps its number of non-zero weights. Dense CPU kernels "
+            "do not run faster on unstructured sparsity.",
+        ),
+    ] = None,
+    sparse_interval: Annotated[
+        int, typer.Option(help="Steps between mask updates of --sparse.")
+    ] = 100,
     storage: StorageOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -102,18 +117,76 @@ def finetune(
     with interruptible(hint), bar:
         result = finetune_trial(
             name, trial, steps=steps, lr=lr, distill=distill, rewind=rewind, storage=storage,
-            progress=show, qat=qat,
+            progress=show, qat=qat, sparse=sparse, sparse_interval=sparse_interval,
         )  # fmt: skip
     run = result.run
     how = "reused a complete run" if result.reused else (
         f"resumed at step {result.resumed_from}" if result.resumed_from else "trained"
     )  # fmt: skip
     scored = " of its int8 model" if qat else ""
+    if sparse is not None:
+        how += f", {sparse} mask updates every {sparse_interval} steps"
     out.print(
         f"trial {trial} of {name}: fine-tuned {run.steps_done} steps ({how}); validation "
         f"accuracy{scored} {num(run.accuracy)} (search's proxy {num(result.trial.accuracy)})"
         + ("" if run.test_accuracy is None else f", test {num(run.test_accuracy)}")
         + f"; weights {run.path}",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def lottery(
+    name: Annotated[str, typer.Argument(help="The search.")],
+    trial: Annotated[int, typer.Option(help="Trial number to prune.")],
+    rounds: Annotated[int, typer.Option(help="Rounds of pruning after the first training.")],
+    rate: Annotated[float, typer.Option(help="Share of the remaining weights pruned a round.")],
+    steps: Annotated[int, typer.Option(help="Training steps (batches) of each round.")] = 500,
+    rewind_step: Annotated[
+        int, typer.Option(help="Rewind survivors to the weights of this step of round 0.")
+    ] = 0,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    storage: StorageOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Iterative magnitude pruning with weight rewinding (lottery tickets, Frankle & Carbin
+    2019; Frankle et al. 2020): export and best then use the best round's weights."""
+    from nasprune.finetuning.lottery import lottery_trial
+
+    bar = progress_bar("lottery", quiet=quiet, info=True)
+    task = bar.add_task("lottery", total=(rounds + 1) * steps, info="")
+
+    def show(number: int, step: int, loss: float | None) -> None:
+        info = f"round {number}" + ("" if loss is None else f", loss {loss:.3f}")
+        bar.update(task, completed=number * steps + step, info=info)
+
+    hint = f"the same `nasprune lottery {name} --trial {trial} ...` resumes where it was"
+    with interruptible(hint), bar:
+        result = lottery_trial(
+            name, trial, rounds=rounds, rate=rate, steps=steps, rewind_step=rewind_step, lr=lr,
+            storage=storage, progress=show,
+        )  # fmt: skip
+    tested = any(r.run.test_accuracy is not None for r in result.rounds)
+    table = Table(title=f"lottery of trial {trial} of {name} ({steps} steps a round)")
+    for column in ("round", "sparsity", "accuracy", *["test accuracy"] * tested, "run"):
+        table.add_column(column, justify="right")
+    for r in result.rounds:
+        how = "reused" if r.reused else (
+            f"resumed at step {r.resumed_from}" if r.resumed_from else "trained"
+        )  # fmt: skip
+        test = [num(r.run.test_accuracy)] * tested
+        table.add_row(str(r.number), f"{r.sparsity:.1%}", num(r.run.accuracy), *test, how)
+    table.caption = (
+        f"rewound to the weights of step {result.rewind_step} of round 0"
+        if result.rewind_step
+        else "rewound to the search's weights, no early checkpoint"
+    )
+    out.print(table)
+    best = result.best
+    out.print(
+        f"best round {best.number}: sparsity {best.sparsity:.1%}, validation accuracy "
+        f"{num(best.run.accuracy)} (search's proxy {num(result.trial.accuracy)}); "
+        f"`nasprune export {name} --trial {trial} -o FILE` writes it; weights {best.run.path}",
         soft_wrap=True,
     )
 

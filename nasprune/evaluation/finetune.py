@@ -1,7 +1,8 @@
 """Short training of a pruned subnet: cross-entropy, optionally distilled from the dense model.
 
 Weights that weight sparsity set to zero stay zero (the zeros are re-applied after every
-step), so a sparse subnet stays exactly as sparse as its plan says.
+step), so a sparse subnet stays exactly as sparse as its plan says; a caller that moves the
+zeros instead (dynamic sparse training) passes ``after_step`` and keeps them itself.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from search_spaces.derived.plan import prunable_weights
+
+AfterStep = Callable[[int, torch.optim.Optimizer], None]  # step (1-based), the optimiser
 
 
 def zero_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -48,16 +51,21 @@ def finetune(
     on_step: Callable[[int, float], None] | None = None,
     start: int = 0,
     optimiser_state: dict[str, Any] | None = None,
+    after_step: AfterStep | None = None,
 ) -> torch.optim.Optimizer:
     """Train ``model`` in place for ``steps - start`` Adam steps (it ends in eval mode).
 
     With a ``teacher``, the loss adds the KL divergence to the teacher's soft labels. The data
     order depends on ``seed`` and the step, so a run resumed at ``start`` continues the same
     sequence. Returns the optimiser (its state lets a caller checkpoint and resume).
+    ``after_step(step, optimiser)`` runs after each optimiser step, the step's gradients still
+    in ``.grad``; with it, the weights' zeros are the caller's to keep (none are re-applied).
     """
     with torch.random.fork_rng(devices=[]):  # dropout draws are seeded, the caller's RNG kept
         torch.manual_seed(seed + start)
-        return _train(model, train, steps, lr, teacher, seed, on_step, start, optimiser_state)
+        return _train(
+            model, train, steps, lr, teacher, seed, on_step, start, optimiser_state, after_step
+        )
 
 
 def _train(
@@ -70,11 +78,12 @@ def _train(
     on_step: Callable[[int, float], None] | None,
     start: int,
     optimiser_state: dict[str, Any] | None,
+    after_step: AfterStep | None,
 ) -> torch.optim.Optimizer:
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     if optimiser_state is not None:
         optimiser.load_state_dict(optimiser_state)
-    masks = zero_masks(model)
+    masks = zero_masks(model) if after_step is None else []
     if teacher is not None:
         teacher.eval()
     stream = batches(train.dataset, train.batch_size or 64, seed)
@@ -95,6 +104,8 @@ def _train(
         with torch.no_grad():
             for weight, mask in masks:
                 weight.mul_(mask)
+        if after_step is not None:
+            after_step(step + 1, optimiser)
         if on_step is not None:
             on_step(step + 1, float(loss.detach()))
     model.eval()

@@ -5,7 +5,9 @@ seed): the same settings again reuse a complete run, or resume an interrupted on
 last checkpoint (every ``CHECKPOINT_EVERY`` steps and on Ctrl-C). Rewinding starts from a
 state dict of the dense model or supernet (an early-training checkpoint, as the lottery-ticket
 hypothesis does) instead of the search's weights: the same channels survive, with those
-weights, before training.
+weights, before training. With ``sparse`` (``rigl`` or ``set``), a sparse subnet's mask moves
+while it trains, its sparsity kept (:mod:`nasprune.finetuning.sparse`); the mask is saved in
+each checkpoint, and the weights are saved as plain zeros.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from nasprune.evaluation.finetune import finetune
 from nasprune.evaluation.metrics import accuracy_and_loss, recalibrate_bn
 from nasprune.evaluation.stored import StoredSearch, open_stored
 from nasprune.evaluation.supernet import file_sha256
+from nasprune.finetuning.sparse import METHODS, DynamicMask
 from nasprune.quantization import FakeInt8, Int8Model
 from nasprune.store_access import StorageArg, find_trial, open_store
 from plumbing import json_hash
@@ -58,12 +61,17 @@ def finetune_trial(
     progress: OnStep | None = None,
     space: SearchSpace | None = None,
     qat: bool = False,
+    sparse: str | None = None,
+    sparse_interval: int = 100,
 ) -> FinetuneResult:
     """Fine-tune trial ``trial`` of search ``name`` and record the run in the store. With
     ``qat``, the trial's int8 layers train fake-quantized (quantization-aware training) and
-    the run's accuracy is that of its int8 model under ONNX Runtime."""
+    the run's accuracy is that of its int8 model under ONNX Runtime. With ``sparse``
+    (``"rigl"`` or ``"set"``), a trial with weight sparsity moves its mask every
+    ``sparse_interval`` steps, each layer keeping its number of non-zero weights."""
     if steps < 1:
         raise SearchError(f"--steps must be at least 1, got {steps}")
+    _check_sparse(sparse, sparse_interval, qat)
     if not lr > 0:
         raise SearchError(f"--lr must be positive, got {lr}")
     rewind_path = None if rewind is None else Path(rewind)
@@ -80,6 +88,8 @@ def finetune_trial(
             "rewind": None if rewind_path is None else file_sha256(rewind_path),
             "seed": stored_config(record).seed,  # as the search's proxy and preparation
         } | ({"qat": True} if qat else {})  # the keys of earlier runs stay as they were
+        if sparse is not None:
+            settings |= {"sparse": sparse, "sparse_interval": sparse_interval}
         key = json_hash(settings, 16)
         existing = store.get_finetune(chosen.trial_id, key)
         if existing is not None and existing.complete:
@@ -89,11 +99,27 @@ def finetune_trial(
             raise SearchError(
                 f"--qat trains int8 layers, and trial {trial} runs every layer in fp32"
             )
+        if sparse is not None and not float(chosen.arch.get("sparsity", 0.0)) > 0:
+            raise SearchError(
+                f"--sparse moves the mask of a sparse subnet, and trial {trial} has no weight "
+                "sparsity (a derived space's `sparsity` dimension adds it)"
+            )
         paths = _paths(ctx, record.name, chosen.number, key)
         subnet = _starting_subnet(ctx, chosen, rewind_path)
         resume = _resume_point(existing, paths["checkpoint"], subnet)
         run = _train(store, ctx, chosen, subnet, key, settings, paths, resume, progress)
     return FinetuneResult(run, chosen, False, resume.step)
+
+
+def _check_sparse(sparse: str | None, interval: int, qat: bool) -> None:
+    if interval < 1:
+        raise SearchError(f"--sparse-interval must be at least 1, got {interval}")
+    if sparse is None:
+        return
+    if sparse not in METHODS:
+        raise SearchError(f"unknown --sparse method {sparse!r}; known: {', '.join(METHODS)}")
+    if qat:
+        raise SearchError("--sparse and --qat do not combine; fine-tune with one of them")
 
 
 def _paths(ctx: StoredSearch, search: str, number: int, key: str) -> dict[str, Path]:
@@ -122,11 +148,13 @@ def _starting_subnet(ctx: StoredSearch, trial: TrialRecord, rewind: Path | None)
 @dataclass(frozen=True)
 class ResumePoint:
     """Where a run goes on from: its step, its optimiser's state and, for a quantization-aware
-    run, the int8 ranges it started with (nothing of the two at step 0)."""
+    run, the int8 ranges it started with, and for a sparse-training run, its masks (nothing of
+    these at step 0)."""
 
     step: int = 0
     optimiser: dict[str, Any] | None = None
     int8_ranges: Ranges | None = None
+    sparse_masks: dict[str, torch.Tensor] | None = None
 
 
 def _resume_point(
@@ -139,7 +167,7 @@ def _resume_point(
     subnet.load_state_dict(saved["model"])
     ranges = saved.get("int8_ranges")
     known = None if ranges is None else {k: (float(a), float(b)) for k, (a, b) in ranges.items()}
-    return ResumePoint(int(saved["step"]), saved["optimiser"], known)
+    return ResumePoint(int(saved["step"]), saved["optimiser"], known, saved.get("sparse_masks"))
 
 
 def _teacher(ctx: StoredSearch) -> nn.Module:
@@ -149,6 +177,17 @@ def _teacher(ctx: StoredSearch) -> nn.Module:
     largest = ctx.space.largest()
     ctx.space.activate(ctx.source, largest)
     return ctx.space.extract(ctx.source, largest).eval()
+
+
+def _dynamic_mask(
+    subnet: nn.Module, settings: dict[str, Any], resume: ResumePoint
+) -> DynamicMask | None:
+    if "sparse" not in settings:
+        return None
+    return DynamicMask(
+        subnet, str(settings["sparse"]), interval=int(settings["sparse_interval"]),
+        steps=int(settings["steps"]), seed=int(settings["seed"]), masks=resume.sparse_masks,
+    )  # fmt: skip
 
 
 def _train(
@@ -169,6 +208,7 @@ def _train(
     fake = FakeInt8(subnet, layers, ctx.int8_calibration, resume.int8_ranges) if layers else None
     state = subnet.state_dict if fake is None else fake.plain_state
     extra = {} if fake is None else {"int8_ranges": {k: list(v) for k, v in fake.ranges.items()}}
+    sparse = _dynamic_mask(subnet, settings, resume)
     record: dict[str, Any] = {"trial_id": trial.trial_id, "key": key, "settings": settings}
     store.put_finetune(**record, steps_done=start, complete=False, path=None, sha256=None)
     done = start
@@ -178,10 +218,12 @@ def _train(
             subnet, ctx.loaders.train, chunk_end, float(settings["lr"]), teacher=teacher,
             seed=int(settings["seed"]), start=done, optimiser_state=optimiser_state,
             on_step=None if progress is None else lambda s, loss: progress(s, steps, loss),
+            after_step=None if sparse is None else sparse.after_step,
         )  # fmt: skip
         done, optimiser_state = chunk_end, optimiser.state_dict()
+        masks = {} if sparse is None else {"sparse_masks": sparse.state()}
         torch.save(
-            {"model": state(), "optimiser": optimiser_state, "step": done} | extra,
+            {"model": state(), "optimiser": optimiser_state, "step": done} | extra | masks,
             paths["checkpoint"],
         )
         store.put_finetune(**record, steps_done=done, complete=False, path=None, sha256=None)

@@ -101,7 +101,13 @@ class Proposer:
 
     def next(self, count: int, busy: Collection[str] = ()) -> Candidate:
         """A candidate that is neither known nor ``busy`` (hashes other workers are running);
-        ``count`` is the number of trials the search holds. :class:`Exhausted` if none."""
+        ``count`` is the number of trials the search holds. :class:`Exhausted` if none. The
+        first trial of a search is the space's suggestion, when it has a new one."""
+        suggested = self.space.suggested() if count == 0 else None
+        if suggested is not None:
+            arch = self.space.canonical(suggested)
+            if arch_hash(arch) not in self.known and arch_hash(arch) not in busy:
+                return Candidate(arch, False, {"proposed": False, "seeded": "l0", "strategy": None})
         memo: Any = None
         for attempt in range(DUPLICATE_PATIENCE):
             asked = self.space.validate(self.strategy.ask(draw_seed(self.seed, count, attempt)))

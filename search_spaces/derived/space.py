@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import logging
 import math
 import random
@@ -17,6 +18,8 @@ from search_spaces.base import SearchSpace, mapping_param, positive_int
 from search_spaces.derived import masking
 from search_spaces.derived.blocks import Block, find_blocks, listed_blocks
 from search_spaces.derived.criteria import CRITERIA, check_criterion
+from search_spaces.derived.criteria.l0 import PENALTY, STEPS, learnt_keep
+from search_spaces.derived.criteria.synflow import ROUNDS
 from search_spaces.derived.deadline import Deadline, derivation
 from search_spaces.derived.discovery import (
     ChannelGroup,
@@ -145,6 +148,7 @@ class DerivedSpace(SearchSpace):
                 f"round_to={self.round_to}{refused} and no residual block can be removed"
             )
         self._scores: dict[str, list[float]] | None = None
+        self._l0_keep: dict[str, float] | None = None  # keep ratio per group, learnt by l0
         self._orders: dict[str, list[int]] = {}
         self._global_cache: dict[float, dict[str, int]] = {}
         self._verified = False
@@ -373,10 +377,18 @@ class DerivedSpace(SearchSpace):
                 if i == count:
                     break
                 chosen.append(batch)
-        scores, notes = score_groups(
-            self.dense_model(), self.input_shape, self.groups, criterion, chosen, seed
-        )
-        return {"criterion": criterion, "batches": len(chosen), "scores": scores, "notes": notes}
+        with learnt_keep() as keep:  # filled by l0 only
+            scores, notes = score_groups(
+                self.dense_model(),
+                self.input_shape,
+                self.groups,
+                criterion,
+                chosen,
+                seed,
+                self.importance,
+            )
+        state = {"criterion": criterion, "batches": len(chosen), "scores": scores, "notes": notes}
+        return state | ({"l0_keep": keep} if keep else {})
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         scores = state.get("scores")
@@ -388,10 +400,27 @@ class DerivedSpace(SearchSpace):
         self._scores = {k: [float(v) for v in vals] for k, vals in scores.items()}
         self._orders = {g.name: channel_order(self._scores[g.name], g.unit) for g in self.groups}
         self._global_cache = {}
+        self._l0_keep = _l0_keep(state.get("l0_keep"), self._group_by_name)
 
     def _need_state(self) -> None:
         if self._scores is None:
             raise SpaceError("derived space: channel importance is not set (call load_state)")
+
+    def suggested(self) -> Architecture | None:
+        """With ``l0`` importance, every width at the keep ratio nearest the one its gates
+        learnt (a width over several groups: their mean, weighted by channels), every block
+        kept, the other dimensions at their largest; None for states without learnt ratios
+        (other criteria, searches begun before ``l0``)."""
+        if self._l0_keep is None:
+            return None
+        arch = self.largest()
+        for name, groups in self._widths.items():
+            learnt = [g for g in groups if g.name in self._l0_keep]
+            if learnt:
+                kept = sum(self._l0_keep[g.name] * g.channels for g in learnt)
+                ratio = kept / sum(g.channels for g in learnt)
+                arch[name] = min(self.keep_ratios, key=lambda r: (abs(r - ratio), -r))
+        return self.canonical(arch)
 
     # ---- selection ---------------------------------------------------------------------------
 
@@ -605,10 +634,48 @@ def _names(param: str, values: object) -> list[str]:
 
 
 def _importance(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The importance settings: the criterion and its batches, and the settings of the chosen
+    criterion alone (so that a criterion's defaults never change another's params, and the
+    params of searches made before a criterion had settings stay as they were)."""
     settings = {"criterion": "l2", "batches": 4}  # l2: the best in bench_byom's criteria table
     if value is None:
         return settings
-    settings = mapping_param("importance", value, settings)
-    check_criterion(settings["criterion"])
-    positive_int("importance.batches", settings["batches"])
-    return settings
+    own = {"steps": STEPS, "penalty": PENALTY}  # l0's gate training (criteria/l0.py)
+    own |= {"rounds": ROUNDS}  # synflow's pruning rounds (criteria/synflow.py)
+    given = mapping_param("importance", value, settings | own)
+    criterion = check_criterion(given["criterion"])
+    positive_int("importance.batches", given["batches"])
+    takes = inspect.signature(CRITERIA.get(criterion)).parameters
+    foreign = sorted(key for key in own if key in value and key not in takes)
+    if foreign:
+        raise SpaceError(
+            f"importance.{foreign[0]} is not a setting of criterion {criterion} "
+            f"({', '.join(k for k in own if k in takes) or 'it has none'})"
+        )
+    chosen = {key: given[key] for key in own if key in takes}
+    for key in ("steps", "rounds"):
+        if key in chosen:
+            positive_int(f"importance.{key}", chosen[key])
+    if "penalty" in chosen:
+        chosen["penalty"] = _penalty(chosen["penalty"])
+    return {"criterion": criterion, "batches": given["batches"]} | chosen
+
+
+def _penalty(value: object) -> float:
+    """``importance.penalty``: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise SpaceError(f"importance.penalty must be a number >= 0, got {value!r}")
+    if not math.isfinite(value):
+        raise SpaceError(f"importance.penalty must be finite, got {value!r}")
+    return float(value)
+
+
+def _l0_keep(value: object, groups: Mapping[str, ChannelGroup]) -> dict[str, float] | None:
+    """The stored keep ratios learnt by ``l0`` (None in states without them)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not set(value) <= set(groups):
+        raise SpaceError("the stored l0 keep ratios do not match this model's groups")
+    if not all(isinstance(v, int | float) and 0 <= v <= 1 for v in value.values()):
+        raise SpaceError("the stored l0 keep ratios must be numbers from 0 to 1")
+    return {name: float(v) for name, v in value.items()}

@@ -153,7 +153,9 @@ def test_another_criterion_under_a_taken_name_is_refused_naming_the_holder() -> 
 
 
 def test_an_unknown_criterion_lists_the_known_ones_in_one_line() -> None:
-    known = "bn_scale, l1, l2, nni.l1, nni.taylor, random, taylor"
+    known = (
+        "bn_scale, l0, l1, l2, nni.l1, nni.taylor, random, snip, synaptic_strength, synflow, taylor"
+    )
     with pytest.raises(SpaceError) as info:
         derive_space(_model(), SHAPE, importance={"criterion": "magic"})
     assert str(info.value) == f"unknown importance criterion 'magic'; known: {known}"
@@ -170,5 +172,6 @@ def test_the_builtin_criteria_are_registered_without_importing_nni() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == (
-        "['bn_scale', 'l1', 'l2', 'nni.l1', 'nni.taylor', 'random', 'taylor'] []"
+        "['bn_scale', 'l0', 'l1', 'l2', 'nni.l1', 'nni.taylor', 'random', 'snip', "
+        "'synaptic_strength', 'synflow', 'taylor'] []"
     )

@@ -82,7 +82,8 @@ class GroupCriterion(Criterion):
                 weight = weight * grad if grad is not None else torch.zeros_like(weight)
             out = graph.is_out_channel_pruning_fn(item.dep.handler)
             values = weight.abs().pow(self.p).sum(dim=0 if out else 1)
-            score[list(item.root_idxs)] += values[list(item.idxs)]
+            roots = torch.as_tensor(list(item.root_idxs), dtype=torch.long)
+            score.index_add_(0, roots, values[list(item.idxs)].float())  # repeated roots add up
             seen = True
         if not seen:
             return None
