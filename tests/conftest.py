@@ -11,6 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
+# Tests run small models, where a second intra-op thread mostly contends with the first on a
+# 2-core machine; subprocesses that tests start inherit the variable. A backend that times with
+# more threads sets them itself (latency.threads) and restores these after.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
 sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 

@@ -9,6 +9,7 @@ import json
 import random
 from pathlib import Path
 
+import pytest
 import torch
 import zoo
 from cli_support import cli
@@ -42,6 +43,7 @@ def test_a_unit_with_an_int8_layer_is_its_own_unit_and_runs_as_its_int8_model() 
         assert (got - want).abs().max() <= module.tolerance * want.abs().max()
 
 
+@pytest.mark.slow  # tens of seconds: the slow target (CI runs both)
 def test_calibrate_times_int8_networks_beside_their_fp32_twins_and_the_screen_predicts_them(
     workdir: Path, capsys, monkeypatch
 ) -> None:

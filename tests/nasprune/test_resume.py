@@ -36,6 +36,7 @@ def _kill_mid_trial(config_path: Path, url: str, name: str, after: int) -> None:
     kill_run_when(config_path, url, ready, "the kill point")
 
 
+@pytest.mark.slow  # tens of seconds: the slow target (CI runs both)
 def test_sigkilled_search_resumes_to_exactly_its_budget_like_an_uninterrupted_one(
     workdir: Path, make_config, write_config
 ) -> None:

@@ -102,6 +102,7 @@ def running_count(url: str) -> int:
         store.close()
 
 
+@pytest.mark.slow  # tens of seconds: the slow target (CI runs both)
 def test_two_worker_processes_share_one_sqlite_file_without_losing_a_trial(
     workdir: Path, make_config
 ) -> None:
@@ -141,6 +142,7 @@ def test_run_with_workers_starts_local_worker_processes(
     assert [e.kind for e in events].count("supernet") == 1, "the supernet is trained once"
 
 
+@pytest.mark.slow  # tens of seconds: the slow target (CI runs both)
 def test_run_with_a_killed_worker_exits_0_with_a_warning_when_the_budget_is_reached(
     workdir: Path, make_config, write_config
 ) -> None:
