@@ -7,20 +7,15 @@ control keeps the masks; bad input is one line, exit 2, and writes nothing."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from cli_support import cli
+from kill_support import kill_command_when
 from torch import nn
 
 import nasprune
@@ -222,30 +217,6 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert (sorted(folder.glob("*")) if folder.exists() else []) == files
 
 
-def kill_lottery_when(
-    args: list[str], url: str, ready: Callable[[], bool], limit_s: float = 300
-) -> None:
-    """Start `nasprune lottery ARGS --quiet`, poll until ``ready()``, then SIGKILL it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nasprune", "lottery", *args, "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "NASPRUNE_STORAGE": url},
-    )
-    deadline = time.monotonic() + limit_s
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"the lottery ended first: {proc.communicate()[1]!r}")
-            if ready():
-                return
-            time.sleep(0.02)
-        raise AssertionError("the kill point never came")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-
-
 def rounds_in_store(url: str) -> list[tuple[int, str, int]]:
     """(round, status, steps done) of every lottery round in the store."""
     with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
@@ -274,7 +245,7 @@ def test_a_sigkilled_lottery_resumes_at_its_round_and_checkpoint_to_the_same_rou
     def mid_pruned_round() -> bool:  # round 1 past its first checkpoint
         return any(r == 1 and s == "running" and d >= 100 for r, s, d in rounds_in_store(url))
 
-    kill_lottery_when(args, url, mid_pruned_round)
+    kill_command_when(["lottery", *args], url, mid_pruned_round, "a checkpoint in round 1", 300)
     running = [(r, done) for r, status, done in rounds_in_store(url) if status == "running"]
     assert len(running) == 1, rounds_in_store(url)
     assert running[0][0] == 1 and 100 <= running[0][1] < 200

@@ -1,4 +1,4 @@
-"""SIGKILL a `nasprune run` at a moment its store shows: the crash tests' one way to do it."""
+"""SIGKILL a `nasprune` command at a moment its store shows: the crash tests' one way to do it."""
 
 from __future__ import annotations
 
@@ -19,8 +19,27 @@ def kill_run_when(
     """Start `nasprune run CONFIG --quiet` on the store at ``url``, poll the store until
     ``ready(store)`` holds, then SIGKILL the process. Fails if the run ends first or ``what``
     never happens within ``limit_s`` seconds."""
+
+    def store_ready() -> bool:
+        if not Path(url.removeprefix("sqlite:///")).exists():
+            return False
+        store = get_store(url)
+        try:
+            return ready(store)
+        finally:
+            store.close()
+
+    kill_command_when(["run", str(config_path)], url, store_ready, what, limit_s)
+
+
+def kill_command_when(
+    args: list[str], url: str, ready: Callable[[], bool], what: str, limit_s: float = 240
+) -> None:
+    """Start `nasprune ARGS --quiet` on the store at ``url``, poll until ``ready()`` holds,
+    then SIGKILL the process. Fails if it ends first or ``what`` never happens within
+    ``limit_s`` seconds."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nasprune", "run", str(config_path), "--quiet"],
+        [sys.executable, "-m", "nasprune", *args, "--quiet"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "NASPRUNE_STORAGE": url},
@@ -28,14 +47,9 @@ def kill_run_when(
     deadline = time.monotonic() + limit_s
     try:
         while time.monotonic() < deadline:
-            assert proc.poll() is None, f"the run ended before the kill: {proc.stderr.read()}"
-            if Path(url.removeprefix("sqlite:///")).exists():
-                store = get_store(url)
-                try:
-                    if ready(store):
-                        return
-                finally:
-                    store.close()
+            assert proc.poll() is None, f"{args[0]} ended before the kill: {proc.stderr.read()}"
+            if ready():
+                return
             time.sleep(0.02)
         raise AssertionError(f"{what} never happened")
     finally:
