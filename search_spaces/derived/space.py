@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import logging
 import math
 import random
@@ -14,12 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces.base import SearchSpace, mapping_param, positive_int
-from search_spaces.derived import masking
+from search_spaces.base import SearchSpace, positive_int
+from search_spaces.derived import masking, params
 from search_spaces.derived.blocks import Block, find_blocks, listed_blocks
-from search_spaces.derived.criteria import CRITERIA, check_criterion
-from search_spaces.derived.criteria.l0 import PENALTY, STEPS, learnt_keep
-from search_spaces.derived.criteria.synflow import ROUNDS
+from search_spaces.derived.criteria import CRITERIA
+from search_spaces.derived.criteria.l0 import learnt_keep
 from search_spaces.derived.deadline import Deadline, derivation
 from search_spaces.derived.discovery import (
     ChannelGroup,
@@ -107,16 +105,16 @@ class DerivedSpace(SearchSpace):
             raise SpaceError("space derived needs params.model: 'package.module:factory'")
         if input_shape is None:
             raise SpaceError("space derived needs params.input_shape, e.g. [1, 3, 32, 32]")
-        shape = _input_shape(input_shape)
-        self.granularity = _one_of("granularity", granularity, GRANULARITIES)
-        self.block_mode = _one_of("blocks", blocks, BLOCK_MODES)
-        self.keep_ratios = _ratios("keep_ratios", keep_ratios, need_one=True)
+        shape = params.input_shape(input_shape)
+        self.granularity = params.one_of("granularity", granularity, GRANULARITIES)
+        self.block_mode = params.one_of("blocks", blocks, BLOCK_MODES)
+        self.keep_ratios = params.ratios("keep_ratios", keep_ratios, need_one=True)
         self.sparsity_levels = sorted(
-            _ratios("sparsity", sparsity, strict_upper=True), reverse=True
+            params.ratios("sparsity", sparsity, strict_upper=True), reverse=True
         )
         self.round_to = positive_int("round_to", round_to)
         self.stage_depth = positive_int("stage_depth", stage_depth)
-        self.importance = _importance(importance)
+        self.importance = params.importance(importance)
         self._sites: dict[str, list[Site]] = {}
         self.refused: dict[str, str] = {}  # group name -> why it stays dense (one line)
         self.input_shape = shape
@@ -131,7 +129,7 @@ class DerivedSpace(SearchSpace):
             deadline.step("tracing the model with torch-pruning")
             graph = build_graph(self._template, shape)
             deadline.step("finding its channel groups")
-            groups = discover_groups(self._template, shape, _names("ignore", ignore), graph)
+            groups = discover_groups(self._template, shape, params.names("ignore", ignore), graph)
             sites = producer_sites(graph, self._template, groups)
             self.groups = self._checked(groups, sites, deadline)
             deadline.step("finding its residual blocks")
@@ -209,7 +207,7 @@ class DerivedSpace(SearchSpace):
         if self.block_mode == "none":
             return []
         if names is not None:
-            return listed_blocks(self._template, _names("block_names", names), shape)
+            return listed_blocks(self._template, params.names("block_names", names), shape)
         return find_blocks(self._template, shape)
 
     def _stage(self, group: ChannelGroup) -> str:
@@ -400,7 +398,7 @@ class DerivedSpace(SearchSpace):
         self._scores = {k: [float(v) for v in vals] for k, vals in scores.items()}
         self._orders = {g.name: channel_order(self._scores[g.name], g.unit) for g in self.groups}
         self._global_cache = {}
-        self._l0_keep = _l0_keep(state.get("l0_keep"), self._group_by_name)
+        self._l0_keep = params.l0_keep(state.get("l0_keep"), self._group_by_name)
 
     def _need_state(self) -> None:
         if self._scores is None:
@@ -590,92 +588,3 @@ def _random_half(group: ChannelGroup, rng: random.Random) -> list[int]:
 def derive_space(model: nn.Module, input_shape: Sequence[int], **options: Any) -> DerivedSpace:
     """A search space derived from ``model`` (a module object), for the Python API."""
     return DerivedSpace(model=model, input_shape=input_shape, **options)
-
-
-def _input_shape(value: object) -> tuple[int, ...]:
-    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) < 2:
-        raise SpaceError(f"input_shape must be a list like [1, 3, 32, 32], got {value!r}")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-        raise SpaceError(f"input_shape must hold positive integers, got {list(value)}")
-    return tuple(int(v) for v in value[1:])
-
-
-def _one_of(param: str, value: object, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise SpaceError(f"{param} must be one of {', '.join(allowed)}; got {value!r}")
-    return str(value)
-
-
-def _ratios(
-    param: str, values: object, need_one: bool = False, strict_upper: bool = False
-) -> list[float]:
-    if isinstance(values, str) or not isinstance(values, Sequence):
-        raise SpaceError(f"{param} must be a list of numbers, got {values!r}")
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        raise SpaceError(f"{param} must hold numbers, got {list(values)}")
-    ratios = [float(v) for v in values]
-    upper_ok = (lambda r: 0 < r < 1) if strict_upper else (lambda r: 0 < r <= 1)
-    if not all(upper_ok(r) for r in ratios):
-        bound = "0 < r < 1" if strict_upper else "0 < r <= 1"
-        raise SpaceError(f"{param} must hold ratios with {bound}, got {list(values)}")
-    if any(a >= b for a, b in zip(ratios, ratios[1:], strict=False)):
-        raise SpaceError(f"{param} must be strictly ascending, got {list(values)}")
-    if need_one and (not ratios or ratios[-1] != 1.0):
-        raise SpaceError(f"{param} must end with 1.0 (the dense model), got {list(values)}")
-    return ratios
-
-
-def _names(param: str, values: object) -> list[str]:
-    if isinstance(values, str) or not isinstance(values, Sequence):
-        raise SpaceError(f"{param} must be a list of module names, got {values!r}")
-    if not all(isinstance(v, str) for v in values):
-        raise SpaceError(f"{param} must hold module names, got {list(values)}")
-    return list(values)
-
-
-def _importance(value: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The importance settings: the criterion and its batches, and the settings of the chosen
-    criterion alone (so that a criterion's defaults never change another's params, and the
-    params of searches made before a criterion had settings stay as they were)."""
-    settings = {"criterion": "l2", "batches": 4}  # l2: the best in bench_byom's criteria table
-    if value is None:
-        return settings
-    own = {"steps": STEPS, "penalty": PENALTY}  # l0's gate training (criteria/l0.py)
-    own |= {"rounds": ROUNDS}  # synflow's pruning rounds (criteria/synflow.py)
-    given = mapping_param("importance", value, settings | own)
-    criterion = check_criterion(given["criterion"])
-    positive_int("importance.batches", given["batches"])
-    takes = inspect.signature(CRITERIA.get(criterion)).parameters
-    foreign = sorted(key for key in own if key in value and key not in takes)
-    if foreign:
-        raise SpaceError(
-            f"importance.{foreign[0]} is not a setting of criterion {criterion} "
-            f"({', '.join(k for k in own if k in takes) or 'it has none'})"
-        )
-    chosen = {key: given[key] for key in own if key in takes}
-    for key in ("steps", "rounds"):
-        if key in chosen:
-            positive_int(f"importance.{key}", chosen[key])
-    if "penalty" in chosen:
-        chosen["penalty"] = _penalty(chosen["penalty"])
-    return {"criterion": criterion, "batches": given["batches"]} | chosen
-
-
-def _penalty(value: object) -> float:
-    """``importance.penalty``: a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise SpaceError(f"importance.penalty must be a number >= 0, got {value!r}")
-    if not math.isfinite(value):
-        raise SpaceError(f"importance.penalty must be finite, got {value!r}")
-    return float(value)
-
-
-def _l0_keep(value: object, groups: Mapping[str, ChannelGroup]) -> dict[str, float] | None:
-    """The stored keep ratios learnt by ``l0`` (None in states without them)."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or not set(value) <= set(groups):
-        raise SpaceError("the stored l0 keep ratios do not match this model's groups")
-    if not all(isinstance(v, int | float) and 0 <= v <= 1 for v in value.values()):
-        raise SpaceError("the stored l0 keep ratios must be numbers from 0 to 1")
-    return {name: float(v) for name, v in value.items()}
