@@ -46,7 +46,7 @@ from nasprune.finetuning.runs import CHECKPOINT_EVERY
 from nasprune.store_access import StorageArg, find_trial, open_store
 from plumbing import json_hash
 from search_spaces import SearchSpace
-from search_spaces.derived.plan import prunable_weights
+from search_spaces.derived.plan import named_prunable_weights, prunable_weights
 from storage import FinetuneRecord, Store, TrialRecord
 
 Mask = dict[str, torch.Tensor]  # state-dict name of a conv/linear weight -> its kept entries
@@ -212,7 +212,9 @@ class _Lottery:
         path = self.files.mask(0)
         if path.is_file():
             return _load_mask(path)
-        mask = {name: weight.detach() != 0 for name, weight in _weights(self.w0).items()}
+        mask = {
+            name: weight.detach() != 0 for name, weight in named_prunable_weights(self.w0).items()
+        }
         torch.save(mask, path)
         return mask
 
@@ -223,7 +225,7 @@ class _Lottery:
         if path.is_file():
             return _load_mask(path)
         trained = self._loaded(Path(str(previous.path)))
-        pruned = prune(_weights(trained), mask, float(self.settings["rate"]))
+        pruned = prune(named_prunable_weights(trained), mask, float(self.settings["rate"]))
         torch.save(pruned, path)
         return pruned
 
@@ -328,16 +330,6 @@ def _boundaries(steps: int, keep: int | None) -> list[int]:
     return sorted(ends)
 
 
-def _weights(module: nn.Module) -> dict[str, torch.Tensor]:
-    """State-dict name -> tensor of every conv and linear weight (what the lottery prunes)."""
-    prunable = {id(layer) for layer, _ in prunable_weights(module)}
-    return {
-        f"{name}.weight" if name else "weight": layer.weight
-        for name, layer in module.named_modules()
-        if id(layer) in prunable
-    }
-
-
 def _load_mask(path: Path) -> Mask:
     mask: Mask = torch.load(path, map_location="cpu", weights_only=True)
     return mask
@@ -372,7 +364,7 @@ def reinitialise(module: nn.Module, seed: int) -> None:
 def apply_mask(module: nn.Module, mask: Mask) -> None:
     """Zero the pruned entries of ``module``'s conv and linear weights."""
     with torch.no_grad():
-        for name, weight in _weights(module).items():
+        for name, weight in named_prunable_weights(module).items():
             weight.mul_(mask[name])
 
 

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from search_spaces.derived.plan import prunable_weights
+from search_spaces.derived.plan import named_prunable_weights
 
 METHODS = ("rigl", "set")
 ALPHA = 0.3  # the largest share of a layer's active weights one update replaces (RigL's)
@@ -61,11 +61,10 @@ class DynamicMask:
             raise ValueError(f"unknown sparse training method {method!r}; known: {METHODS}")
         self.method, self.interval, self.seed = method, interval, seed
         self.end = math.floor(END * steps)
-        names = {id(p): n for n, p in model.named_parameters()}
-        weights = [getattr(module, name) for module, name in prunable_weights(model)]
+        weights = named_prunable_weights(model)
         # masks: those saved with a checkpoint, or the weights' non-zeros as the plan left them
-        start = masks if masks is not None else {names[id(w)]: w.detach() != 0 for w in weights}
-        self.weights = {names[id(w)]: w for w in weights if names[id(w)] in start}
+        start = masks if masks is not None else {n: w.detach() != 0 for n, w in weights.items()}
+        self.weights = {n: w for n, w in weights.items() if n in start}
         self.masks = {n: start[n].to(torch.bool).clone() for n in self.weights}
         self.masks = {n: m for n, m in self.masks.items() if not bool(m.all())}
 

@@ -159,6 +159,15 @@ def prunable_weights(model: nn.Module) -> list[tuple[nn.Module, str]]:
     return [(m, "weight") for m in model.modules() if isinstance(m, ROOT_TYPES) or is_conv1d(m)]
 
 
+def named_prunable_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Parameter name -> weight, for every conv and linear layer (what sparsity zeroes)."""
+    names = {id(module): name for name, module in model.named_modules()}
+    return {
+        f"{names[id(layer)]}.{attr}" if names[id(layer)] else attr: getattr(layer, attr)
+        for layer, attr in prunable_weights(model)
+    }
+
+
 def sparsify_weights(model: nn.Module, ratio: float, seed: int) -> None:
     """Zero the ``ratio`` smallest-magnitude weights of every conv and linear layer, ranked
     together (global L1), with torch.nn.utils.prune; the zeros are made permanent."""
