@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 _CACHE_SIZE = 4096  # cached (params, macs) entries per space before the cache is cleared
 
+LayerTimes = Callable[[nn.Module], Mapping[str, float]]  # a model -> ms of each layer by name
+
 
 class SearchSpace(abc.ABC):
     """A set of named dimensions over one weight-sharing supernet.
@@ -119,9 +121,15 @@ class SearchSpace(abc.ABC):
         return False
 
     def fit_state(
-        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], seed: int
+        self,
+        batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+        seed: int,
+        layer_ms: LayerTimes | None = None,
     ) -> dict[str, Any]:
-        """Data-dependent state as JSON, computed once per search from training batches."""
+        """Data-dependent state as JSON, computed once per search from training batches.
+        ``layer_ms`` gives, for a model of the space, each layer's measured milliseconds on the
+        target device (by layer name; empty where the device was not calibrated), for a state
+        that weighs layers by what they cost there."""
         return {}
 
     def load_state(self, state: Mapping[str, Any]) -> None:

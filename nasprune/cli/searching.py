@@ -149,6 +149,8 @@ def _print_result(result: Any) -> None:
         f"{'reused' if result.reused_supernet else 'trained'}",
         soft_wrap=True,
     )
+    for note in result.importance:  # how the channels were ranked, said once per search
+        out.print(f"importance: {escape(note)}", soft_wrap=True, highlight=False)
     for warning in result.warnings:
         err.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True, highlight=False)
     if result.best is not None:

@@ -31,6 +31,7 @@ from nasprune.evaluation.supernet_training import Outcome
 from nasprune.store_access import find_trial
 from plumbing import json_hash
 from search_spaces import SearchSpace, create_space
+from search_spaces.base import LayerTimes
 from storage import FinetuneRecord, SearchRecord, Store, TrialRecord
 
 STATE_ARTIFACT = "space_state"
@@ -49,6 +50,7 @@ class StoredSearch:
     source: nn.Module  # the trained supernet (elastic) or the dense model (prune)
     calibration: list[torch.Tensor]  # the fixed batches BN statistics are recalibrated on
     training: Outcome | None = None  # how the supernet's training ended, when opening trained it
+    fitted_notes: list[str] | None = None  # the state's notes, when opening fitted the state
 
     @functools.cached_property
     def int8_calibration(self) -> list[torch.Tensor]:
@@ -109,14 +111,15 @@ def ready_search(
     space: SearchSpace,
     loaders: Loaders | None = None,
     report: Callable[[Progress], None] | None = None,
+    layer_ms: LayerTimes | None = None,
 ) -> StoredSearch:
     """:func:`open_stored` from parts already resolved (a worker prepared ``config``'s space
-    and loaders before it joined): the space's stored state loaded, and, in elastic mode,
-    the supernet loaded from its checkpoint, or trained (``report`` shows its progress) and
-    recorded when there is none."""
+    and loaders before it joined): the space's stored state loaded (or fitted, given the
+    device's ``layer_ms``, and stored), and, in elastic mode, the supernet loaded from its
+    checkpoint, or trained (``report`` shows its progress) and recorded when there is none."""
     if loaders is None:
         loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
-    state = _load_state(space, store, record, loaders, config.seed)
+    state, fitted = _load_state(space, store, record, loaders, config.seed, layer_ms)
     batches = calibration_batches(
         loaders.train, config.evaluation.bn_calibration_batches, config.data.batch_size
     )
@@ -125,7 +128,8 @@ def ready_search(
     else:
         extra = {"space_params": space.params, "state": json_hash(state)} if state else None
         source, training = load_or_train(space, loaders, batches, config, store, report, extra)
-    return StoredSearch(config, store, record, space, loaders, source, batches, training)
+    notes = [str(note) for note in state.get("notes", [])] if state and fitted else None
+    return StoredSearch(config, store, record, space, loaders, source, batches, training, notes)
 
 
 def space_of(config: SearchConfig, space: SearchSpace | None = None) -> SearchSpace:
@@ -162,17 +166,24 @@ def space_with_state(
 
 
 def _load_state(
-    space: SearchSpace, store: Store, record: SearchRecord, loaders: Loaders, seed: int
-) -> dict[str, Any] | None:
-    """Give the space its stored state, computing and storing it on first use."""
+    space: SearchSpace,
+    store: Store,
+    record: SearchRecord,
+    loaders: Loaders,
+    seed: int,
+    layer_ms: LayerTimes | None = None,
+) -> tuple[dict[str, Any] | None, bool]:
+    """Give the space its stored state, computing and storing it on first use: (the state,
+    whether it was computed now)."""
     if not space.needs_state():
-        return None
+        return None, False
     stored = store.get_artifact(record.search_id, STATE_ARTIFACT)
+    fitted = stored is None
     if stored is None:
-        fitted = space.fit_state(islice(iter(loaders.train), STATE_BATCHES), seed)
-        stored = store.put_artifact(record.search_id, STATE_ARTIFACT, fitted)
+        state = space.fit_state(islice(iter(loaders.train), STATE_BATCHES), seed, layer_ms)
+        stored = store.put_artifact(record.search_id, STATE_ARTIFACT, state)
     space.load_state(stored.content)
-    return dict(stored.content)
+    return dict(stored.content), fitted
 
 
 def finetuned_weights(module: nn.Module, run: FinetuneRecord) -> nn.Module:

@@ -19,6 +19,7 @@ from nasprune.evaluation.data import make_loaders
 from nasprune.evaluation.stored import ready_search, space_of
 from nasprune.evaluation.supernet import trained_line
 from nasprune.latency import create_backend
+from nasprune.latency.layer_times import table_layer_times
 from nasprune.latency.recorded import this_device
 from nasprune.lifecycle import StoppedBecause, mark_failed, status_after
 from nasprune.search.leases import supernet_lock, worker_name
@@ -47,6 +48,7 @@ class SearchResult:
     stopped_because: StoppedBecause
     best: TrialRecord | None = None
     warnings: list[str] = field(default_factory=list)  # said, one line each, by the CLI
+    importance: list[str] = field(default_factory=list)  # notes of the state fitted now
 
 
 def prepare(config: SearchConfig, space: SearchSpace | None = None) -> Parts:
@@ -121,6 +123,7 @@ def execute(
         worker.search.reused_supernet,
         stopped,
         best=best(worker),
+        importance=worker.search.fitted_notes or [],
     )
 
 
@@ -159,12 +162,14 @@ def _run(
     supernet lock), rebuild the strategy from the history, then take turns. Returns the
     worker, why the loop stopped, and how many trials this worker evaluated."""
     space, backend, loaders = parts
-    name = worker_name()
+    name, on = worker_name(), this_device(backend, space.input_shape)
+    layer_ms = table_layer_times(store, on, space)  # l0's gates weigh layers by the table
     with supernet_lock(store, search.search_id, name, config.execution.lease_s):
-        stored = ready_search(config, store, search, space, loaders, observer.supernet_progress)
+        progress = observer.supernet_progress
+        stored = ready_search(config, store, search, space, loaders, progress, layer_ms)
     if stored.training is not None:
         store.add_event(search.search_id, "supernet", trained_line(stored.training, name))
-    worker = Worker(stored, backend, this_device(backend, space.input_shape), remeasure, name=name)
+    worker = Worker(stored, backend, on, remeasure, name=name)
     record_reference(worker)
     worker.predictor = screening_predictor(worker)
     strategy = _strategy(config, space)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces.base import SearchSpace, positive_int
+from search_spaces.base import LayerTimes, SearchSpace, positive_int
 from search_spaces.derived import masking, params
 from search_spaces.derived.blocks import Block, find_blocks, listed_blocks
 from search_spaces.derived.criteria import CRITERIA
@@ -365,25 +365,26 @@ class DerivedSpace(SearchSpace):
         return float(clean.get("sparsity", 0.0)) == 0.0 and not self.int8_layers(clean)
 
     def fit_state(
-        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], seed: int
+        self,
+        batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+        seed: int,
+        layer_ms: LayerTimes | None = None,
     ) -> dict[str, Any]:
-        """Importance of every channel, computed once on the dense model (JSON)."""
+        """Importance of every channel, computed once on the dense model (JSON). A criterion
+        that weighs layers by their cost (``l0``) gets ``layer_ms`` of the dense model."""
         criterion, count = self.importance["criterion"], self.importance["batches"]
+        cls, dense, settings = CRITERIA.get(criterion), self.dense_model(), dict(self.importance)
         chosen = []
-        if CRITERIA.get(criterion).needs_data:
+        if cls.needs_data:
             for i, batch in enumerate(batches):
                 if i == count:
                     break
                 chosen.append(batch)
+        if cls.weighs_layers and layer_ms is not None:
+            settings["layer_ms"] = dict(layer_ms(dense))
         with learnt_keep() as keep:  # filled by l0 only
             scores, notes = score_groups(
-                self.dense_model(),
-                self.input_shape,
-                self.groups,
-                criterion,
-                chosen,
-                seed,
-                self.importance,
+                dense, self.input_shape, self.groups, criterion, chosen, seed, settings
             )
         state = {"criterion": criterion, "batches": len(chosen), "scores": scores, "notes": notes}
         return state | ({"l0_keep": keep} if keep else {})

@@ -10,9 +10,13 @@ from typing import Any
 
 import torch
 from sklearn.datasets import load_digits
+from torch import nn
 
 import nasprune
+from nasprune.config import parse_config
 from nasprune.evaluation.stored import STATE_ARTIFACT
+from nasprune.latency.calibrate import calibrate
+from nasprune.latency.layer_times import table_layer_times
 from nasprune.search.proposer import Proposer
 from search_spaces import create_space
 from storage import get_store
@@ -55,6 +59,36 @@ def test_the_first_trial_is_the_architecture_the_l0_gates_suggest(workdir: Path)
     assert first.memo == {"proposed": False, "seeded": "l0", "strategy": None}
     assert all(t.memo["proposed"] is True and "seeded" not in t.memo for t in others)
     assert len({t.arch_hash for t in (first, *others)}) == 3
+
+
+def test_on_a_calibrated_device_the_gates_weigh_each_layer_by_its_measured_time(
+    workdir: Path,
+) -> None:
+    """``nasprune calibrate`` first: the table holds the dense model's units (the space's
+    largest subnet), so every convolution and linear layer has a figure, and the search's l0
+    state says its gates were weighted by them; a search on an uncalibrated device says MACs."""
+    config = l0_config(workdir)
+    uncalibrated = "l0: gates weighted by MACs (the device has no latency calibration)"
+    first = nasprune.run(config | {"name": "uncalibrated", "budget": {"trials": 1}})
+    assert uncalibrated in first.importance  # said once, when the state is computed
+    assert nasprune.resume("uncalibrated", trials=2, storage=config["storage"]).importance == []
+    on = calibrate(parse_config(config), samples=2, networks=5).on
+    assert nasprune.run(config | {"budget": {"trials": 1}}).completed == 1
+
+    store = get_store(config["storage"])
+    space = create_space("derived", **config["space"]["params"])
+    dense = space.dense_model()
+    layers = [n for n, m in dense.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    times = table_layer_times(store, on, space)(dense)
+    assert sorted(times) == sorted(layers) and all(ms > 0 for ms in times.values())
+
+    def notes(name: str) -> list[str]:
+        search = store.get_search(name)
+        return store.get_artifact(search.search_id, STATE_ARTIFACT).content["notes"]
+
+    measured = "l0: gates weighted by the device's measured latency"
+    assert any(note.startswith(measured) for note in notes("l0-seeded"))
+    assert uncalibrated in notes("uncalibrated")
 
 
 def test_without_learnt_keep_ratios_the_strategy_proposes_the_first_trial(workdir: Path) -> None:

@@ -119,6 +119,37 @@ def test_the_expected_l0_falls_as_the_penalty_rises(trained: nn.Module) -> None:
     assert expected[2] < 0.8 * expected[0]
 
 
+def test_gates_weighted_by_measured_layer_times_close_the_slow_layers_channels(
+    trained: nn.Module,
+) -> None:
+    """Group "0" is conv 0's outputs (conv 3's inputs), group "3" conv 3's outputs (the
+    linear's inputs). By MACs conv 3 dominates, and both groups close gates to pay for it;
+    where the device says another layer is the slow one, the group that does not feed it
+    keeps its gates open. A table that lacks a layer, or a device with none, falls back to
+    MACs and says so."""
+    groups = discover_groups(trained, SHAPE)
+    batches = digit_batches(4)
+
+    def kept(layer_ms: dict[str, float] | None) -> tuple[dict[str, float], list[str]]:
+        notes: list[str] = []
+        log_alpha = fit_gates(trained, SHAPE, groups, batches, 0, 40, 30.0, notes, layer_ms)
+        return {k: float(open_probability(v).mean()) for k, v in log_alpha.items()}, notes
+
+    by_macs, none = kept(None)  # conv 3 dominates: both groups pay for it
+    slow_conv0, timed = kept({"0": 5.0, "3": 0.05, "8": 0.05})  # only group "0" pays
+    assert slow_conv0["3"] > by_macs["3"] + 0.3 and slow_conv0["0"] < by_macs["0"] + 0.05
+    slow_linear, _ = kept({"0": 0.05, "3": 0.05, "8": 5.0})  # only group "3" pays
+    assert slow_linear["0"] > by_macs["0"] + 0.3 and slow_linear["3"] < by_macs["3"] + 0.05
+    assert none == [] and timed == ["l0: gates weighted by the device's measured latency (5.1 ms)"]
+    lacking, notes = kept({"0": 5.0, "3": 0.05})
+    assert lacking == by_macs and notes == [
+        "l0: gates weighted by MACs (the device's latency table lacks 1 of 3 layers, '8' first)"
+    ]
+    uncalibrated, notes = kept({})
+    assert uncalibrated == by_macs
+    assert notes == ["l0: gates weighted by MACs (the device has no latency calibration)"]
+
+
 def test_scoring_changes_no_weight_and_leaves_no_hook(trained: nn.Module) -> None:
     model = copy.deepcopy(trained)
     before = {k: v.clone() for k, v in model.state_dict().items()}

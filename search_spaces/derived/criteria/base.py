@@ -36,11 +36,16 @@ class Criterion(abc.ABC):
       (:func:`search_spaces.derived.importance.score_groups`).
     * ``model`` is a copy: the criterion may leave gradients in it but changes no weight.
       ``seed`` seeds whatever randomness it uses, so equal inputs give equal scores.
+    * ``weighs_layers``: whether it weighs channels by what their layers cost on the target
+      device. Only then is it built with ``layer_ms``: each layer of the dense model (by its
+      name) mapped to the milliseconds it measured on the device (from the device's latency
+      table; empty when the device was not calibrated).
     * A failure is a :class:`SpaceError` with a one-line message.
     """
 
     name: ClassVar[str]
     needs_data: ClassVar[bool] = False
+    weighs_layers: ClassVar[bool] = False
 
     @abc.abstractmethod
     def __call__(

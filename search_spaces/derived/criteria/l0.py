@@ -10,11 +10,12 @@ parameters (a class token) are not gated: the layers that read them are.
 The model's weights are frozen; only the gates' ``log_alpha`` learn, for ``importance.steps``
 Adam steps over the training batches the criterion gets (cycled), on the cross-entropy plus
 ``importance.penalty`` times the expected L0: the sum over gates of P(gate != 0), each weighted
-by its channel's share of the model's MACs (:func:`channel_macs`; the shares sum to 1). So the
-expected L0 is the expected share of the MACs kept, and the penalty is the cross-entropy that
-all of them are worth. MACs are counted, not timed: the latency tables of ``nasprune
-calibrate`` live in the application, which this package may not import, so gates are never
-weighted by measured latency.
+by its channel's share of the model's cost (:func:`channel_costs`; the shares sum to 1). So
+the expected L0 is the expected share of the cost kept, and the penalty is the cross-entropy
+that all of it is worth. The cost of a layer is the milliseconds it measured on the target
+device (``layer_ms``: the search passes the calibrated device's latency table, a layer timed
+with the batch norm and activation fused behind it) when the table holds every convolution
+and linear layer of the model; otherwise it is the layer's MACs, and a note says why.
 
 A channel's score is its gate's open probability (ties broken by ``log_alpha``); the share of
 a group's gates open at evaluation (the deterministic gate above zero) is the keep ratio it
@@ -82,9 +83,15 @@ class L0(Criterion):
 
     name = "l0"
     needs_data = True
+    weighs_layers = True
 
-    def __init__(self, steps: int = STEPS, penalty: float = PENALTY) -> None:
-        self.steps, self.penalty = steps, penalty
+    def __init__(
+        self,
+        steps: int = STEPS,
+        penalty: float = PENALTY,
+        layer_ms: Mapping[str, float] | None = None,
+    ) -> None:
+        self.steps, self.penalty, self.layer_ms = steps, penalty, layer_ms
 
     def __call__(
         self,
@@ -96,7 +103,15 @@ class L0(Criterion):
     ) -> Scores:
         notes: list[str] = []
         log_alpha = fit_gates(
-            model, input_shape, groups, batches, seed, self.steps, self.penalty, notes
+            model,
+            input_shape,
+            groups,
+            batches,
+            seed,
+            self.steps,
+            self.penalty,
+            notes,
+            self.layer_ms,
         )
         learnt = _LEARNT.get()
         if learnt is not None:
@@ -143,10 +158,11 @@ def fit_gates(
     steps: int = STEPS,
     penalty: float = PENALTY,
     notes: list[str] | None = None,
+    layer_ms: Mapping[str, float] | None = None,
 ) -> dict[str, Tensor]:
     """Each group's ``log_alpha`` after training the gates (see the module docstring); the
     weights of ``model`` are left as they were, in eval mode. ``notes`` gets a line per group
-    gated at its root."""
+    gated at its root, and one saying what weighted the gates when ``layer_ms`` is given."""
     if not batches:
         raise SpaceError("the l0 criterion needs at least one batch of training data")
     device = device_of(model)
@@ -154,8 +170,10 @@ def fit_gates(
     offsets = [0]
     for group in groups:
         offsets.append(offsets[-1] + group.channels)
-    gates = _gates(graph, model, groups, offsets, notes if notes is not None else [])
-    weights = _shares(channel_macs(graph, model, input_shape, groups)).to(device)
+    notes = notes if notes is not None else []
+    gates = _gates(graph, model, groups, offsets, notes)
+    costs = layer_costs(model, input_shape, layer_ms, notes)
+    weights = _shares(channel_costs(graph, model, groups, costs)).to(device)
     gen = torch.Generator().manual_seed(seed)
     start = INIT_LOG_ALPHA + 0.01 * torch.randn(offsets[-1], generator=gen)
     log_alpha = start.to(device).requires_grad_()
@@ -277,17 +295,45 @@ def _frozen(model: nn.Module) -> Iterator[None]:
             param.requires_grad_(flag)
 
 
-def channel_macs(
-    graph: Any, model: nn.Module, input_shape: Sequence[int], groups: Sequence[ChannelGroup]
-) -> Tensor:
-    """Per channel of every group (concatenated in order), the MACs of the convolution and
-    linear layers it comes from and feeds: each such layer of the group adds its MACs (one
-    forward pass of one input) divided by its output channels where the group prunes its
-    outputs, by its input channels where it prunes its inputs. An approximation: other layers
-    (norms, activations, attention's matrix products) are not counted."""
+def layer_costs(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    layer_ms: Mapping[str, float] | None,
+    notes: list[str],
+) -> Mapping[nn.Module, float]:
+    """The cost of every convolution and linear layer that runs: its measured milliseconds
+    when ``layer_ms`` holds them all, else its MACs (a note says why when ``layer_ms`` was
+    given)."""
     macs = _layer_macs(model, input_shape)
+    if layer_ms is None:
+        return macs
+    names = {module: name for name, module in model.named_modules()}
+    timed = {m: float(layer_ms[names[m]]) for m in macs if layer_ms.get(names[m], 0.0) > 0}
+    if macs and len(timed) == len(macs):
+        total = sum(timed.values())
+        notes.append(f"l0: gates weighted by the device's measured latency ({total:.3g} ms)")
+        return timed
+    if not layer_ms:
+        notes.append("l0: gates weighted by MACs (the device has no latency calibration)")
+    else:
+        missing = sorted(names[m] for m in macs if m not in timed)
+        notes.append(
+            f"l0: gates weighted by MACs (the device's latency table lacks {len(missing)} of "
+            f"{len(macs)} layers, {missing[0]!r} first)"
+        )
+    return macs
+
+
+def channel_costs(
+    graph: Any, model: nn.Module, groups: Sequence[ChannelGroup], costs: Mapping[nn.Module, float]
+) -> Tensor:
+    """Per channel of every group (concatenated in order), the cost of the convolution and
+    linear layers it comes from and feeds: each such layer of the group adds its cost (its
+    entry in ``costs``) divided by its output channels where the group prunes its outputs, by
+    its input channels where it prunes its inputs. An approximation: other layers (norms,
+    activations, attention's matrix products) are not counted."""
     modules = dict(model.named_modules())
-    costs = []
+    per_group = []
     for group in groups:
         root = modules[group.root]
         fn = root_pruning_fn(graph, root, group.root_is_input)
@@ -295,14 +341,14 @@ def channel_macs(
         for item in graph.get_pruning_group(root, fn, list(range(group.channels))):
             layer = item.dep.target.module
             pruner = graph.get_pruner_of_module(layer)
-            if layer not in macs or pruner is None:
+            if layer not in costs or pruner is None:
                 continue
             out = graph.is_out_channel_pruning_fn(item.dep.handler)
             width = pruner.get_out_channels(layer) if out else pruner.get_in_channels(layer)
             if width:
-                cost[list(item.root_idxs)] += macs[layer] / int(width)
-        costs.append(cost)
-    return torch.cat(costs) if costs else torch.zeros(0, dtype=torch.float64)
+                cost[list(item.root_idxs)] += costs[layer] / int(width)
+        per_group.append(cost)
+    return torch.cat(per_group) if per_group else torch.zeros(0, dtype=torch.float64)
 
 
 def _layer_macs(model: nn.Module, input_shape: Sequence[int]) -> Mapping[nn.Module, float]:
