@@ -56,9 +56,10 @@ from nasprune.evaluation.finetune import finetune  # noqa: E402
 from nasprune.evaluation.metrics import accuracy_and_loss  # noqa: E402
 from nasprune.evaluation.stored import StoredSearch, open_stored  # noqa: E402
 from nasprune.latency.recorded import this_device  # noqa: E402
-from nasprune.latency.reference import standard_reference  # noqa: E402
+from nasprune.latency.reference import largest_subnet_reference  # noqa: E402
 from nasprune.latency.registry import create_backend  # noqa: E402
 from nasprune.queries import hypervolume as front_hypervolume  # noqa: E402
+from search_spaces import create_space  # noqa: E402
 from storage import TrialRecord, TrialState, get_store  # noqa: E402
 
 SETTINGS = {  # name: (task, dense model)
@@ -82,13 +83,15 @@ HV_REFERENCE = 1.05  # latency share of the hypervolume's reference point (accur
 LR = 1e-3
 
 
-def measure_fn(input_shape: tuple[int, ...], url: str) -> Callable[[nn.Module], float]:
-    """Milliseconds of a module at batch 1 on one thread, relative to the standard reference
-    network (the protocol of ``nasprune measure``): the ratio times the anchor the searches'
-    store holds for this device, so these figures and the searches' are in one unit, in
-    whatever process and minute each was taken."""
+def measure_fn(space_config: dict[str, Any], url: str) -> Callable[[nn.Module], float]:
+    """Milliseconds of a module at batch 1 on one thread, relative to the space's largest
+    subnet (the reference of the searches and ``nasprune measure``): the ratio times the
+    anchor the searches' store holds for this device, so these figures and the searches' are
+    in one unit, in whatever process and minute each was taken."""
     backend = create_backend(LatencyConfig(threads=1, batch_size=1))
-    reference = standard_reference(input_shape)
+    space = create_space(space_config["name"], **space_config["params"])
+    reference = largest_subnet_reference(space)  # as the searches' figures
+    input_shape = reference.input_shape
     now = backend.measure_against(reference.module, input_shape, reference).reference_ms
     store = get_store(url)
     anchor = store.anchor(this_device(backend, input_shape), reference.key, now).anchor_ms
@@ -241,7 +244,8 @@ def run_setting(setting: str, args: argparse.Namespace, workdir: Path) -> dict[s
     task, model = SETTINGS[setting]
     dense, _ = dense_models.trained(model, task)
     shape = tasks.INPUT_SHAPES[task]
-    measure = measure_fn(shape, search_config(setting, "random", 0, 1, workdir)["storage"])
+    config = search_config(setting, "random", 0, 1, workdir)
+    measure = measure_fn(config["space"], config["storage"])
     dense_ms = statistics.median(measure(dense) for _ in range(3))
     params = sum(p.numel() for p in dense.parameters())
     print(f"\n## {setting}: dense {model}, {params:,} params, {dense_ms:.3f} ms", flush=True)

@@ -49,17 +49,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import nasprune  # noqa: E402
-from benchmarks import dense_models, tasks  # noqa: E402
+from benchmarks import dense_models  # noqa: E402
 from benchmarks.bench_quality import best_under, space_params  # noqa: E402
 from nasprune.config import LatencyConfig  # noqa: E402
 from nasprune.evaluation.finetune import finetune  # noqa: E402
 from nasprune.evaluation.metrics import accuracy_and_loss  # noqa: E402
 from nasprune.evaluation.stored import StoredSearch, open_stored  # noqa: E402
 from nasprune.latency.recorded import this_device  # noqa: E402
-from nasprune.latency.reference import standard_reference  # noqa: E402
+from nasprune.latency.reference import largest_subnet_reference  # noqa: E402
 from nasprune.latency.registry import create_backend  # noqa: E402
 from nasprune.onnx_export import onnx_bytes  # noqa: E402
 from nasprune.quantization import FakeInt8, Int8Model, quantizable  # noqa: E402
+from search_spaces import create_space  # noqa: E402
 from storage import TrialRecord, TrialState, get_store  # noqa: E402
 
 SETTINGS = {  # name: (task, dense model)
@@ -107,12 +108,15 @@ def searched(cfg: dict[str, Any]) -> tuple[StoredSearch, list[TrialRecord], floa
     return open_stored(store, record), complete, seconds
 
 
-def measure_fn(input_shape: tuple[int, ...], url: str, batch: int) -> Measure:
+def measure_fn(space_config: dict[str, Any], url: str, batch: int) -> Measure:
     """Milliseconds of a module (an :class:`Int8Model` as its QDQ model) under ONNX Runtime on
-    one thread at ``batch``, relative to the reference network times the anchor the searches'
-    store holds for this device: the searches' unit, in whatever minute it is taken."""
+    one thread at ``batch``, relative to the space's largest subnet (the searches' reference)
+    times the anchor the searches' store holds for this device: the searches' unit, in
+    whatever minute it is taken."""
     backend = create_backend(LatencyConfig(backend="onnxruntime", threads=1, batch_size=batch))
-    reference = standard_reference(input_shape)
+    space = create_space(space_config["name"], **space_config["params"])
+    reference = largest_subnet_reference(space)  # as the searches' figures
+    input_shape = reference.input_shape
     now = backend.measure_against(reference.module, input_shape, reference).reference_ms
     on = this_device(backend, input_shape)
     anchor = get_store(url).anchor(on, reference.key, now).anchor_ms
@@ -203,9 +207,9 @@ def prune_then_quantize(
 def run_setting(setting: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     task, model = SETTINGS[setting]
     dense, _ = dense_models.trained(model, task)
-    shape = tasks.INPUT_SHAPES[task]
-    url = search_config(setting, True, 0, 1, workdir)["storage"]
-    measures = {batch: measure_fn(shape, url, batch) for batch in BATCHES}
+    config = search_config(setting, True, 0, 1, workdir)
+    url = config["storage"]
+    measures = {batch: measure_fn(config["space"], url, batch) for batch in BATCHES}
     dense_ms = statistics.median(measures[1](dense) for _ in range(3))
     params = sum(p.numel() for p in dense.parameters())
     print(f"\n## {setting}: dense {model}, {params:,} params, ONNX Runtime fp32 "

@@ -32,7 +32,8 @@ from nasprune.errors import user_errors
 from nasprune.evaluation.stored import space_with_state
 from nasprune.latency import LatencyBackend, create_backend
 from nasprune.latency.predictor import Model, Point, Predictor, space_key
-from nasprune.latency.recorded import SpeedDrift, recorded_latency, this_device
+from nasprune.latency.recorded import SpeedDrift, recorded_latency, taken_against, this_device
+from nasprune.latency.reference import ReferenceNetwork, largest_subnet_reference
 from nasprune.latency.units import Unit, runnable, units_of
 from nasprune.quantization import Int8Model, int8_device
 from nasprune.store_access import StorageArg, open_store
@@ -86,11 +87,12 @@ def calibrate(
         others = [space.largest(), space.smallest(), *(space.sample(rng) for _ in range(samples))]
         archs = _distinct(space, measured_nets + others)
         units = _collect_units(space, archs, report)
-        timed_units = _time_units(store, backend, on, units, remeasure, report)
+        reference = largest_subnet_reference(space)  # units and networks alike
+        timed_units = _time_units(store, backend, on, units, remeasure, report, reference)
         table = {u.key: r.median_ms for u, r in zip(units, timed_units[0], strict=True)}
         predictor = Predictor(table, [], space.latency_blocks)
         points, net_records, timed_nets = _time_networks(
-            store, backend, on, space, predictor, measured_nets, remeasure, report
+            store, backend, on, space, predictor, measured_nets, remeasure, report, reference
         )
         predictor.points = points
         predictor.fit()
@@ -102,6 +104,7 @@ def calibrate(
             "model": predictor.kind,
             "errors": predictor.errors,
             "samples": samples,
+            "reference": reference.key,
         }
         store.put_calibration(on, space_key(space), space.name, content)
     return Calibrated(
@@ -157,18 +160,23 @@ def _time_units(
     units: list[Unit],
     remeasure: bool,
     report: OnStage,
+    reference: ReferenceNetwork,
 ) -> tuple[list[LatencyRecord], int]:
     stored = {} if remeasure else store.latencies(on, [u.key for u in units])
+    network = reference if backend.settings.relative else None
     records: list[LatencyRecord] = []
     fresh = 0
     for done, unit in enumerate(units, 1):
-        if unit.key in stored:
+        if unit.key in stored and taken_against(stored[unit.key], network):
             records.append(stored[unit.key])
         else:
             module = unit.standalone()
             records.append(
-                recorded_latency(store, backend, on, module, unit.key, True, unit.input_shape)[0]
-            )
+                recorded_latency(
+                    store, backend, on, module, unit.key, True, unit.input_shape,
+                    reference=reference,
+                )[0]
+            )  # fmt: skip
             fresh += 1
         report("timing units", done, len(units))
     return records, fresh
@@ -183,6 +191,7 @@ def _time_networks(
     archs: list[Architecture],
     remeasure: bool,
     report: OnStage,
+    reference: ReferenceNetwork,
 ) -> tuple[list[Point], list[LatencyRecord], int]:
     points: list[Point] = []
     records: list[LatencyRecord] = []
@@ -198,10 +207,12 @@ def _time_networks(
             batches = [torch.randn(8, *space.input_shape, generator=generator)]
             record, measured = recorded_latency(
                 store, backend, int8_device(on), Int8Model(module, int8, batches), key,
-                remeasure, anchor_on=on,
+                remeasure, anchor_on=on, reference=reference,
             )  # fmt: skip
         else:
-            record, measured = recorded_latency(store, backend, on, module, key, remeasure)
+            record, measured = recorded_latency(
+                store, backend, on, module, key, remeasure, reference=reference
+            )
         fresh += measured
         points.append((features[0], features[1], record.median_ms))
         records.append(record)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from nasprune.latency.predictor import load_predictor
+from nasprune.latency.predictor import calibrated_table
 from nasprune.latency.units import units_of
 from search_spaces import SearchSpace
 from search_spaces.base import LayerTimes
@@ -24,15 +24,15 @@ def table_layer_times(store: Store, on: DeviceKey, space: SearchSpace) -> LayerT
     read only when the function is called (only a criterion that weighs layers calls it)."""
 
     def times(model: nn.Module) -> dict[str, float]:
-        predictor = load_predictor(store, on, space)
-        if predictor is None:
+        table = calibrated_table(store, on, space)
+        if table is None:
             return {}
         names = {id(module): name for name, module in model.named_modules()}
         found: dict[str, float] = {}
         for unit in units_of(model, space.input_shape, space.latency_blocks):
             name = names.get(id(unit.modules[0]))
-            if name is not None and unit.key in predictor.table and not unit.int8:
-                found[name] = predictor.table[unit.key]
+            if name is not None and unit.key in table and not unit.int8:
+                found[name] = table[unit.key]
         return found
 
     return times

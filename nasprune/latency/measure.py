@@ -17,6 +17,7 @@ from nasprune.errors import user_errors
 from nasprune.evaluation.stored import StoredSearch, open_stored
 from nasprune.latency import LatencyBackend, create_backend
 from nasprune.latency.recorded import SpeedDrift, recorded_latency, this_device
+from nasprune.latency.reference import largest_subnet_reference
 from nasprune.queries import pareto
 from nasprune.store_access import StorageArg, open_store
 from storage import DeviceKey, Store, TrialRecord, TrialState
@@ -74,12 +75,15 @@ def _measure_all(
 ) -> Measured:
     fresh = reused = 0
     records = []
+    reference = largest_subnet_reference(ctx.space)  # as the search's own figures were taken
     for done, trial in enumerate(trials, 1):
         subnet = ctx.subnet(trial)
         key = ctx.space.latency_key(trial.arch, subnet)
         if trial.latency_key != key:
             store.set_latency_key(trial.trial_id, key)
-        record, measured = recorded_latency(store, backend, on, subnet, key, remeasure)
+        record, measured = recorded_latency(
+            store, backend, on, subnet, key, remeasure, reference=reference
+        )
         records.append(record)
         fresh, reused = fresh + measured, reused + (not measured)
         if progress is not None:

@@ -20,6 +20,7 @@ from torch import nn
 
 from nasprune.latency.base import LatencyBackend
 from nasprune.latency.recorded import recorded_latency
+from nasprune.latency.reference import ReferenceNetwork, largest_subnet_reference
 from nasprune.latency.units import Unit, units_of
 from plumbing import json_hash
 from search_spaces import SearchSpace
@@ -156,14 +157,19 @@ def space_key(space: SearchSpace) -> str:
     return json_hash([space.name, space.params], 32)
 
 
-def load_predictor(store: Store, on: DeviceKey, space: SearchSpace) -> Predictor | None:
-    """The fitted predictor of ``space`` on ``on``, if it was calibrated there."""
+def load_predictor(
+    store: Store, on: DeviceKey, space: SearchSpace, reference: ReferenceNetwork | None = None
+) -> Predictor | None:
+    """The fitted predictor of ``space`` on ``on``, if it was calibrated there against
+    ``reference`` (by default the space's largest subnet, which calibrations are timed
+    against): a calibration timed against another reference is in another unit."""
     record = store.get_calibration(on, space_key(space))
     if record is None:
         return None
-    keys = [str(key) for key in record.content.get("unit_keys", [])]
-    found = store.latencies(on, keys)
-    table = {key: found[key].median_ms for key in keys if key in found}
+    network = reference or largest_subnet_reference(space)
+    if record.content.get("reference") != network.key:
+        return None
+    table = calibrated_table(store, on, space) or {}
     points: list[Point] = [(float(a), int(b), float(c)) for a, b, c in record.content["points"]]
     errors = {str(k): float(v) for k, v in record.content.get("errors", {}).items()}
     predictor = Predictor(table, points, space.latency_blocks, errors=errors)
@@ -171,12 +177,28 @@ def load_predictor(store: Store, on: DeviceKey, space: SearchSpace) -> Predictor
     return predictor.fit(next((kind for kind in MODELS if kind == stored), "table"))
 
 
-def unit_timer(store: Store, backend: LatencyBackend, on: DeviceKey) -> Callable[[Unit], float]:
-    """Times a unit with ``backend`` and stores the figure in the device's table."""
+def calibrated_table(store: Store, on: DeviceKey, space: SearchSpace) -> dict[str, float] | None:
+    """The lookup table (unit key -> ms) of ``space``'s calibration on ``on``, if there is
+    one, whatever reference it was timed against (its figures share that one's anchor)."""
+    record = store.get_calibration(on, space_key(space))
+    if record is None:
+        return None
+    keys = [str(key) for key in record.content.get("unit_keys", [])]
+    found = store.latencies(on, keys)
+    return {key: found[key].median_ms for key in keys if key in found}
+
+
+def unit_timer(
+    store: Store, backend: LatencyBackend, on: DeviceKey, reference: ReferenceNetwork
+) -> Callable[[Unit], float]:
+    """Times a unit with ``backend`` against ``reference`` (the space's largest subnet, as
+    its calibration was) and stores the figure in the device's table."""
 
     def timed(unit: Unit) -> float:
         module = unit.standalone()
-        record, _ = recorded_latency(store, backend, on, module, unit.key, False, unit.input_shape)
+        record, _ = recorded_latency(
+            store, backend, on, module, unit.key, False, unit.input_shape, reference=reference
+        )
         return record.median_ms
 
     return timed

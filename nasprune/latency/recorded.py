@@ -1,12 +1,12 @@
 """Measurements that last: a backend's figure for a subnet, taken from the store when this
 device already measured that subnet with the same settings, else measured and stored.
 
-A figure is taken against the device key's reference network (``latency.relative``, the
-default; see :mod:`nasprune.latency.reference`): the median ratio of the subnet's time to the
-reference's, times the reference's anchor figure on this device key, which the first figure
-measured there sets. Each figure keeps its ratio, the reference's figure meanwhile and the
-machine's drift (its speed then against the anchor's), flagged beyond the protocol's
-precision; :class:`SpeedDrift` sums the drift of many figures up in one line.
+A figure is taken against a reference network (``latency.relative``, the default; the
+space's largest subnet, see :mod:`nasprune.latency.reference`): the median ratio of the
+subnet's time to the reference's, times the reference's anchor figure on this device key,
+which the first figure measured there sets. Each figure keeps its ratio, the reference's
+figure meanwhile and the machine's drift (its speed then against the anchor's), flagged
+beyond the protocol's precision; :class:`SpeedDrift` sums the drift of many figures up in one line.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from nasprune.latency.base import LatencyBackend
-from nasprune.latency.reference import standard_reference
+from nasprune.latency.reference import ReferenceNetwork, standard_reference
 from storage import DeviceKey, LatencyRecord, Referenced, Store
 
 
@@ -36,27 +36,33 @@ def recorded_latency(
     remeasure: bool = False,
     input_shape: tuple[int, ...] | None = None,
     anchor_on: DeviceKey | None = None,
+    reference: ReferenceNetwork | None = None,
 ) -> tuple[LatencyRecord, bool]:
     """The latency of ``module`` (whose measurements are keyed ``key``) on ``on``, and whether
-    it was measured now: the stored figure, unless there is none or ``remeasure``; then
-    measured now and stored. A part of a network (a lookup-table unit) is timed on its own
-    ``input_shape``, against the reference of the network's, and filed under the network's.
+    it was measured now: the stored figure, unless there is none, it was taken against another
+    reference, or ``remeasure``; then measured now and stored. A part of a network (a
+    lookup-table unit) is timed on its own ``input_shape``, against the network's reference,
+    and filed under the network's device key.
     ``anchor_on`` is the device key whose anchor turns ratios into milliseconds, when it is not
-    ``on``: int8 models are filed apart from fp32 ones but in the same unit."""
+    ``on``: int8 models are filed apart from fp32 ones but in the same unit. ``reference`` is
+    the network it is timed against: the space's largest subnet where the caller knows the
+    space (:func:`largest_subnet_reference`), else the standard network of the input shape."""
+    network = None
+    if backend.settings.relative:
+        network = reference or standard_reference(on.input_shape)
     if not remeasure:
         stored = store.get_latency(on.device, key, on.batch_size, on.input_shape, on.threads)
-        if stored is not None:
+        if stored is not None and taken_against(stored, network):
             return stored, False
     shape = input_shape or on.input_shape
-    reference: Referenced | None = None
-    if backend.settings.relative:
-        network = standard_reference(on.input_shape)
+    referenced: Referenced | None = None
+    if network is not None:
         paired = backend.measure_against(module, shape, network)
         anchor = store.anchor(anchor_on or on, network.key, paired.reference_ms).anchor_ms
         measured = paired.latency(anchor)
         drift = anchor / paired.reference_ms - 1.0
         drifted = abs(drift) > backend.settings.precision
-        reference = Referenced(network.key, paired.ratio, paired.reference_ms, drift, drifted)
+        referenced = Referenced(network.key, paired.ratio, paired.reference_ms, drift, drifted)
     else:
         measured = backend.measure(module, shape)
     record = store.put_latency(
@@ -70,9 +76,18 @@ def recorded_latency(
         measured.repeats,
         spread=measured.spread,
         noisy=measured.noisy,
-        reference=reference,
+        reference=referenced,
     )
     return record, True
+
+
+def taken_against(record: LatencyRecord, network: ReferenceNetwork | None) -> bool:
+    """Whether a stored figure can stand for one taken against ``network`` (None: the
+    absolute protocol, which any figure in milliseconds serves): a figure taken against
+    another reference is in another unit (its anchor was set at another moment)."""
+    if network is None:
+        return True
+    return record.reference is not None and record.reference.reference_key == network.key
 
 
 @dataclass(frozen=True)

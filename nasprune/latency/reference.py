@@ -1,4 +1,4 @@
-"""The reference network that every latency figure of a device key is timed against.
+"""The reference network that every latency figure is timed against.
 
 A machine's speed moves between processes and from one minute to the next (other tenants of
 the host, clock frequency, a busy core) by more than the protocol's precision, so an absolute
@@ -6,30 +6,33 @@ median taken in a slow minute disagrees with one taken in a fast minute. A figur
 therefore relative: the backend runs the candidate and a fixed reference network in short
 alternating bursts and keeps the median of the paired candidate/reference time ratios
 (:meth:`nasprune.latency.LatencyBackend.measure_against`); a slow minute slows both alike.
-The ratio times the device's *anchor*, the reference's own figure when its device key was
-first measured (stored once and never replaced), gives milliseconds that compare across
-processes (:func:`nasprune.latency.recorded.recorded_latency`).
+The ratio times the reference's *anchor* on the device key, the reference's own figure when
+it was first measured there (stored once and never replaced), gives milliseconds that
+compare across processes (:func:`nasprune.latency.recorded.recorded_latency`).
 
-The reference is a standard network that the latency package builds from the network's input
-shape, with fixed seeded weights, rather than one the caller passes (the space's largest
-subnet, say), because:
+Which reference: **the space's largest subnet** (:func:`largest_subnet_reference`) wherever
+the caller knows the space (a search's trials, ``measure``, ``calibrate``, the screen), and a
+standard network built from the input shape (:func:`standard_reference`) where it does not.
 
-* One yardstick per device key: a calibration's units have input shapes of their own but are
-  filed under the network's device key. Timed against the reference of the *network's* input
-  shape, exactly as whole networks are, their ratios share the networks' anchor, so the
-  lookup table's sums and the measured networks that the predictor's correction is fitted on
-  are in the same unit. A reference per unit shape would give each shape an anchor taken at
-  another moment, at another speed.
-* The search, ``nasprune measure`` and ``nasprune calibrate`` know the device key, not a
-  common network to pass; built from the key's input shape, the reference is the same for all
-  of them, in every process and on every machine. Its key hashes its structure, its input and
-  :data:`VERSION`, so a changed definition gets new anchors instead of mixing with the old.
-* It is small and of bounded cost whatever the input size (its first convolution strides
-  large inputs down to about 64 x 64), so alternating with it costs a fraction of what the
-  largest subnet would for each small candidate.
+* Close in kind to the candidates. A slow minute does not slow every kind of work alike: a
+  tiny network is mostly per-call overhead, a larger one mostly arithmetic. Against the
+  standard network of an 8x8 input (17 microseconds, mostly overhead) the ratio of a
+  compute-bound 0.25 ms subnet of ``builtin.cnn`` moved 12.7..16.4 between repetitions on
+  this project's shared 2-core machine; against the space's largest subnet the same
+  subnets' ratios held within 1% in 5 of 6 repetitions (one, beside a CPU burner, moved 2x).
+* One yardstick per space and device key: a calibration's units (inputs of their own shapes)
+  and its whole networks are timed against the same largest subnet, so the lookup table's
+  sums and the networks the predictor's correction is fitted on share one anchor, one unit.
+  The calibration stores its reference's key; one made against another reference is not
+  used (``nasprune calibrate --remeasure`` makes a new one).
+* The same in every process and on every machine: the subnet is built from the space's
+  structure with seeded weights (speed does not depend on their values), and its key hashes
+  its structure, its input and :data:`VERSION`, so spaces with the same largest subnet share
+  it, and a changed definition gets new anchors instead of mixing with the old.
 
-A caller may time against any other :class:`ReferenceNetwork` (a module against itself, in the
-tests).
+The standard network is small and of bounded cost whatever the input size (its first
+convolution strides large inputs down to about 64 x 64). A caller may time against any other
+:class:`ReferenceNetwork` (a module against itself, in the tests).
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from nasprune.latency.units import runnable
 from plumbing import json_hash
+from search_spaces import SearchSpace
 
 VERSION = 1  # bump when the standard network changes: its key, so its anchors, change too
 _WIDTH = 32  # channels (features) of the standard network's layers
@@ -71,6 +76,19 @@ def standard_reference(input_shape: tuple[int, ...]) -> ReferenceNetwork:
         torch.manual_seed(0)
         module = _build(shape).eval()
     described = {"version": VERSION, "module": repr(module), "input": list(shape)}
+    return ReferenceNetwork("reference:" + json_hash(described, 24), module, shape)
+
+
+def largest_subnet_reference(space: SearchSpace) -> ReferenceNetwork:
+    """The reference of ``space``'s figures: its largest subnet in fp32, on the space's input
+    shape; for a space derived from a trained model, that model itself (the largest subnet
+    keeps every channel and block of it, and needs no channel ranking to build), else the
+    structure with seeded weights. The caller's random state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        largest = space.dense_model() if space.pretrained else space.structure(space.largest())
+        module = runnable(largest)
+    shape = tuple(int(n) for n in space.input_shape)
+    described = {"version": VERSION, "largest": repr(module), "input": list(shape)}
     return ReferenceNetwork("reference:" + json_hash(described, 24), module, shape)
 
 

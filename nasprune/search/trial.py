@@ -72,7 +72,7 @@ def _metrics_of(
     on = int8_device(worker.on) if isinstance(subnet, Int8Model) else worker.on
     timed, _ = recorded_latency(
         worker.search.store, worker.backend, on, subnet, latency_key, worker.remeasure,
-        anchor_on=worker.on,
+        anchor_on=worker.on, reference=worker.reference,
     )  # fmt: skip
     metrics = {"latency_ms": timed.median_ms, "latency_p90_ms": timed.p90_ms}
     if timed.spread is not None:
@@ -99,7 +99,7 @@ def screening_predictor(worker: Worker) -> Predictor | None:
     config, store, search = worker.search.config, worker.search.store, worker.search.record
     if "latency_ms" not in config.constraints or not config.latency.screen:
         return None
-    predictor = load_predictor(store, worker.on, worker.search.space)
+    predictor = load_predictor(store, worker.on, worker.search.space, worker.reference)
     if predictor is None and not any(e.kind == "screen" for e in store.events(search.search_id)):
         store.add_event(
             search.search_id,
@@ -123,7 +123,10 @@ def _screen(worker: Worker, arch: Architecture, metrics: dict[str, Any]) -> str 
         structure = worker.search.space.structure(arch)
     int8 = worker.search.space.int8_layers(arch)
     found = worker.predictor.predict(
-        structure, worker.search.space.input_shape, unit_timer(store, backend, on), int8
+        structure,
+        worker.search.space.input_shape,
+        unit_timer(store, backend, on, worker.reference),
+        int8,
     )
     if found is None:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -10,6 +11,7 @@ from nasprune.evaluation.stored import StoredSearch
 from nasprune.evaluation.supernet import Progress
 from nasprune.latency import LatencyBackend
 from nasprune.latency.predictor import Predictor
+from nasprune.latency.reference import ReferenceNetwork, largest_subnet_reference
 from nasprune.search.leases import worker_name
 from search_spaces import SearchSpace
 from storage import DeviceKey, TrialRecord
@@ -50,3 +52,8 @@ class Worker:
     remeasure: bool = False  # measure latency again even where a stored figure exists
     predictor: Predictor | None = None  # screens by predicted latency, when calibrated
     name: str = field(default_factory=worker_name)
+
+    @functools.cached_property
+    def reference(self) -> ReferenceNetwork:
+        """What the candidates' latency is timed against: the space's largest subnet."""
+        return largest_subnet_reference(self.search.space)

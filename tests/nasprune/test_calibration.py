@@ -20,6 +20,7 @@ import nasprune
 from nasprune.config import parse_config
 from nasprune.latency.calibrate import calibrate
 from nasprune.latency.predictor import Predictor, load_predictor
+from nasprune.latency.reference import standard_reference
 from nasprune.latency.units import units_of
 from search_spaces import create_space
 from search_spaces.cnn import ConvBlock
@@ -101,6 +102,9 @@ def test_calibrate_fills_a_table_resumes_after_a_kill_and_reuses_it(
     assert predictor is not None and len(predictor.table) == first.units
     other = DeviceKey(device, 8, first.on.input_shape, 1)  # another batch size: not calibrated
     assert load_predictor(store, other, space) is None
+    # Timed against the space's largest subnet: a screen timing against another reference
+    # would mix units, so it gets no predictor.
+    assert load_predictor(store, first.on, space, standard_reference(space.input_shape)) is None
 
     code, out, _ = cli(capsys, monkeypatch, "calibrate", str(_write(workdir, config)),
                        "--samples", "8", "--networks", "6", "--storage", url)  # fmt: skip
@@ -222,20 +226,24 @@ from nasprune.config import load_config
 from nasprune.latency import create_backend
 from nasprune.latency.predictor import load_predictor, unit_timer
 from nasprune.latency.recorded import recorded_latency, this_device
+from nasprune.latency.reference import largest_subnet_reference
 from nasprune.latency.units import runnable
 from search_spaces import create_space
 from storage import get_store
 config = load_config({str(path)!r})
 space, store = create_space("builtin.cnn"), get_store(config.storage)
 backend = create_backend(config.latency)
-on = this_device(backend, space.input_shape)
+on, reference = this_device(backend, space.input_shape), largest_subnet_reference(space)
 predictor = load_predictor(store, on, space)
 rng, pairs = random.Random(2026), []
+timer = unit_timer(store, backend, on, reference)
 for i in range(12):
     structure = space.structure(space.sample(rng))
-    predicted = predictor.predict(structure, space.input_shape, unit_timer(store, backend, on))
-    record, fresh = recorded_latency(store, backend, on, runnable(structure), f"held-out:{{i}}")
-    assert fresh and record.reference is not None
+    predicted = predictor.predict(structure, space.input_shape, timer)
+    record, fresh = recorded_latency(
+        store, backend, on, runnable(structure), f"held-out:{{i}}", reference=reference
+    )
+    assert fresh and record.reference.reference_key == reference.key
     pairs.append((predicted.latency_ms, record.median_ms))
 print(json.dumps(pairs))
 """

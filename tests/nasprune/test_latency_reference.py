@@ -172,3 +172,40 @@ def test_a_searchs_trials_carry_how_far_the_machine_drifted(workdir: Path, make_
         drift = trial.metrics["latency_drift"]
         assert isinstance(drift, float)
         assert ("latency_drifted" in trial.metrics) == (abs(drift) > precision)
+
+
+def test_a_search_times_its_trials_against_its_spaces_largest_subnet(
+    workdir: Path, make_config
+) -> None:
+    """The reference is the space's largest subnet (one key per largest structure and input,
+    built the same each time, the caller's draws untouched); a figure taken against another
+    reference is in another unit, so it is measured again rather than reused."""
+    import nasprune
+    from nasprune.latency.reference import largest_subnet_reference
+    from search_spaces import create_space
+    from storage import TrialState, get_store
+
+    config = make_config(workdir) | {"budget": {"trials": 2}}
+    nasprune.run(config)
+    store = get_store(config["storage"])
+    space = create_space(config["space"]["name"], **config["space"]["params"])
+    state = torch.random.get_rng_state()
+    reference = largest_subnet_reference(space)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert reference.key == largest_subnet_reference(space).key != standard_reference(SHAPE).key
+    (device, _, _), *_ = store.devices()
+    trials = store.trials(store.get_search("tiny").search_id, [TrialState.COMPLETE])
+    for trial in trials:
+        record = store.get_latency(device, trial.latency_key, 1, tuple(space.input_shape), 1)
+        assert record is not None and record.reference is not None
+        assert record.reference.reference_key == reference.key
+
+    backend = TorchBackend(LatencyConfig(threads=1, warmup=2, repeats=10))
+    on = this_device(backend, tuple(space.input_shape))
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(int(torch.tensor(space.input_shape).prod()), 4))
+    first, measured = recorded_latency(store, backend, on, mlp, "mlp")  # the standard one
+    assert measured and first.reference.reference_key == standard_reference(on.input_shape).key
+    again, measured = recorded_latency(store, backend, on, mlp, "mlp")
+    assert not measured and again == first
+    other, measured = recorded_latency(store, backend, on, mlp, "mlp", reference=reference)
+    assert measured and other.reference.reference_key == reference.key
