@@ -11,7 +11,7 @@ One thread, batch 1, the default measurement protocol otherwise, on this machine
    trials are done (and leaves when the search ends), ``nasprune latency-report``, then
    ``nasprune measure --all --remeasure`` twice. The flow runs twice, its steps interleaved,
    each in a store of its own: with the relative protocol (the default: each figure a ratio to
-   the reference network times the device's anchor) and with the old absolute one
+   the space's largest subnet times the device's anchor) and with the old absolute one
    (``latency.relative: false``). For each: the share of the search's trials predicted within
    +-10% of their measurement (target >= 90%), the median and 90th-percentile error, the
    repeatability across processes (each trial's coefficient of variation over the three
@@ -51,6 +51,7 @@ from nasprune.latency import create_backend  # noqa: E402
 from nasprune.latency.calibrate import calibrate  # noqa: E402
 from nasprune.latency.predictor import load_predictor  # noqa: E402
 from nasprune.latency.recorded import recorded_latency, this_device  # noqa: E402
+from nasprune.latency.reference import largest_subnet_reference  # noqa: E402
 from nasprune.latency.units import runnable  # noqa: E402
 from search_spaces import SearchSpace, arch_hash  # noqa: E402
 from storage import TrialState, get_store  # noqa: E402
@@ -224,7 +225,8 @@ def measured_ms(config: SearchConfig, space: SearchSpace, arch: dict[str, Any]) 
     on = this_device(backend, space.input_shape)
     module = runnable(space.structure(arch))
     key = f"bench:{arch_hash(space.canonical(arch))}"
-    return recorded_latency(store, backend, on, module, key, remeasure=True)[0].median_ms
+    reference = largest_subnet_reference(space)  # as the search and calibrate time them
+    return recorded_latency(store, backend, on, module, key, True, reference=reference)[0].median_ms
 
 
 def accuracy_of_prediction(config: SearchConfig, space: SearchSpace) -> dict[str, float]:

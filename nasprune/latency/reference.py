@@ -24,7 +24,8 @@ standard network built from the input shape (:func:`standard_reference`) where i
   and its whole networks are timed against the same largest subnet, so the lookup table's
   sums and the networks the predictor's correction is fitted on share one anchor, one unit.
   The calibration stores its reference's key; one made against another reference is not
-  used (``nasprune calibrate --remeasure`` makes a new one).
+  used until ``nasprune calibrate`` runs again, which times anew every unit and network
+  taken against another reference.
 * The same in every process and on every machine: the subnet is built from the space's
   structure with seeded weights (speed does not depend on their values), and its key hashes
   its structure, its input and :data:`VERSION`, so spaces with the same largest subnet share
