@@ -5,14 +5,15 @@ search ranks, on tasks that do not saturate.
     .venv/bin/python benchmarks/bench_trust.py  # or: make bench-trust
 
 For each task (MNIST-1D, generated offline by ``mnist1d``, with 400 validation series or, as
-``mnist1d_large``, 2,000; OSULeaf, which ``sktime`` bundles)
+``mnist1d_large``, 2,000; OSULeaf and PLAID, which ``sktime`` bundles)
 and each space (``builtin.mlp``, and a space derived from the residual 1-D CNN of
 ``benchmarks/dense_models.py``, trained here once and cached), with the defaults (no supernet
 budget given: sized to the data and the model):
 
 1. the whole path a user runs: ``run`` (deriving, supernet training, 36 trials), ``best``,
    ``finetune`` (500 steps) and ``export``, each timed, and how the supernet training ended;
-2. ``validate-proxy`` with K = 16 trials spread over the ranking, 150 fine-tuning steps each:
+2. ``validate-proxy`` with K = 16 trials spread over the ranking, 150 fine-tuning steps each
+   (``--proxy-steps``):
    Kendall tau (p) and Spearman rho of the search's accuracy, and of its variants (the
    progressive schedule; prune mode for the derived space), against fine-tuned accuracy, and
    of a second fine-tuning from the next seed (the instrument's own repeatability: the most a
@@ -129,6 +130,12 @@ def main() -> None:
         default=0,
         help="seeds the data split, the dense model's training and the search",
     )
+    parser.add_argument(
+        "--proxy-steps",
+        type=int,
+        default=PROXY_STEPS,
+        help="fine-tuning steps of each subnet validate-proxy ranks against (the instrument)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-trust-"))
     for task in args.tasks:
@@ -150,10 +157,10 @@ def main() -> None:
                   f"{path['tuned'].test_accuracy or 0:.1%})", flush=True)  # fmt: skip
             variants = ["schedule=progressive"] + (["mode=prune"] if space == "derived" else [])
             mark = time.monotonic()
-            proxy = validate_proxy(cfg["name"], samples=K, steps=PROXY_STEPS,
+            proxy = validate_proxy(cfg["name"], samples=K, steps=args.proxy_steps,
                                    storage=cfg["storage"], variants=variants,
                                    repeat=True)  # fmt: skip
-            print(f"validate-proxy K={len(proxy.points)}, {PROXY_STEPS} steps "
+            print(f"validate-proxy K={len(proxy.points)}, {args.proxy_steps} steps "
                   f"({time.monotonic() - mark:.0f} s):")  # fmt: skip
             for r in proxy.rankings:
                 print(f"  {r.label:<22} tau {r.kendall_tau:+.2f} (p {r.p_value:.3f}), "
