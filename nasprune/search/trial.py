@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nasprune.evaluation.metrics import accuracy_and_loss
-from nasprune.latency.predictor import Predictor, load_predictor, unit_timer
+from nasprune.latency.predictor import Predictor, calibrated_table, load_predictor, unit_timer
 from nasprune.latency.recorded import recorded_latency
 from nasprune.quantization import Int8Model, int8_device
 from nasprune.search.worker import Worker
@@ -99,14 +99,17 @@ def screening_predictor(worker: Worker) -> Predictor | None:
     config, store, search = worker.search.config, worker.search.store, worker.search.record
     if "latency_ms" not in config.constraints or not config.latency.screen:
         return None
-    predictor = load_predictor(store, worker.on, worker.search.space, worker.reference)
+    space = worker.search.space
+    predictor = load_predictor(store, worker.on, space, worker.reference)
     if predictor is None and not any(e.kind == "screen" for e in store.events(search.search_id)):
+        older = calibrated_table(store, worker.on, space) is not None  # another reference
+        what = "an outdated latency calibration" if older else "no latency calibration"
         store.add_event(
             search.search_id,
             "screen",
-            f"no latency calibration of {worker.search.space.name} for this device: every "
-            "candidate is evaluated; `nasprune calibrate CONFIG` lets the search skip hopeless "
-            "ones",
+            f"{what} of {space.name} for this device: every candidate is evaluated; "
+            f"`nasprune calibrate CONFIG`{' again' if older else ''} lets the search skip "
+            "hopeless ones",
         )
     return predictor
 

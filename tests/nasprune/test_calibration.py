@@ -19,7 +19,7 @@ from torch import nn
 import nasprune
 from nasprune.config import parse_config
 from nasprune.latency.calibrate import calibrate
-from nasprune.latency.predictor import Predictor, load_predictor
+from nasprune.latency.predictor import Predictor, load_predictor, space_key
 from nasprune.latency.reference import standard_reference
 from nasprune.latency.units import units_of
 from search_spaces import create_space
@@ -203,6 +203,21 @@ def test_latency_commands_refuse_bad_input_in_one_line(
     code, _, err = cli(capsys, monkeypatch, "measure", "tiny", "--backend", "nosuch",
                        "--storage", url)  # fmt: skip
     assert code == 2 and "unknown latency backend 'nosuch'" in err
+
+    # A calibration timed against another reference (as every one before 2026-12-06) is in
+    # another unit: the report says so in one line; calibrating again makes it usable.
+    done = calibrate(parse_config(config), samples=4, networks=5)
+    store = get_store(url)
+    space = create_space(config["space"]["name"], **config["space"]["params"])
+    record = store.get_calibration(done.on, space_key(space))
+    older = {k: v for k, v in record.content.items() if k != "reference"}
+    store.put_calibration(done.on, space_key(space), space.name, older)
+    code, _, err = cli(capsys, monkeypatch, "latency-report", "tiny", "--storage", url)
+    assert code == 2 and "timed against another reference network" in err
+    assert len(err.strip().splitlines()) == 1
+    calibrate(parse_config(config), samples=4, networks=5)
+    code, _, err = cli(capsys, monkeypatch, "latency-report", "tiny", "--storage", url)
+    assert code == 0, err
 
 
 def test_a_calibration_made_in_one_process_predicts_what_another_process_measures(
