@@ -24,7 +24,7 @@ from nasprune.latency.reference import ReferenceNetwork, largest_subnet_referenc
 from nasprune.latency.units import Unit, units_of
 from plumbing import json_hash
 from search_spaces import SearchSpace
-from storage import DeviceKey, Store
+from storage import CalibrationRecord, DeviceKey, Store
 
 Model = Literal["table", "linear", "gbm"]  # the correction fitted on whole networks
 MODELS: tuple[Model, ...] = ("table", "linear", "gbm")
@@ -169,7 +169,7 @@ def load_predictor(
     network = reference or largest_subnet_reference(space)
     if record.content.get("reference") != network.key:
         return None
-    table = calibrated_table(store, on, space) or {}
+    table = _table(store, on, record)
     points: list[Point] = [(float(a), int(b), float(c)) for a, b, c in record.content["points"]]
     errors = {str(k): float(v) for k, v in record.content.get("errors", {}).items()}
     predictor = Predictor(table, points, space.latency_blocks, errors=errors)
@@ -181,8 +181,11 @@ def calibrated_table(store: Store, on: DeviceKey, space: SearchSpace) -> dict[st
     """The lookup table (unit key -> ms) of ``space``'s calibration on ``on``, if there is
     one, whatever reference it was timed against (its figures share that one's anchor)."""
     record = store.get_calibration(on, space_key(space))
-    if record is None:
-        return None
+    return None if record is None else _table(store, on, record)
+
+
+def _table(store: Store, on: DeviceKey, record: CalibrationRecord) -> dict[str, float]:
+    """The figures of a calibration's units, by unit key."""
     keys = [str(key) for key in record.content.get("unit_keys", [])]
     found = store.latencies(on, keys)
     return {key: found[key].median_ms for key in keys if key in found}
