@@ -6,9 +6,9 @@ search ranks, on tasks that do not saturate.
 
 For each task (MNIST-1D, generated offline by ``mnist1d``, with 400 validation series or, as
 ``mnist1d_large``, 2,000; OSULeaf and PLAID, which ``sktime`` bundles)
-and each space (``builtin.mlp``, and a space derived from the residual 1-D CNN of
-``benchmarks/dense_models.py``, trained here once and cached), with the defaults (no supernet
-budget given: sized to the data and the model):
+and each space (``builtin.mlp``; ``builtin.cnn1d``, the built-in residual CNN on series; and a
+space derived from the residual 1-D CNN of ``benchmarks/dense_models.py``, trained here once and
+cached), with the defaults (no supernet budget given: sized to the data and the model):
 
 1. the whole path a user runs: ``run`` (deriving, supernet training, 36 trials), ``best``,
    ``finetune`` (500 steps) and ``export``, each timed, and how the supernet training ended;
@@ -56,6 +56,9 @@ def config(task: str, space: str, workdir: Path, seed: int = 0) -> dict[str, Any
         data = {"entry_point": f"benchmarks.tasks:{task}", "params": {"flat": True}}
         if task in ("osuleaf", "plaid"):
             data = {"entry_point": "benchmarks.bench_trust:flat_series", "params": {"task": task}}
+    elif space == "builtin.cnn1d":  # the built-in residual CNN on series, its default stages
+        params = {"in_channels": shape[0], "length": shape[-1], "num_classes": classes}
+        data = {"entry_point": f"benchmarks.tasks:{task}", "params": {}}
     else:
         _, weights = dense_models.trained("rescnn", task, seed)
         params = {"model": "benchmarks.dense_models:ResCNN1d", "model_args": {"classes": classes},
@@ -123,7 +126,9 @@ def main() -> None:
     parser.add_argument(
         "--tasks", nargs="+", default=["mnist1d", "mnist1d_large", "osuleaf", "plaid"]
     )
-    parser.add_argument("--spaces", nargs="+", default=["builtin.mlp", "derived"])
+    parser.add_argument(
+        "--spaces", nargs="+", default=["builtin.mlp", "builtin.cnn1d", "derived"]
+    )
     parser.add_argument(
         "--seed",
         type=int,

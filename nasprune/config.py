@@ -59,7 +59,8 @@ class SupernetConfig(_Model):
     # How long the supernet trains: `steps` (optimiser steps), or `epochs` (passes over the
     # training data), cut short by `time` (seconds) and by early stopping. None of steps and
     # epochs: sized to the data and the model, 3 epochs for a supernet derived from a trained
-    # model (it starts from its weights), 10 for one trained from scratch, within 100-3000 steps
+    # model (it starts from its weights), within 100-3000 steps, and 10 for one trained from
+    # scratch, within 1000-3000 steps
     steps: int | None = Field(None, ge=0)
     epochs: int | None = Field(None, ge=0)  # 0 evaluates the random init
     time: float | None = Field(None, gt=0)

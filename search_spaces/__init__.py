@@ -3,8 +3,9 @@
 The dimension types load with the package (strategies, and a service that only validates a
 config, need them without torch); the search space base, the registry and the spaces load on
 first use of ``SearchSpace``, ``create_space``, ``list_spaces`` or ``register_space``. The
-registry registers the built-in spaces (``builtin.mlp``, ``builtin.cnn``) and ``derived`` (a
-space derived from the user's own model; torch-pruning loads on first use) before it answers.
+registry registers the built-in spaces (``builtin.mlp``, ``builtin.cnn``, ``builtin.cnn1d``)
+and ``derived`` (a space derived from the user's own model; torch-pruning loads on first use)
+before it answers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""``builtin.cnn``: a small residual CNN with elastic channels, depth and kernel per stage."""
+"""``builtin.cnn``: a small residual CNN with elastic channels, depth and kernel per stage.
+
+Its layers are 2-d; :mod:`search_spaces.cnn1d` is the same network on series.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,14 @@ from torch import Tensor, nn
 
 from search_spaces.base import SearchSpace, int_choices, positive_int
 from search_spaces.dimensions import Dimension, DimensionKind, SpaceError
-from search_spaces.elastic import ElasticBatchNorm2d, ElasticConv2d, ElasticLinear, expect
+from search_spaces.elastic import (
+    ElasticBatchNorm,
+    ElasticBatchNorm2d,
+    ElasticConv,
+    ElasticConv2d,
+    ElasticLinear,
+    expect,
+)
 from search_spaces.quantization import Quantization
 from search_spaces.registry import register_space
 
@@ -28,9 +38,9 @@ _KINDS = {
 
 
 class ConvBlock(nn.Module):
-    """Conv -> BatchNorm2d -> ReLU, plus the input when ``residual``."""
+    """Conv -> BatchNorm -> ReLU, plus the input when ``residual``."""
 
-    def __init__(self, conv: nn.Conv2d, norm: nn.BatchNorm2d, residual: bool) -> None:
+    def __init__(self, conv: nn.Module, norm: nn.Module, residual: bool) -> None:
         super().__init__()
         self.conv = conv
         self.norm = norm
@@ -59,17 +69,21 @@ class Stage(nn.Module):
 
 
 class CNN(nn.Module):
-    """Stages, global average pooling, a linear classifier (supernet and sub-network alike)."""
+    """Stages, global average pooling over ``pooled`` (the spatial axes), a linear classifier
+    (supernet and sub-network alike)."""
 
-    def __init__(self, stages: Sequence[Stage], classifier: nn.Linear) -> None:
+    def __init__(
+        self, stages: Sequence[Stage], classifier: nn.Linear, pooled: tuple[int, ...] = (2, 3)
+    ) -> None:
         super().__init__()
         self.stages = nn.ModuleList(stages)
         self.classifier = classifier
+        self.pooled = pooled
 
     def forward(self, x: Tensor) -> Tensor:
         for stage in self.stages:
             x = stage(x)
-        return self.classifier(x.mean(dim=(2, 3)))
+        return self.classifier(x.mean(dim=self.pooled))
 
 
 @register_space
@@ -93,6 +107,12 @@ class CNNSpace(SearchSpace):
     name = "builtin.cnn"
     description = "Residual CNN on small images (digits: 1x8x8): elastic channels, depth, kernel"
     latency_blocks = (ConvBlock,)  # a lookup table times each block configuration whole
+    # the layers, by the number of spatial axes (2: images; 1 in builtin.cnn1d: series)
+    elastic_conv: type[ElasticConv] = ElasticConv2d
+    elastic_norm: type[ElasticBatchNorm] = ElasticBatchNorm2d
+    conv: type[nn.Conv1d | nn.Conv2d] = nn.Conv2d
+    norm: type[nn.BatchNorm1d | nn.BatchNorm2d] = nn.BatchNorm2d
+    default_stages = DEFAULT_STAGES
 
     def __init__(
         self,
@@ -102,11 +122,24 @@ class CNNSpace(SearchSpace):
         stages: Sequence[Mapping[str, Sequence[int]]] | None = None,
         quantization: Mapping[str, Any] | None = None,
     ) -> None:
-        positive_int("in_channels", in_channels)
         positive_int("image_size", image_size)
+        size = {"image_size": image_size}
+        self._set_up(in_channels, size, (image_size, image_size), num_classes, stages, quantization)
+
+    def _set_up(
+        self,
+        in_channels: int,
+        size: dict[str, int],
+        spatial: tuple[int, ...],
+        num_classes: int,
+        stages: Sequence[Mapping[str, Sequence[int]]] | None,
+        quantization: Mapping[str, Any] | None,
+    ) -> None:
+        """The constructor's work once the spatial ``size`` (its parameter) is checked."""
+        positive_int("in_channels", in_channels)
         positive_int("num_classes", num_classes)
         if stages is None:
-            stages = DEFAULT_STAGES
+            stages = self.default_stages
         if isinstance(stages, str | Mapping) or not isinstance(stages, Sequence) or not stages:
             raise SpaceError(f"stages must be a non-empty list of stage mappings, got {stages!r}")
         self.in_channels = in_channels
@@ -114,11 +147,11 @@ class CNNSpace(SearchSpace):
         super().__init__(
             params={
                 "in_channels": in_channels,
-                "image_size": image_size,
+                **size,
                 "num_classes": num_classes,
                 "stages": self.stages,
             },
-            input_shape=(in_channels, image_size, image_size),
+            input_shape=(in_channels, *spatial),
             num_classes=num_classes,
         )
         if quantization is not None:  # the layers of the largest subnet, each block's conv
@@ -161,15 +194,15 @@ class CNNSpace(SearchSpace):
             c, k = spec["channels"][-1], spec["kernel"][-1]
             blocks = [
                 ConvBlock(
-                    ElasticConv2d(c_in if b == 0 else c, c, k, stride=_stride(i, b)),
-                    ElasticBatchNorm2d(c),
+                    self.elastic_conv(c_in if b == 0 else c, c, k, stride=_stride(i, b)),
+                    self.elastic_norm(c),
                     residual=b > 0,
                 )
                 for b in range(spec["depth"][-1])
             ]
             stages.append(Stage(blocks))
             c_in = c
-        return CNN(stages, ElasticLinear(c_in, self.num_classes))
+        return CNN(stages, ElasticLinear(c_in, self.num_classes), self._pooled())
 
     def activate(self, supernet: nn.Module, arch: Mapping[str, Any]) -> None:
         arch = self.validate(arch)
@@ -181,8 +214,8 @@ class CNNSpace(SearchSpace):
             stage.depth = depth
             for b, child in enumerate(stage.blocks[:depth]):
                 block = expect(child, ConvBlock)
-                expect(block.conv, ElasticConv2d).set_active(c_in if b == 0 else c, c, k)
-                expect(block.norm, ElasticBatchNorm2d).set_active(c)
+                expect(block.conv, self.elastic_conv).set_active(c_in if b == 0 else c, c, k)
+                expect(block.norm, self.elastic_norm).set_active(c)
             c_in = c
         expect(net.classifier, ElasticLinear).set_active(in_features=c_in)
 
@@ -194,15 +227,19 @@ class CNNSpace(SearchSpace):
             c, depth, k = (int(arch[f"stage{i + 1}.{key}"]) for key in _STAGE_KEYS)
             blocks = [
                 ConvBlock(
-                    nn.Conv2d(c_in if b == 0 else c, c, k, _stride(i, b), k // 2, bias=False),
-                    nn.BatchNorm2d(c),
+                    self.conv(c_in if b == 0 else c, c, k, _stride(i, b), k // 2, bias=False),
+                    self.norm(c),
                     residual=b > 0,
                 )
                 for b in range(depth)
             ]
             stages.append(Stage(blocks))
             c_in = c
-        return CNN(stages, nn.Linear(c_in, self.num_classes))
+        return CNN(stages, nn.Linear(c_in, self.num_classes), self._pooled())
+
+    def _pooled(self) -> tuple[int, ...]:
+        """The spatial axes of the last stage's output, which the classifier's pooling averages."""
+        return tuple(range(2, len(self.input_shape) + 1))
 
 
 def _stride(stage: int, block: int) -> int:

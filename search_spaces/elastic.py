@@ -5,7 +5,8 @@ largest configuration. ``set_active(...)`` picks the active one; the forward pas
 *views* of the max tensors, never on copies, so all sub-networks share the same storage:
 
 * features / channels: the first ``n`` rows (outputs) and columns (inputs);
-* kernel size: the centre ``k x k`` crop of the max kernel (as in Once-for-All), padding ``k // 2``.
+* kernel size: the centre ``k`` (1-d) or ``k x k`` (2-d) crop of the max kernel (as in
+  Once-for-All), padding ``k // 2``.
 
 :func:`slice_like` is the same convention applied to a whole tensor; extraction uses it to
 copy the active part of a supernet into a standalone sub-network.
@@ -52,12 +53,14 @@ class ElasticLinear(nn.Linear):
         return f"{super().extra_repr()}, active=({self.active_in}, {self.active_out})"
 
 
-class ElasticConv2d(nn.Conv2d):
-    """A square ``nn.Conv2d`` with elastic in/out channels and an elastic odd kernel size.
+class ElasticConv(nn.modules.conv._ConvNd):
+    """A convolution with elastic in/out channels and an elastic odd kernel size.
 
-    The active kernel is the centre crop of the max kernel and is padded by ``k // 2``, so a
-    stride-1 convolution keeps the spatial size whatever the kernel.
+    The active kernel is the centre crop of the max kernel along every spatial axis and is
+    padded by ``k // 2``, so a stride-1 convolution keeps the spatial size whatever the kernel.
     """
+
+    _conv: Any  # F.conv1d or F.conv2d
 
     def __init__(
         self,
@@ -69,14 +72,9 @@ class ElasticConv2d(nn.Conv2d):
     ) -> None:
         if kernel_size % 2 != 1:
             raise SpaceError(f"elastic kernels must be odd, got {kernel_size}")
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=stride,
-            padding=kernel_size // 2,
-            bias=bias,
-        )
+        conv_init: Any = super().__init__  # the subclass's Conv1d / Conv2d, which take ints
+        conv_init(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2,
+                  bias=bias)  # fmt: skip
         self.max_kernel = kernel_size
         self.active_in = in_channels
         self.active_out = out_channels
@@ -101,18 +99,29 @@ class ElasticConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         k = self.active_kernel
         start = (self.max_kernel - k) // 2
-        weight = self.weight[
-            : self.active_out, : self.active_in, start : start + k, start : start + k
-        ]
+        crop = (slice(start, start + k),) * (self.weight.dim() - 2)
+        weight = self.weight[(slice(self.active_out), slice(self.active_in), *crop)]
         bias = None if self.bias is None else self.bias[: self.active_out]
-        return F.conv2d(x, weight, bias, self.stride, k // 2)
+        return type(self)._conv(x, weight, bias, self.stride, k // 2)
 
     def extra_repr(self) -> str:
         active = (self.active_in, self.active_out, self.active_kernel)
         return f"{super().extra_repr()}, active={active}"
 
 
-class _ElasticBatchNorm(nn.modules.batchnorm._BatchNorm):
+class ElasticConv1d(ElasticConv, nn.Conv1d):
+    """``nn.Conv1d`` with elastic channels and kernel (see :class:`ElasticConv`)."""
+
+    _conv = F.conv1d
+
+
+class ElasticConv2d(ElasticConv, nn.Conv2d):
+    """A square ``nn.Conv2d`` with elastic channels and kernel (see :class:`ElasticConv`)."""
+
+    _conv = F.conv2d
+
+
+class ElasticBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm on the first ``active_features`` channels of the max parameters and buffers.
 
     The running statistics passed to ``F.batch_norm`` are views, so a training-mode forward
@@ -156,29 +165,30 @@ def _first(t: Tensor | None, n: int) -> Tensor | None:
     return None if t is None else t[:n]
 
 
-class ElasticBatchNorm1d(_ElasticBatchNorm, nn.BatchNorm1d):
-    """``nn.BatchNorm1d`` with an elastic number of features (see :class:`_ElasticBatchNorm`)."""
+class ElasticBatchNorm1d(ElasticBatchNorm, nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` with an elastic number of features (see :class:`ElasticBatchNorm`)."""
 
 
-class ElasticBatchNorm2d(_ElasticBatchNorm, nn.BatchNorm2d):
-    """``nn.BatchNorm2d`` with an elastic number of channels (see :class:`_ElasticBatchNorm`)."""
+class ElasticBatchNorm2d(ElasticBatchNorm, nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` with an elastic number of channels (see :class:`ElasticBatchNorm`)."""
 
 
 def slice_like(full: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
     """The active part of ``full`` with the given ``shape``, by the elastic convention.
 
-    Leading dimensions keep their first entries; the two spatial dimensions of a 4-d
-    convolution weight keep their centre. Returns a view.
+    Leading dimensions keep their first entries; the spatial dimensions of a convolution
+    weight (3-d or 4-d) keep their centre. Returns a view.
     """
     if full.dim() != len(shape):
         raise SpaceError(f"cannot slice a tensor of shape {tuple(full.shape)} to {tuple(shape)}")
     index: list[slice] = []
     for axis, (have, want) in enumerate(zip(full.shape, shape, strict=True)):
-        if want > have or (axis >= 2 and full.dim() == 4 and (have - want) % 2):
+        spatial = axis >= 2 and full.dim() in (3, 4)
+        if want > have or (spatial and (have - want) % 2):
             raise SpaceError(
                 f"cannot slice a tensor of shape {tuple(full.shape)} to {tuple(shape)}"
             )
-        start = (have - want) // 2 if axis >= 2 and full.dim() == 4 else 0
+        start = (have - want) // 2 if spatial else 0
         index.append(slice(start, start + want))
     return full[tuple(index)]
 

@@ -1,7 +1,7 @@
 """The registry of search spaces: a config names a space by a short string.
 
 The spaces that ship with nasprune register when their modules are imported, on the first
-lookup (``builtin.mlp``, ``builtin.cnn`` and ``derived`` import torch).
+lookup (``builtin.mlp``, ``builtin.cnn``, ``builtin.cnn1d`` and ``derived`` import torch).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ S = TypeVar("S", bound=type[SearchSpace])
 def _builtin() -> None:
     """Register the spaces that ship with nasprune (their modules register on import)."""
     importlib.import_module("search_spaces.cnn")
+    importlib.import_module("search_spaces.cnn1d")
     importlib.import_module("search_spaces.mlp")
     importlib.import_module("search_spaces.derived.space")
 

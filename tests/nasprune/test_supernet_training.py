@@ -43,13 +43,15 @@ def test_the_default_budget_is_sized_to_the_data_and_to_where_the_weights_start(
 ) -> None:
     config = parse_config(_config(tmp_path, make_config))
     scratch = create_space("builtin.mlp")
-    assert budget_of(config, scratch, 17).steps == 170  # 10 epochs from random weights
-    assert budget_of(config, scratch, 2).steps == 100  # at least 100 steps
+    assert budget_of(config, scratch, 170).steps == 1700  # 10 epochs from random weights
+    assert budget_of(config, scratch, 17).steps == 1000  # at least 1000 steps from scratch
     assert budget_of(config, scratch, 1000).steps == 3000  # at most 3000
     derived = type("Derived", (), {"pretrained": True})()
     assert budget_of(config, derived, 63).steps == 189  # 3 epochs from trained weights
-    sized = budget_of(config, scratch, 17)
-    assert sized.every == 17 and "10 epochs" in sized.why  # evaluated once an epoch here
+    assert budget_of(config, derived, 2).steps == 100  # at least 100 from trained weights
+    sized = budget_of(config, scratch, 170)
+    assert sized.every == 170 and "10 epochs" in sized.why  # evaluated once an epoch here
+    assert "within 1000-3000" in budget_of(config, scratch, 17).why
     given = parse_config(_config(tmp_path, make_config, steps=50, time=9.5))
     assert (budget_of(given, scratch, 17).steps, budget_of(given, scratch, 17).seconds) == (50, 9.5)
     assert budget_of(given, scratch, 17).every == 10  # about five evaluations

@@ -9,9 +9,14 @@ import torch
 from torch import nn
 
 from search_spaces import SearchSpace, create_space
-from search_spaces.elastic import ElasticBatchNorm1d, ElasticBatchNorm2d, ElasticConv2d
+from search_spaces.elastic import (
+    ElasticBatchNorm1d,
+    ElasticBatchNorm2d,
+    ElasticConv1d,
+    ElasticConv2d,
+)
 
-ELASTIC = (ElasticBatchNorm1d, ElasticBatchNorm2d, ElasticConv2d)
+ELASTIC = (ElasticBatchNorm1d, ElasticBatchNorm2d, ElasticConv1d, ElasticConv2d)
 
 
 def warm_up(space: SearchSpace, supernet: nn.Module, steps: int = 3) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces import SpaceError
 from search_spaces.elastic import (
     ElasticBatchNorm1d,
     ElasticBatchNorm2d,
+    ElasticConv1d,
     ElasticConv2d,
     ElasticLinear,
     slice_like,
@@ -31,6 +34,18 @@ def test_elastic_conv_uses_centre_crop_of_max_kernel() -> None:
     torch.testing.assert_close(conv(x), expected)
     centre = conv.weight[:2, :3, 1:4, 1:4]
     assert slice_like(conv.weight, (2, 3, 3, 3)).data_ptr() == centre.data_ptr()
+
+
+def test_elastic_conv1d_uses_the_centre_taps_of_its_max_kernel() -> None:
+    conv = ElasticConv1d(4, 6, 7, stride=2)
+    assert isinstance(conv, nn.Conv1d)
+    conv.set_active(3, 2, 3)
+    x = torch.randn(2, 3, 16)
+    expected = F.conv1d(x, conv.weight[:2, :3, 2:5], stride=2, padding=1)
+    torch.testing.assert_close(conv(x), expected)
+    assert slice_like(conv.weight, (2, 3, 3)).data_ptr() == conv.weight[:2, :3, 2:5].data_ptr()
+    with pytest.raises(SpaceError, match="odd"):
+        conv.set_active(kernel_size=4)
 
 
 def test_elastic_batchnorm_is_a_torch_batchnorm_for_generic_recalibration() -> None:

@@ -64,5 +64,6 @@ def test_an_unknown_space_lists_the_known_ones_in_one_line() -> None:
     with pytest.raises(SpaceError) as info:
         create_space("builtin.nope")
     assert str(info.value) == (
-        "unknown search space 'builtin.nope'; known: builtin.cnn, builtin.mlp, derived"
+        "unknown search space 'builtin.nope'; known: "
+        "builtin.cnn, builtin.cnn1d, builtin.mlp, derived"
     )
