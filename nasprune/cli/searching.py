@@ -143,10 +143,12 @@ def _print_result(result: Any) -> None:
         "max-trials": "this worker's --max-trials reached",
         "cancelled": "the search was cancelled",
     }[result.stopped_because]
+    supernet = "" if not result.supernet else (
+        f"; supernet {'reused' if result.reused_supernet else 'trained'}"
+    )  # fmt: skip
     out.print(
         f"search {result.name}: {result.completed}/{result.budget} trials complete "
-        f"({result.new_trials} new, {why}); supernet "
-        f"{'reused' if result.reused_supernet else 'trained'}",
+        f"({result.new_trials} new, {why}){supernet}",
         soft_wrap=True,
     )
     for note in result.importance:  # how the channels were ranked, said once per search

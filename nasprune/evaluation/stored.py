@@ -63,7 +63,9 @@ class StoredSearch:
 
     @property
     def reused_supernet(self) -> bool:
-        return self.training is None
+        """Whether the supernet was loaded, not trained, when opening (False in prune mode,
+        which has none)."""
+        return self.training is None and self.mode != "prune"
 
     @property
     def mode(self) -> Mode:

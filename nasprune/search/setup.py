@@ -44,11 +44,12 @@ class SearchResult:
     completed: int  # complete trials in the search, by every worker and invocation
     budget: int
     new_trials: int  # trials this invocation evaluated
-    reused_supernet: bool
+    reused_supernet: bool  # False also where there is no supernet (prune mode)
     stopped_because: StoppedBecause
     best: TrialRecord | None = None
     warnings: list[str] = field(default_factory=list)  # said, one line each, by the CLI
     importance: list[str] = field(default_factory=list)  # notes of the state fitted now
+    supernet: bool = True  # whether the search has a supernet (prune mode cuts the dense model)
 
 
 def prepare(config: SearchConfig, space: SearchSpace | None = None) -> Parts:
@@ -124,6 +125,7 @@ def execute(
         stopped,
         best=best(worker),
         importance=worker.search.fitted_notes or [],
+        supernet=worker.search.mode != "prune",
     )
 
 
