@@ -126,9 +126,7 @@ def main() -> None:
     parser.add_argument(
         "--tasks", nargs="+", default=["mnist1d", "mnist1d_large", "osuleaf", "plaid"]
     )
-    parser.add_argument(
-        "--spaces", nargs="+", default=["builtin.mlp", "builtin.cnn1d", "derived"]
-    )
+    parser.add_argument("--spaces", nargs="+", default=["builtin.mlp", "builtin.cnn1d", "derived"])
     parser.add_argument(
         "--seed",
         type=int,
