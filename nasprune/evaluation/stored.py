@@ -62,10 +62,14 @@ class StoredSearch:
         return calibration_batches(self.loaders.train, count, self.config.data.batch_size)
 
     @property
+    def has_supernet(self) -> bool:
+        """Whether the search has a supernet (prune mode cuts candidates from the dense model)."""
+        return self.mode != "prune"
+
+    @property
     def reused_supernet(self) -> bool:
-        """Whether the supernet was loaded, not trained, when opening (False in prune mode,
-        which has none)."""
-        return self.training is None and self.mode != "prune"
+        """Whether the supernet was loaded, not trained, when opening."""
+        return self.training is None and self.has_supernet
 
     @property
     def mode(self) -> Mode:

@@ -125,7 +125,7 @@ def execute(
         stopped,
         best=best(worker),
         importance=worker.search.fitted_notes or [],
-        supernet=worker.search.mode != "prune",
+        supernet=worker.search.has_supernet,
     )
 
 
