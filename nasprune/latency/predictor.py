@@ -184,6 +184,12 @@ def calibrated_table(store: Store, on: DeviceKey, space: SearchSpace) -> dict[st
     return None if record is None else _table(store, on, record)
 
 
+def calibrated(store: Store, on: DeviceKey, space: SearchSpace) -> bool:
+    """Whether ``space`` has a calibration on ``on``, whatever reference it was timed against
+    (where :func:`load_predictor` finds none, one timed against another reference)."""
+    return store.get_calibration(on, space_key(space)) is not None
+
+
 def _table(store: Store, on: DeviceKey, record: CalibrationRecord) -> dict[str, float]:
     """The figures of a calibration's units, by unit key."""
     keys = [str(key) for key in record.content.get("unit_keys", [])]

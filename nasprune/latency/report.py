@@ -21,7 +21,7 @@ from nasprune.config import stored_config
 from nasprune.errors import SearchError, user_errors
 from nasprune.evaluation.stored import space_with_state
 from nasprune.latency import create_backend
-from nasprune.latency.predictor import Model, calibrated_table, load_predictor, space_key
+from nasprune.latency.predictor import Model, calibrated, load_predictor, space_key
 from nasprune.latency.recorded import SpeedDrift, this_device
 from nasprune.latency.units import Unit
 from nasprune.quantization import int8_device
@@ -96,7 +96,7 @@ def latency_report(
         else:
             on = device_key(store, record, device)
         predictor = load_predictor(store, on, space)
-        if predictor is None and calibrated_table(store, on, space) is not None:
+        if predictor is None and calibrated(store, on, space):
             raise SearchError(
                 f"the latency calibration of {space.name} on device {device_id(on.device)} was "
                 "timed against another reference network (before 2026-12-06 a standard one); "

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nasprune.evaluation.metrics import accuracy_and_loss
-from nasprune.latency.predictor import Predictor, calibrated_table, load_predictor, unit_timer
+from nasprune.latency.predictor import Predictor, calibrated, load_predictor, unit_timer
 from nasprune.latency.recorded import recorded_latency
 from nasprune.quantization import Int8Model, int8_device
 from nasprune.search.worker import Worker
@@ -102,7 +102,7 @@ def screening_predictor(worker: Worker) -> Predictor | None:
     space = worker.search.space
     predictor = load_predictor(store, worker.on, space, worker.reference)
     if predictor is None and not any(e.kind == "screen" for e in store.events(search.search_id)):
-        older = calibrated_table(store, worker.on, space) is not None  # another reference
+        older = calibrated(store, worker.on, space)  # timed against another reference
         what = "an outdated latency calibration" if older else "no latency calibration"
         store.add_event(
             search.search_id,
