@@ -15,7 +15,8 @@ cached), with the defaults (no supernet budget given: sized to the data and the 
 2. ``validate-proxy`` with K = 16 trials spread over the ranking, 150 fine-tuning steps each
    (``--proxy-steps``):
    Kendall tau (p) and Spearman rho of the search's accuracy, and of its variants (the
-   progressive schedule; prune mode for the derived space), against fine-tuned accuracy, and
+   progressive schedule; the learning-rate schedule that is not the default; prune mode for
+   the derived space), against fine-tuned accuracy, and
    of a second fine-tuning from the next seed (the instrument's own repeatability: the most a
    proxy can be expected to reach);
 3. the validation accuracy spread of 50 seeded random subnets in the trained supernet (a task
@@ -39,12 +40,15 @@ sys.path.insert(0, str(ROOT))
 
 import nasprune  # noqa: E402
 from benchmarks import dense_models, tasks  # noqa: E402
+from nasprune.config import SupernetConfig  # noqa: E402
 from nasprune.evaluation.metrics import accuracy_and_loss  # noqa: E402
 from nasprune.evaluation.stored import open_stored  # noqa: E402
 from nasprune.finetuning.proxy import validate_proxy  # noqa: E402
 from storage import get_store  # noqa: E402
 
 TRIALS, K, PROXY_STEPS, FINETUNE_STEPS, RANDOM_SUBNETS = 36, 16, 150, 500, 50
+# The supernet's learning-rate schedule that is not the default, ranked beside it.
+OTHER_LR_SCHEDULE = {"constant": "cosine", "cosine": "constant"}[SupernetConfig().lr_schedule]
 
 
 def config(task: str, space: str, workdir: Path, seed: int = 0) -> dict[str, Any]:
@@ -158,7 +162,8 @@ def main() -> None:
             print(f"best trial {path['best'].number}: search accuracy {path['best'].accuracy:.1%}"
                   f", fine-tuned {path['tuned'].accuracy:.1%} (test "
                   f"{path['tuned'].test_accuracy or 0:.1%})", flush=True)  # fmt: skip
-            variants = ["schedule=progressive"] + (["mode=prune"] if space == "derived" else [])
+            variants = ["schedule=progressive", f"lr_schedule={OTHER_LR_SCHEDULE}"]
+            variants += ["mode=prune"] if space == "derived" else []
             mark = time.monotonic()
             proxy = validate_proxy(cfg["name"], samples=K, steps=args.proxy_steps,
                                    storage=cfg["storage"], variants=variants,

@@ -75,6 +75,9 @@ class SupernetConfig(_Model):
     # Adam learning rate; default 0.01 for a built-in supernet trained from scratch, 0.001 for
     # a supernet derived from a trained model (it starts from the model's weights)
     lr: float | None = Field(None, gt=0)
+    # constant: that rate throughout; cosine: decayed along a half cosine to 0 at the budget's
+    # last step (Once-for-All, BigNAS), so the shared weights settle before subnets are ranked
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     weight_decay: float = Field(0.0, ge=0)
     random_subnets: int = Field(2, ge=0)  # random subnets per step, besides largest and smallest
     distill: bool = True  # smaller subnets learn from the largest one's soft labels

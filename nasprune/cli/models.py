@@ -201,7 +201,7 @@ def validate_proxy(
         typer.Option(
             help="Also rank by the search's config changed so (repeatable), e.g. "
             "mode=prune or schedule=progressive,steps=300; keys: mode, finetune_steps, "
-            "schedule, steps, epochs, patience."
+            "schedule, steps, epochs, patience, lr_schedule."
         ),
     ] = None,
     repeat: Annotated[

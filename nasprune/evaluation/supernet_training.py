@@ -114,6 +114,14 @@ def supernet_lr(config: SearchConfig, space: SearchSpace) -> float:
     return 1e-3 if space.pretrained else 1e-2
 
 
+def lr_factor(schedule: str, step: int, steps: int) -> float:
+    """The share of the learning rate at ``step`` (from 0) of ``steps``: 1 throughout for
+    ``constant``; for ``cosine``, a half cosine from 1 to 0 over the budget."""
+    if schedule == "constant" or steps <= 0:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
+
+
 def train_supernet(
     space: SearchSpace,
     loaders: Loaders,
@@ -132,9 +140,8 @@ def train_supernet(
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     supernet = space.build_supernet()
-    optimiser = torch.optim.Adam(
-        supernet.parameters(), lr=supernet_lr(config, space), weight_decay=settings.weight_decay
-    )
+    lr = supernet_lr(config, space)
+    optimiser = torch.optim.Adam(supernet.parameters(), lr=lr, weight_decay=settings.weight_decay)
     sampler = Sampler(settings.schedule, space, budget.steps, settings.random_subnets)
     run = _Run(budget, history=[], step=0, seconds=0.0, resumed_at=0)
     if resume is not None:
@@ -147,6 +154,8 @@ def train_supernet(
             stopped, run.seconds = "time", time.monotonic() - started
             break
         x, y = next(batches)
+        for group in optimiser.param_groups:
+            group["lr"] = lr * lr_factor(settings.lr_schedule, run.step, budget.steps)
         total += _step(space, supernet, optimiser, sampler.archs(run.step, rng), x, y, settings)
         count += 1
         run.step += 1

@@ -39,6 +39,7 @@ VARIANT_KEYS = {
     "steps": ("supernet", "steps"),
     "epochs": ("supernet", "epochs"),
     "patience": ("supernet", "patience"),
+    "lr_schedule": ("supernet", "lr_schedule"),
 }
 
 

@@ -24,7 +24,7 @@ from nasprune.evaluation.data import make_loaders
 from nasprune.evaluation.metrics import calibration_batches
 from nasprune.evaluation.schedules import Sampler
 from nasprune.evaluation.supernet import checkpoint_key, checkpoint_paths, load_or_train
-from nasprune.evaluation.supernet_training import budget_of, train_supernet
+from nasprune.evaluation.supernet_training import budget_of, lr_factor, train_supernet
 from search_spaces import create_space
 from search_spaces.dimensions import DimensionKind
 from storage import Store, get_store
@@ -88,13 +88,33 @@ def test_a_time_limit_and_a_plateau_end_the_training_early(tmp_path: Path, make_
     assert [p.step for p in seen] == list(range(1, flat.progress.step + 1))  # every step shown
 
 
-@pytest.mark.parametrize(("steps", "at"), [(60, 24), (85, 34)])  # mid-epoch, at an epoch's end
-def test_a_training_resumed_from_a_saved_state_ends_with_the_uninterrupted_weights(
-    steps: int, at: int, tmp_path: Path, make_config
+def test_the_cosine_schedule_decays_the_rate_to_zero_over_the_budget(
+    tmp_path: Path, make_config
 ) -> None:
-    whole, outcome, saved, _ = _train(tmp_path, make_config, steps=steps, patience=0)
+    assert [lr_factor("cosine", step, 4) for step in range(5)] == pytest.approx(
+        [1.0, 0.8536, 0.5, 0.1464, 0.0], abs=1e-4
+    )
+    assert {lr_factor("constant", step, 4) for step in range(5)} == {1.0}
+    _, _, cosine, _ = _train(tmp_path, make_config, steps=40, lr=0.01, lr_schedule="cosine")
+    _, _, constant, _ = _train(tmp_path, make_config, steps=40, lr=0.01)
+    # Each saved state holds the rate of the last step before it.
+    rates = [s["optimiser"]["param_groups"][0]["lr"] for s in cosine]
+    assert len(rates) == 5 and rates[-1] < 1e-4
+    assert rates == pytest.approx([0.01 * lr_factor("cosine", s["step"] - 1, 40) for s in cosine])
+    assert {s["optimiser"]["param_groups"][0]["lr"] for s in constant} == {0.01}
+
+
+@pytest.mark.parametrize(
+    ("steps", "at", "schedule"),
+    [(60, 24, "constant"), (85, 34, "constant"), (60, 24, "cosine")],  # mid-epoch, epoch's end
+)
+def test_a_training_resumed_from_a_saved_state_ends_with_the_uninterrupted_weights(
+    steps: int, at: int, schedule: str, tmp_path: Path, make_config
+) -> None:
+    recipe = {"steps": steps, "patience": 0, "lr_schedule": schedule}
+    whole, outcome, saved, _ = _train(tmp_path, make_config, **recipe)
     middle = saved[1]  # the second evaluation's state (17 steps an epoch)
-    config = parse_config(_config(tmp_path, make_config, steps=steps, patience=0))
+    config = parse_config(_config(tmp_path, make_config, **recipe))
     space = create_space(config.space.name, **config.space.params)
     loaders = make_loaders(config.data, space.input_shape, space.num_classes, config.seed)
     batches = calibration_batches(loaders.train, 2, config.data.batch_size)
