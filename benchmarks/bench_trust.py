@@ -168,8 +168,10 @@ def main() -> None:
             proxy = validate_proxy(cfg["name"], samples=K, steps=args.proxy_steps,
                                    storage=cfg["storage"], variants=variants,
                                    repeat=True)  # fmt: skip
+            tuned = [p.finetuned for p in proxy.points]
             print(f"validate-proxy K={len(proxy.points)}, {args.proxy_steps} steps "
-                  f"({time.monotonic() - mark:.0f} s):")  # fmt: skip
+                  f"({time.monotonic() - mark:.0f} s), fine-tuned {min(tuned):.1%} .. "
+                  f"{max(tuned):.1%} ({100 * (max(tuned) - min(tuned)):.1f} points):")  # fmt: skip
             for r in proxy.rankings:
                 print(f"  {r.label:<22} tau {r.kendall_tau:+.2f} (p {r.p_value:.3f}), "
                       f"rho {r.spearman_rho:+.2f}", flush=True)  # fmt: skip
