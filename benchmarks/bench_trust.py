@@ -15,8 +15,9 @@ cached), with the defaults (no supernet budget given: sized to the data and the 
 2. ``validate-proxy`` with K = 16 trials spread over the ranking, 150 fine-tuning steps each
    (``--proxy-steps``):
    Kendall tau (p) and Spearman rho of the search's accuracy, and of its variants (the
-   progressive schedule; the learning-rate schedule that is not the default; prune mode for
-   the derived space), against fine-tuned accuracy, and
+   progressive schedule; the learning-rate schedule that is not the default; each candidate
+   trained 0 or 20 steps before it is scored instead of the default 50; prune mode for the
+   derived space), against fine-tuned accuracy, and
    of a second fine-tuning from the next seed (the instrument's own repeatability: the most a
    proxy can be expected to reach);
 3. the validation accuracy spread of 50 seeded random subnets in the trained supernet (a task
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import nasprune  # noqa: E402
 from benchmarks import dense_models, tasks  # noqa: E402
-from nasprune.config import SupernetConfig  # noqa: E402
+from nasprune.config import EvaluationConfig, SupernetConfig  # noqa: E402
 from nasprune.evaluation.metrics import accuracy_and_loss  # noqa: E402
 from nasprune.evaluation.stored import open_stored  # noqa: E402
 from nasprune.finetuning.proxy import validate_proxy  # noqa: E402
@@ -49,6 +50,9 @@ from storage import get_store  # noqa: E402
 TRIALS, K, PROXY_STEPS, FINETUNE_STEPS, RANDOM_SUBNETS = 36, 16, 150, 500, 50
 # The supernet's learning-rate schedule that is not the default, ranked beside it.
 OTHER_LR_SCHEDULE = {"constant": "cosine", "cosine": "constant"}[SupernetConfig().lr_schedule]
+# Each candidate's training steps before it is scored, ranked beside the default's (0: scored
+# inside the supernet as it is).
+CANDIDATE_STEPS = [n for n in (0, 20) if n != EvaluationConfig().finetune_steps]
 
 
 def config(task: str, space: str, workdir: Path, seed: int = 0) -> dict[str, Any]:
@@ -163,6 +167,7 @@ def main() -> None:
                   f", fine-tuned {path['tuned'].accuracy:.1%} (test "
                   f"{path['tuned'].test_accuracy or 0:.1%})", flush=True)  # fmt: skip
             variants = ["schedule=progressive", f"lr_schedule={OTHER_LR_SCHEDULE}"]
+            variants += [f"finetune_steps={n}" for n in CANDIDATE_STEPS]
             variants += ["mode=prune"] if space == "derived" else []
             mark = time.monotonic()
             proxy = validate_proxy(cfg["name"], samples=K, steps=args.proxy_steps,

@@ -92,13 +92,16 @@ class SupernetConfig(_Model):
 
 class EvaluationConfig(_Model):
     bn_calibration_batches: int = Field(4, ge=0)  # train batches to recompute BN stats per subnet
-    # elastic: candidates share one trained supernet (masks, no copy); prune: each candidate is
-    # cut from the trained dense model with torch-pruning (derived spaces only), no supernet.
+    # elastic: candidates share one trained supernet (masks); prune: each candidate is cut
+    # from the trained dense model with torch-pruning (derived spaces only), no supernet.
     # elastic ranked candidates better in benchmarks/bench_byom.py (see the README)
     mode: Mode = "elastic"
-    finetune_steps: int = Field(0, ge=0)  # prune mode: training steps per candidate before eval
+    # training steps of each candidate, extracted (elastic: with the supernet's weights), before
+    # its accuracy is measured; 0 measures elastic candidates inside the supernet as they are.
+    # 50 ranked subnets closer to their fine-tuned accuracy than 0 (benchmarks/bench_trust.py)
+    finetune_steps: int = Field(50, ge=0)
     finetune_lr: float = Field(1e-3, gt=0)  # Adam learning rate of those steps
-    distill: bool = True  # fine-tuning learns from the dense model's soft labels too
+    distill: bool = True  # prune mode's training learns from the dense model's soft labels too
 
 
 class Objective(_Model):

@@ -1,6 +1,7 @@
 """A candidate made ready to evaluate: in ``elastic`` mode activated inside the trained
-supernet; in ``prune`` mode cut from the dense model itself, recalibrated and briefly
-fine-tuned; either way checked before any accuracy is measured.
+supernet; in ``prune`` mode cut from the dense model itself and recalibrated; either way
+checked before any accuracy is measured, then, with ``evaluation.finetune_steps``, extracted
+and briefly trained on its own (seeded: the same every time).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ def finetune_candidate(
     dense: nn.Module,
     heartbeat: Callable[[], None] | None = None,
 ) -> None:
-    """Prune mode's short training of a candidate (``evaluation.finetune_steps``, distilled
-    from the dense model if asked); nothing in elastic mode. Seeded: the same every time."""
+    """A candidate's short training (``evaluation.finetune_steps``; in prune mode distilled
+    from the dense model ``dense`` if asked). Seeded: the same every time."""
     settings = config.evaluation
-    if config.evaluation.mode != "prune" or settings.finetune_steps == 0:
+    if settings.finetune_steps == 0:
         return
+    distilled = settings.distill and config.evaluation.mode == "prune"
 
     def beat(step: int, _loss: float) -> None:
         if heartbeat is not None and step % 50 == 0:
@@ -40,7 +42,7 @@ def finetune_candidate(
         loaders.train,
         settings.finetune_steps,
         settings.finetune_lr,
-        teacher=dense if settings.distill else None,
+        teacher=dense if distilled else None,
         seed=config.seed,
         on_step=beat,
     )
@@ -59,19 +61,22 @@ def candidate(
     standalone, physically smaller subnet).
 
     In elastic mode the candidate is activated inside the supernet ``source`` and measured
-    there (no copy), unless the space says its masks cannot emulate it (weight sparsity); in
-    prune mode, and then, the extracted subnet is recalibrated, briefly fine-tuned in prune
-    mode, and measured itself. Either way the modules are checked before any is evaluated
-    (:meth:`SearchSpace.check_active`; a derived space checks every extraction against the
-    source with the pruned channels zeroed): a candidate that fails is a ``SpaceError``.
+    there (no copy), unless the space says its masks cannot emulate it (weight sparsity) or
+    ``evaluation.finetune_steps`` trains it; in prune mode, and then, the extracted subnet is
+    recalibrated, trained for ``finetune_steps``, and measured itself. Either way the modules
+    are checked before any is evaluated or trained (:meth:`SearchSpace.check_active`; a
+    derived space checks every extraction against the source with the pruned channels
+    zeroed): a candidate that fails is a ``SpaceError``.
     """
     if config.evaluation.mode == "elastic" and space.masks_emulate(arch):
         space.activate(source, arch)
         recalibrate_bn(source, calibration)
         subnet = space.extract(source, arch)
         space.check_active(source, arch, subnet)
-        return source, subnet
-    subnet = space.extract(source, arch)
-    recalibrate_bn(subnet, calibration)
+        if config.evaluation.finetune_steps == 0:
+            return source, subnet
+    else:
+        subnet = space.extract(source, arch)
+        recalibrate_bn(subnet, calibration)
     finetune_candidate(config, subnet, loaders, source, heartbeat)
     return subnet, subnet

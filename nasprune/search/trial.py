@@ -45,7 +45,7 @@ def evaluate(
 def _measure(
     worker: Worker, arch: Architecture, heartbeat: Callable[[], None]
 ) -> tuple[dict[str, float], str]:
-    """Accuracy and loss after BN recalibration (and, in prune mode, fine-tuning), then the
+    """Accuracy and loss after BN recalibration (and ``evaluation.finetune_steps``), then the
     latency of the extracted, physically smaller module (see :meth:`StoredSearch.candidate`).
     A candidate with int8 layers is scored fake-quantized in elastic mode and as ONNX
     Runtime's int8 model itself in prune mode, and timed as that int8 model."""

@@ -90,7 +90,7 @@ def test_the_exported_plan_replayed_on_the_dense_model_reproduces_the_subnet(
     workdir: Path,
 ) -> None:
     config = byom_config(workdir, "prune", sparsity=[0.5])
-    config["evaluation"] = {"mode": "prune", "bn_calibration_batches": 0}
+    config["evaluation"] = {"mode": "prune", "bn_calibration_batches": 0, "finetune_steps": 0}
     nasprune.run(config)
     trial = nasprune.best("byom-prune", storage=config["storage"])
     assert trial is not None
