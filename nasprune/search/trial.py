@@ -1,5 +1,6 @@
-"""What one trial measures: cheap screens first, then accuracy with inherited weights, then the
-latency of the extracted subnet on this worker's device."""
+"""What one trial measures: cheap screens first, then accuracy with inherited weights (trained
+``evaluation.finetune_steps`` on their own first), then the latency of the extracted subnet on
+this worker's device."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from storage import TrialRecord, TrialState
 def evaluate(
     worker: Worker, trial: TrialRecord, heartbeat: Callable[[], None]
 ) -> tuple[TrialState, dict[str, Any], str | None]:
-    """Screen on exact params and MACs, then accuracy with inherited weights, then latency.
+    """Screen on exact params and MACs, then accuracy with inherited (briefly trained)
+    weights, then latency.
     Returns the state, the metrics and the key of the trial's latency measurements."""
     space, config, arch = worker.search.space, worker.search.config, trial.arch
     metrics: dict[str, Any] = {"params": space.num_params(arch), "macs": space.macs(arch)}
