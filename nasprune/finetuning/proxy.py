@@ -18,6 +18,7 @@ them better against one of the two.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,12 +154,12 @@ def validate_proxy(
         points = []
         for done, trial in enumerate(chosen):
             subnet = ctx.subnet(trial)
+            twin = copy.deepcopy(subnet) if repeat else None  # the search's subnet, built once
             finetune(subnet, ctx.loaders.train, steps, lr, seed=ctx.config.seed)
             accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
             mine = {text: found[done] for text, found in others.items()}
             again = None
-            if repeat:
-                twin = ctx.subnet(trial)
+            if twin is not None:
                 finetune(twin, ctx.loaders.train, steps, lr, seed=ctx.config.seed + 1)
                 again = accuracy_and_loss(twin, ctx.loaders.val)[0]
             proxy = float(trial.accuracy or 0.0)
