@@ -55,6 +55,12 @@ def test_the_default_budget_is_sized_to_the_data_and_to_where_the_weights_start(
     given = parse_config(_config(tmp_path, make_config, steps=50, time=9.5))
     assert (budget_of(given, scratch, 17).steps, budget_of(given, scratch, 17).seconds) == (50, 9.5)
     assert budget_of(given, scratch, 17).every == 10  # about five evaluations
+    # Early stopping waits for 30% of the budget, and for a sized budget's floor.
+    assert budget_of(given, scratch, 17).no_stop_before == 15
+    assert budget_of(config, scratch, 17).no_stop_before == 1000
+    assert budget_of(config, scratch, 1000).no_stop_before == 1000
+    assert budget_of(config, derived, 1000).no_stop_before == 900  # 30% of 3000
+    assert budget_of(config, derived, 63).no_stop_before == 100
     with pytest.raises(ConfigError, match="steps or epochs, not both"):
         parse_config(_config(tmp_path, make_config, steps=5, epochs=1))
 
