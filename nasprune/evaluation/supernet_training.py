@@ -173,7 +173,7 @@ def train_supernet(
             save(run.state(supernet, optimiser, rng, loaders))
         if report is not None:
             report(run.progress(total / count if count else run.loss))
-        late = run.step >= budget.no_stop_before
+        late = budget.no_stop_before <= run.step < budget.steps  # the budget's end is no plateau
         if run.step % budget.every == 0 and late and run.plateaued(settings.patience):
             stopped = "plateau"
             break

@@ -92,6 +92,10 @@ def test_a_time_limit_and_a_plateau_end_the_training_early(tmp_path: Path, make_
     assert len(saved) == 3 and saved[-1]["step"] == flat.progress.step  # a state per evaluation
     assert seen[-1].accuracy.keys() == {"largest", "middle", "smallest"}
     assert [p.step for p in seen] == list(range(1, flat.progress.step + 1))  # every step shown
+    # A plateau found at the budget's last evaluation: the budget ended it.
+    _, ended, _, _ = _train(tmp_path, make_config, steps=40, lr=1e-12, patience=4)
+    assert ended.progress.step == 40 and len(ended.history) == 5  # every 8 steps
+    assert ended.stopped_because == "budget"
 
 
 def test_the_cosine_schedule_decays_the_rate_to_zero_over_the_budget(
