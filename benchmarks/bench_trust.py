@@ -147,6 +147,12 @@ def main() -> None:
         default=PROXY_STEPS,
         help="fine-tuning steps of each subnet validate-proxy ranks against (the instrument)",
     )
+    parser.add_argument(
+        "--finetunes",
+        type=int,
+        default=1,
+        help="fine-tunings (seeds) each of the instrument's accuracies is the mean of",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-trust-"))
     for task in args.tasks:
@@ -172,9 +178,10 @@ def main() -> None:
             mark = time.monotonic()
             proxy = validate_proxy(cfg["name"], samples=K, steps=args.proxy_steps,
                                    storage=cfg["storage"], variants=variants,
-                                   repeat=True)  # fmt: skip
+                                   repeat=True, finetunes=args.finetunes)  # fmt: skip
             tuned = [p.finetuned for p in proxy.points]
-            print(f"validate-proxy K={len(proxy.points)}, {args.proxy_steps} steps "
+            times = f", mean of {args.finetunes} seeds" if args.finetunes > 1 else ""
+            print(f"validate-proxy K={len(proxy.points)}, {args.proxy_steps} steps{times} "
                   f"({time.monotonic() - mark:.0f} s), fine-tuned {min(tuned):.1%} .. "
                   f"{max(tuned):.1%} ({100 * (max(tuned) - min(tuned)):.1f} points):")  # fmt: skip
             for r in proxy.rankings:

@@ -212,6 +212,13 @@ def validate_proxy(
             "first: the instrument's own repeatability, the most a proxy can be expected to reach.",
         ),
     ] = False,
+    finetunes: Annotated[
+        int,
+        typer.Option(
+            help="Fine-tune each subnet this many times, from as many seeds, and rank by the "
+            "mean (--repeat: as many more): a steadier instrument, at that many times the cost.",
+        ),
+    ] = 1,
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -226,7 +233,7 @@ def validate_proxy(
     with bar:
         result = run_validation(
             name, samples=samples, steps=steps, storage=storage, variants=variant or (),
-            repeat=repeat,
+            repeat=repeat, finetunes=finetunes,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     if as_json:
@@ -234,7 +241,8 @@ def validate_proxy(
         return
     labels = [r.label for r in result.rankings[1:] if r.label != REPEATED]
     again = [REPEATED] if repeat else []
-    table = Table(title=f"proxy validation of {name} ({result.mode} mode, {steps} steps each)")
+    each = f"{steps} steps each" + (f", mean of {finetunes} seeds" if finetunes > 1 else "")
+    table = Table(title=f"proxy validation of {name} ({result.mode} mode, {each})")
     for column in ("trial", "search accuracy", *labels, "fine-tuned accuracy", *again):
         table.add_column(column, justify="right")
     for p in result.points:

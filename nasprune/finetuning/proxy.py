@@ -8,20 +8,26 @@ Variants rank the same K subnets by another proxy, against the same fine-tuned a
 search's config with another evaluation mode or supernet training (``mode=prune``,
 ``schedule=progressive``, ``steps=300``...), its supernet trained under that recipe (or reused
 from the store), so the choice of defaults rests on numbers from one call. The result is kept
-with the search (artifact ``proxy_validation:K:STEPS``).
+with the search (artifact ``proxy_validation:K:STEPS``, ``proxy_validation:K:STEPS:xR`` with R
+fine-tunings a subnet).
 
 ``repeat`` fine-tunes each subnet a second time with another seed and ranks that against the
 first: the instrument's own repeatability. Where fine-tuning twice ranks the subnets at tau
 0.5 (a small validation set, subnets within a few points), no proxy can be expected to rank
-them better against one of the two.
+them better against one of the two. ``finetunes`` (R) makes the instrument steadier where that
+is so: each subnet's fine-tuned accuracy is the mean of R fine-tunings from R seeds (and with
+``repeat`` the second is the mean of R more), at R times the cost.
 """
 
 from __future__ import annotations
 
 import copy
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from torch import nn
 
 from nasprune.config import Mode, SearchConfig
 from nasprune.errors import SearchError, user_errors
@@ -51,9 +57,9 @@ REPEATED = "fine-tuned again"  # the label of the instrument's own repeatability
 class ProxyPoint:
     trial: int
     proxy: float  # the search's accuracy
-    finetuned: float  # after the stand-alone fine-tune
+    finetuned: float  # after the stand-alone fine-tune (the mean of ``finetunes`` of them)
     variants: dict[str, float] = field(default_factory=dict)  # each variant's proxy accuracy
-    again: float | None = None  # fine-tuned a second time, with the next seed (``repeat``)
+    again: float | None = None  # fine-tuned a second time, with the next seeds (``repeat``)
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class ProxyValidation:
     steps: int
     points: list[ProxyPoint]
     rankings: list[Ranking]  # the search's own first, then each variant's
+    finetunes: int = 1  # fine-tunings (seeds) each fine-tuned accuracy is the mean of
 
     @property
     def kendall_tau(self) -> float:
@@ -91,6 +98,7 @@ class ProxyValidation:
             "search": self.search,
             "mode": self.mode,
             "steps": self.steps,
+            "finetunes": self.finetunes,
             "kendall_tau": self.kendall_tau,
             "p_value": self.p_value,
             "spearman_rho": self.spearman_rho,
@@ -132,14 +140,18 @@ def validate_proxy(
     space: SearchSpace | None = None,
     variants: Sequence[str] = (),
     repeat: bool = False,
+    finetunes: int = 1,
 ) -> ProxyValidation:
-    """Fine-tune ``samples`` trials of search ``name`` and rank-correlate with the proxy (and
-    with each of ``variants``' proxies, see :func:`parse_variant`; with ``repeat``, with a
-    second fine-tuning of the same subnets from the next seed)."""
+    """Fine-tune ``samples`` trials of search ``name`` (each ``finetunes`` times, from as many
+    seeds, and averaged) and rank-correlate with the proxy (and with each of ``variants``'
+    proxies, see :func:`parse_variant`; with ``repeat``, with as many more fine-tunings of the
+    same subnets from the next seeds)."""
     if samples < 3:
         raise SearchError(f"--samples must be at least 3 for a rank correlation, got {samples}")
     if steps < 1:
         raise SearchError(f"--steps must be at least 1, got {steps}")
+    if finetunes < 1:
+        raise SearchError(f"--finetunes must be at least 1, got {finetunes}")
     changes = {text: parse_variant(text) for text in variants}
     store = open_store(storage)
     with user_errors():
@@ -152,16 +164,13 @@ def validate_proxy(
         ctx = open_stored(store, record, space)
         others = {text: _proxies(_variant(ctx, change), chosen) for text, change in changes.items()}
         points = []
+        seeds = [ctx.config.seed + i for i in range(finetunes * (2 if repeat else 1))]
         for done, trial in enumerate(chosen):
-            subnet = ctx.subnet(trial)
-            twin = copy.deepcopy(subnet) if repeat else None  # the search's subnet, built once
-            finetune(subnet, ctx.loaders.train, steps, lr, seed=ctx.config.seed)
-            accuracy, _ = accuracy_and_loss(subnet, ctx.loaders.val)
-            mine = {text: found[done] for text, found in others.items()}
-            again = None
-            if twin is not None:
-                finetune(twin, ctx.loaders.train, steps, lr, seed=ctx.config.seed + 1)
-                again = accuracy_and_loss(twin, ctx.loaders.val)[0]
+            subnet = ctx.subnet(trial)  # the search's subnet, built once, copied per seed
+            found = [_finetuned(ctx, copy.deepcopy(subnet), steps, lr, seed) for seed in seeds]
+            accuracy = statistics.fmean(found[:finetunes])
+            again = statistics.fmean(found[finetunes:]) if repeat else None
+            mine = {text: proxies[done] for text, proxies in others.items()}
             proxy = float(trial.accuracy or 0.0)
             points.append(ProxyPoint(trial.number, proxy, accuracy, mine, again))
             if progress is not None:
@@ -170,10 +179,18 @@ def validate_proxy(
         rankings += [_ranking(t, [p.variants[t] for p in points], points) for t in changes]
         if repeat:
             rankings.append(_ranking(REPEATED, [p.again or 0.0 for p in points], points))
-        result = ProxyValidation(name, ctx.config.evaluation.mode, steps, points, rankings)
-        store.put_artifact(record.search_id, f"proxy_validation:{len(points)}:{steps}",
-                           result.as_json())  # fmt: skip
+        mode = ctx.config.evaluation.mode
+        result = ProxyValidation(name, mode, steps, points, rankings, finetunes)
+        times = f":x{finetunes}" if finetunes > 1 else ""
+        key = f"proxy_validation:{len(points)}:{steps}{times}"
+        store.put_artifact(record.search_id, key, result.as_json())
     return result
+
+
+def _finetuned(ctx: StoredSearch, subnet: nn.Module, steps: int, lr: float, seed: int) -> float:
+    """``subnet``'s validation accuracy after ``steps`` fine-tuning steps from ``seed``."""
+    finetune(subnet, ctx.loaders.train, steps, lr, seed=seed)
+    return accuracy_and_loss(subnet, ctx.loaders.val)[0]
 
 
 def _variant(ctx: StoredSearch, change: Mapping[str, Any]) -> StoredSearch:

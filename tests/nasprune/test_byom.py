@@ -309,6 +309,20 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     again = [p["again"] for p in repeated["points"]]
     assert all(0.0 <= a <= 1.0 for a in again)
     assert again != [p["finetuned"] for p in repeated["points"]]  # another seed, another run
+    # --finetunes 2: each fine-tuned accuracy is the mean of the first two seeds' (the seeds
+    # the single and the repeated run used), and --repeat the mean of the next two.
+    code, out, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "4",
+                         "--steps", "10", "--json", "--repeat", "--finetunes", "2")  # fmt: skip
+    assert code == 0, err
+    averaged = json.loads(out)
+    assert averaged["finetunes"] == 2 and result["finetunes"] == 1
+    assert [p["finetuned"] for p in averaged["points"]] == pytest.approx(
+        [(p["finetuned"] + p["again"]) / 2 for p in repeated["points"]]
+    )
+    assert all(0.0 <= p["again"] <= 1.0 for p in averaged["points"])
+    assert store.get_artifact(search.search_id, "proxy_validation:4:10:x2") is not None
+    code, _, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--finetunes", "0")
+    assert code == 2 and "--finetunes must be at least 1" in err
 
 
 def test_the_python_api_searches_a_module_object_and_resumes_and_exports_with_it(
