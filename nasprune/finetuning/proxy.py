@@ -11,10 +11,13 @@ from the store), so the choice of defaults rests on numbers from one call. The r
 with the search (artifact ``proxy_validation:K:STEPS``, ``proxy_validation:K:STEPS:xR`` with R
 fine-tunings a subnet).
 
-``repeat`` fine-tunes each subnet a second time with another seed and ranks that against the
-first: the instrument's own repeatability. Where fine-tuning twice ranks the subnets at tau
-0.5 (a small validation set, subnets within a few points), no proxy can be expected to rank
-them better against one of the two. ``finetunes`` (R) makes the instrument steadier where that
+Each fine-tuning is seeded apart from the search's seed, which the candidates' own training
+(``evaluation.finetune_steps``) uses: fine-tuned from that seed, a subnet first replays the
+batches its candidate trained on, and the instrument shares the proxy's luck. ``repeat``
+fine-tunes each subnet a second time with another seed and ranks that against the first: the
+instrument's own repeatability. Where fine-tuning twice ranks the subnets at tau 0.5 (a small
+validation set, subnets within a few points), no proxy can be expected to rank them better
+against one of the two. ``finetunes`` (R) makes the instrument steadier where that
 is so: each subnet's fine-tuned accuracy is the mean of R fine-tunings from R seeds (and with
 ``repeat`` the second is the mean of R more), at R times the cost.
 """
@@ -164,7 +167,9 @@ def validate_proxy(
         ctx = open_stored(store, record, space)
         others = {text: _proxies(_variant(ctx, change), chosen) for text, change in changes.items()}
         points = []
-        seeds = [ctx.config.seed + i for i in range(finetunes * (2 if repeat else 1))]
+        # Seeds the candidates' own training (seeded by the search's seed) never used: from
+        # that seed, the instrument replayed their batches and shared their luck.
+        seeds = [ctx.config.seed + 1 + i for i in range(finetunes * (2 if repeat else 1))]
         for done, trial in enumerate(chosen):
             subnet = ctx.subnet(trial)  # the search's subnet, built once, copied per seed
             found = [_finetuned(ctx, copy.deepcopy(subnet), steps, lr, seed) for seed in seeds]

@@ -309,6 +309,21 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     again = [p["again"] for p in repeated["points"]]
     assert all(0.0 <= a <= 1.0 for a in again)
     assert again != [p["finetuned"] for p in repeated["points"]]  # another seed, another run
+    # The instrument is seeded apart from the search's seed, which the candidates' own
+    # training used: fine-tuned from it, a subnet would replay its candidate's batches.
+    from nasprune.evaluation.finetune import finetune
+    from nasprune.evaluation.stored import open_stored
+
+    ctx = open_stored(store, search)
+    first = next(
+        t for t in store.trials(search.search_id) if t.number == result["points"][0]["trial"]
+    )
+    seeded = {}
+    for seed in (ctx.config.seed, ctx.config.seed + 1):
+        subnet = ctx.subnet(first)
+        finetune(subnet, ctx.loaders.train, 10, 1e-3, seed=seed)
+        seeded[seed] = accuracy_and_loss(subnet, ctx.loaders.val)[0]
+    assert result["points"][0]["finetuned"] == seeded[ctx.config.seed + 1]
     # --finetunes 2: each fine-tuned accuracy is the mean of the first two seeds' (the seeds
     # the single and the repeated run used), and --repeat the mean of the next two.
     code, out, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "4",
