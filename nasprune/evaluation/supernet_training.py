@@ -50,9 +50,9 @@ EVALUATIONS = 5  # about this many per training, at least one per epoch ...
 MAX_EVALUATIONS = 10  # ... but no more than this many (a tiny dataset's epochs are steps)
 MIN_GAIN = 0.001  # validation accuracy a subnet must gain to count as improving
 NO_STOP_BEFORE = 0.3  # early stopping waits for this share of the budget, and for a sized
-# budget's floor: on PLAID (seed 2) a plateau ended the built-in 1-d CNN's supernet at 700 of
-# its 1,000 steps, its largest subnet below its middle one, and the search ranked at tau +0.46
-# where the two other seeds, trained 1,000 steps, ranked at +0.74 and +0.72.
+# budget's floor (the fewest steps found to rank well): on PLAID (seed 2) a plateau ended the
+# built-in 1-d CNN's supernet at 700 of its 1,000 steps with its largest subnet scoring below
+# its middle one; trained the 1,000 steps, the three are in order.
 
 
 @dataclass(frozen=True)

@@ -323,6 +323,7 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
         subnet = ctx.subnet(first)
         finetune(subnet, ctx.loaders.train, 10, 1e-3, seed=seed)
         seeded[seed] = accuracy_and_loss(subnet, ctx.loaders.val)[0]
+    assert seeded[ctx.config.seed] != seeded[ctx.config.seed + 1]  # the seeds can be told apart
     assert result["points"][0]["finetuned"] == seeded[ctx.config.seed + 1]
     # --finetunes 2: each fine-tuned accuracy is the mean of the first two seeds' (the seeds
     # the single and the repeated run used), and --repeat the mean of the next two.
