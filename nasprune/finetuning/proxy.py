@@ -17,8 +17,8 @@ batches its candidate trained on, and the instrument shares the proxy's luck. ``
 fine-tunes each subnet a second time with another seed and ranks that against the first: the
 instrument's own repeatability. Where fine-tuning twice ranks the subnets at tau 0.5 (a small
 validation set, subnets within a few points), no proxy can be expected to rank them better
-against one of the two. ``finetunes`` (R) makes the instrument steadier where that
-is so: each subnet's fine-tuned accuracy is the mean of R fine-tunings from R seeds (and with
+against one of the two. ``finetunes`` (R) makes the instrument steadier where that is so:
+each subnet's fine-tuned accuracy is the mean of R fine-tunings from R seeds (and with
 ``repeat`` the second is the mean of R more), at R times the cost.
 """
 

@@ -4,6 +4,7 @@ pruning plan; bad input is one line, exit 2, and writes nothing."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -318,9 +319,9 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     first = next(
         t for t in store.trials(search.search_id) if t.number == result["points"][0]["trial"]
     )
-    seeded = {}
+    built, seeded = ctx.subnet(first), {}
     for seed in (ctx.config.seed, ctx.config.seed + 1):
-        subnet = ctx.subnet(first)
+        subnet = copy.deepcopy(built)
         finetune(subnet, ctx.loaders.train, 10, 1e-3, seed=seed)
         seeded[seed] = accuracy_and_loss(subnet, ctx.loaders.val)[0]
     assert seeded[ctx.config.seed] != seeded[ctx.config.seed + 1]  # the seeds can be told apart
