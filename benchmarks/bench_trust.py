@@ -16,7 +16,7 @@ cached), with the defaults (no supernet budget given: sized to the data and the 
    (``--proxy-steps``):
    Kendall tau (p) and Spearman rho of the search's accuracy, and of its variants (the
    progressive schedule; the learning-rate schedule that is not the default; each candidate
-   trained 0 or 20 steps before it is scored instead of the default 50; prune mode for the
+   trained 0 or 50 steps before it is scored instead of the default 200; prune mode for the
    derived space), against fine-tuned accuracy, and
    of a second fine-tuning from the next seed (the instrument's own repeatability: the most a
    proxy can be expected to reach);
@@ -52,7 +52,7 @@ TRIALS, K, PROXY_STEPS, FINETUNE_STEPS, RANDOM_SUBNETS = 36, 16, 150, 500, 50
 OTHER_LR_SCHEDULE = {"constant": "cosine", "cosine": "constant"}[SupernetConfig().lr_schedule]
 # Each candidate's training steps before it is scored, ranked beside the default's (0: scored
 # inside the supernet as it is).
-CANDIDATE_STEPS = [n for n in (0, 20) if n != EvaluationConfig().finetune_steps]
+CANDIDATE_STEPS = [n for n in (0, 50) if n != EvaluationConfig().finetune_steps]
 
 
 def config(task: str, space: str, workdir: Path, seed: int = 0) -> dict[str, Any]:

@@ -409,7 +409,7 @@ def test_every_family_searches_exports_in_three_formats_and_reloads(
                                                 "input_shape": [1, *shape]}},
         "data": {"builtin": "synthetic", "batch_size": 32,
                  "params": {"num_samples": 160, "noise": 0.5}},
-        "evaluation": {"mode": "prune", "bn_calibration_batches": 1},
+        "evaluation": {"mode": "prune", "bn_calibration_batches": 1, "finetune_steps": 3},
         "budget": {"trials": 2},
     }  # fmt: skip
     nasprune.run(config)
