@@ -16,7 +16,8 @@ cached), with the defaults (no supernet budget given: sized to the data and the 
    (``--proxy-steps``):
    Kendall tau (p) and Spearman rho of the search's accuracy, and of its variants (the
    progressive schedule; the learning-rate schedule that is not the default; each candidate
-   trained 0 or 50 steps before it is scored instead of the default 200; prune mode for the
+   trained 0, 50 or 200 steps before it is scored instead of the default (50 from the derived
+   space's trained weights, 200 in a built-in space); prune mode for the
    derived space), against fine-tuned accuracy, and
    of a second fine-tuning from the next seed (the instrument's own repeatability: the most a
    proxy can be expected to reach);
@@ -41,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 import nasprune  # noqa: E402
 from benchmarks import dense_models, tasks  # noqa: E402
-from nasprune.config import EvaluationConfig, SupernetConfig  # noqa: E402
+from nasprune.config import SupernetConfig  # noqa: E402
+from nasprune.evaluation.candidates import FROM_RANDOM_WEIGHTS, FROM_TRAINED_WEIGHTS  # noqa: E402
 from nasprune.evaluation.metrics import accuracy_and_loss  # noqa: E402
 from nasprune.evaluation.stored import open_stored  # noqa: E402
 from nasprune.finetuning.proxy import validate_proxy  # noqa: E402
@@ -51,8 +53,9 @@ TRIALS, K, PROXY_STEPS, FINETUNE_STEPS, RANDOM_SUBNETS = 36, 16, 150, 500, 50
 # The supernet's learning-rate schedule that is not the default, ranked beside it.
 OTHER_LR_SCHEDULE = {"constant": "cosine", "cosine": "constant"}[SupernetConfig().lr_schedule]
 # Each candidate's training steps before it is scored, ranked beside the default's (0: scored
-# inside the supernet as it is).
-CANDIDATE_STEPS = [n for n in (0, 50) if n != EvaluationConfig().finetune_steps]
+# inside the supernet as it is; the default is 50 for the derived space, from trained weights,
+# and 200 for the built-in ones).
+CANDIDATE_STEPS = (0, FROM_TRAINED_WEIGHTS, FROM_RANDOM_WEIGHTS)
 
 
 def config(task: str, space: str, workdir: Path, seed: int = 0) -> dict[str, Any]:
@@ -173,7 +176,8 @@ def main() -> None:
                   f", fine-tuned {path['tuned'].accuracy:.1%} (test "
                   f"{path['tuned'].test_accuracy or 0:.1%})", flush=True)  # fmt: skip
             variants = ["schedule=progressive", f"lr_schedule={OTHER_LR_SCHEDULE}"]
-            variants += [f"finetune_steps={n}" for n in CANDIDATE_STEPS]
+            default = FROM_TRAINED_WEIGHTS if space == "derived" else FROM_RANDOM_WEIGHTS
+            variants += [f"finetune_steps={n}" for n in CANDIDATE_STEPS if n != default]
             variants += ["mode=prune"] if space == "derived" else []
             mark = time.monotonic()
             proxy = validate_proxy(cfg["name"], samples=K, steps=args.proxy_steps,

@@ -98,9 +98,8 @@ class EvaluationConfig(_Model):
     mode: Mode = "elastic"
     # training steps of each candidate, extracted (elastic: with the supernet's weights), before
     # its accuracy is measured; 0 measures elastic candidates inside the supernet as they are.
-    # 200 ranked subnets closer to their fine-tuned accuracy than 50 or 0
-    # (benchmarks/bench_trust.py; the README's runs 40 to 48)
-    finetune_steps: int = Field(200, ge=0)
+    # Unset: sized to where the weights come from (nasprune.evaluation.candidates.candidate_steps)
+    finetune_steps: int | None = Field(None, ge=0)
     finetune_lr: float = Field(1e-3, gt=0)  # Adam learning rate of those steps
     distill: bool = True  # prune mode's training learns from the dense model's soft labels too
 

@@ -11,8 +11,11 @@ import pytest
 import torch
 
 import nasprune
+from nasprune.config import SearchConfig
+from nasprune.evaluation.candidates import candidate_steps
 from nasprune.evaluation.metrics import accuracy_and_loss
 from nasprune.evaluation.stored import StoredSearch, open_stored
+from search_spaces import create_space
 from storage import TrialState, get_store
 
 
@@ -63,3 +66,19 @@ def test_a_trained_candidate_leaves_the_supernet_as_it_was_and_exports_as_scored
     trained = {tuple(sorted(map(str, t.arch.items()))): t.accuracy for t in trials}
     shared = inherited.keys() & trained.keys()
     assert shared and any(inherited[k] != trained[k] for k in shared)
+
+
+def test_unset_candidate_steps_are_50_from_trained_weights_and_200_from_random_ones(
+    workdir: Path, make_config
+) -> None:
+    builtin = create_space("builtin.cnn")
+    derived = create_space("derived", model="zoo:resnet", input_shape=[1, 1, 8, 8],
+                           model_args={"in_channels": 1, "widths": [8, 16, 32]})  # fmt: skip
+    config = make_config(workdir)
+    unset = SearchConfig.model_validate(config)
+    assert unset.evaluation.finetune_steps is None
+    assert candidate_steps(unset, builtin) == 200
+    assert candidate_steps(unset, derived) == 50
+    for steps in (0, 7):
+        given = SearchConfig.model_validate(config | {"evaluation": {"finetune_steps": steps}})
+        assert candidate_steps(given, builtin) == candidate_steps(given, derived) == steps
