@@ -7,7 +7,8 @@ import pytest
 
 
 def tiny_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    """A real but small search: elastic MLP on digits, a few epochs, a handful of trials."""
+    """A real but small search: elastic MLP on digits, a few epochs, a handful of trials, each
+    candidate trained 20 steps."""
     config: dict[str, Any] = {
         "name": "tiny",
         "seed": 0,
@@ -15,6 +16,8 @@ def tiny_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "space": {"name": "builtin.mlp", "params": {"max_depth": 3, "widths": [16, 32, 64]}},
         "data": {"builtin": "digits", "batch_size": 64},
         "supernet": {"epochs": 3, "checkpoint_dir": str(tmp_path / "checkpoints")},
+        # each candidate trains on its own as by default, but briefly (the default: 200 steps)
+        "evaluation": {"finetune_steps": 20},
         "objectives": [{"metric": "accuracy", "direction": "maximize"}],
         "latency": {"threads": 1, "batch_size": 1, "warmup": 2, "repeats": 5},
         "strategy": {"name": "optuna.tpe", "params": {"n_startup_trials": 3}},

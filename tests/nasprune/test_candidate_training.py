@@ -75,6 +75,7 @@ def test_unset_candidate_steps_are_50_from_trained_weights_and_200_from_random_o
     derived = create_space("derived", model="zoo:resnet", input_shape=[1, 1, 8, 8],
                            model_args={"in_channels": 1, "widths": [8, 16, 32]})  # fmt: skip
     config = make_config(workdir)
+    del config["evaluation"]
     unset = SearchConfig.model_validate(config)
     assert unset.evaluation.finetune_steps is None
     assert candidate_steps(unset, builtin) == 200
