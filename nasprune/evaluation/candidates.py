@@ -19,10 +19,10 @@ from nasprune.evaluation.metrics import recalibrate_bn
 from search_spaces import SearchSpace
 
 # A candidate's training steps where ``evaluation.finetune_steps`` is not set. Against
-# fine-tuned accuracy (benchmarks/bench_trust.py, the README's runs 40 to 54), 200 steps ranked
+# fine-tuned accuracy (benchmarks/bench_trust.py, the README's runs 40 to 56), 200 steps ranked
 # the subnets of supernets trained from random weights better than 50 in 9 comparisons of 13;
-# on spaces derived from the user's trained weights 50 ranked better than 200 in both runs
-# (49 and 52), as the supernet's own budget is smaller there (search_spaces' ``pretrained``).
+# in spaces derived from the user's trained weights 50 ranked better than 200 in 4 runs of 4.
+# The space's ``pretrained`` tells them apart, as it sizes the supernet's budget.
 FROM_RANDOM_WEIGHTS, FROM_TRAINED_WEIGHTS = 200, 50
 
 
