@@ -43,10 +43,15 @@ sys.path.insert(0, str(ROOT))
 import nasprune  # noqa: E402
 from benchmarks import dense_models, tasks  # noqa: E402
 from nasprune.config import SupernetConfig  # noqa: E402
-from nasprune.evaluation.candidates import FROM_RANDOM_WEIGHTS, FROM_TRAINED_WEIGHTS  # noqa: E402
+from nasprune.evaluation.candidates import (  # noqa: E402
+    FROM_RANDOM_WEIGHTS,
+    FROM_TRAINED_WEIGHTS,
+    default_candidate_steps,
+)
 from nasprune.evaluation.metrics import accuracy_and_loss  # noqa: E402
 from nasprune.evaluation.stored import open_stored  # noqa: E402
 from nasprune.finetuning.proxy import validate_proxy  # noqa: E402
+from search_spaces.registry import SPACES  # noqa: E402
 from storage import get_store  # noqa: E402
 
 TRIALS, K, PROXY_STEPS, FINETUNE_STEPS, RANDOM_SUBNETS = 36, 16, 150, 500, 50
@@ -176,7 +181,7 @@ def main() -> None:
                   f", fine-tuned {path['tuned'].accuracy:.1%} (test "
                   f"{path['tuned'].test_accuracy or 0:.1%})", flush=True)  # fmt: skip
             variants = ["schedule=progressive", f"lr_schedule={OTHER_LR_SCHEDULE}"]
-            default = FROM_TRAINED_WEIGHTS if space == "derived" else FROM_RANDOM_WEIGHTS
+            default = default_candidate_steps(SPACES.get(space).pretrained)
             variants += [f"finetune_steps={n}" for n in CANDIDATE_STEPS if n != default]
             variants += ["mode=prune"] if space == "derived" else []
             mark = time.monotonic()

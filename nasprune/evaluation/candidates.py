@@ -26,13 +26,17 @@ from search_spaces import SearchSpace
 FROM_RANDOM_WEIGHTS, FROM_TRAINED_WEIGHTS = 200, 50
 
 
+def default_candidate_steps(pretrained: bool) -> int:
+    """The steps of a candidate's training where the config sets none, for a space whose
+    supernet starts from trained weights (``pretrained``) or from random ones."""
+    return FROM_TRAINED_WEIGHTS if pretrained else FROM_RANDOM_WEIGHTS
+
+
 def candidate_steps(config: SearchConfig, space: SearchSpace) -> int:
     """How many steps each candidate trains before it is scored: ``evaluation.finetune_steps``,
-    or, unset, 50 where the space holds the user's trained weights, 200 where not."""
+    or, unset, :func:`default_candidate_steps` for the space."""
     steps = config.evaluation.finetune_steps
-    if steps is not None:
-        return steps
-    return FROM_TRAINED_WEIGHTS if space.pretrained else FROM_RANDOM_WEIGHTS
+    return default_candidate_steps(space.pretrained) if steps is None else steps
 
 
 def finetune_candidate(
