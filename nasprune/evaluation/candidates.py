@@ -19,9 +19,9 @@ from nasprune.evaluation.metrics import recalibrate_bn
 from search_spaces import SearchSpace
 
 # A candidate's training steps where ``evaluation.finetune_steps`` is not set. Against
-# fine-tuned accuracy (benchmarks/bench_trust.py, the README's runs 40 to 56), 200 steps ranked
-# the subnets of supernets trained from random weights better than 50 in 9 comparisons of 13;
-# in spaces derived from the user's trained weights 50 ranked better than 200 in 4 runs of 4.
+# fine-tuned accuracy (benchmarks/bench_trust.py, the README's runs 40 to 66), 200 steps ranked
+# the subnets of supernets trained from random weights better than 50 in 15 comparisons of 19;
+# in spaces derived from the user's trained weights 50 ranked better than 200 in 7 runs of 8.
 # The space's ``pretrained`` tells them apart, as it sizes the supernet's budget.
 FROM_RANDOM_WEIGHTS, FROM_TRAINED_WEIGHTS = 200, 50
 
