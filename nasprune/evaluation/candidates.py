@@ -19,9 +19,10 @@ from nasprune.evaluation.metrics import recalibrate_bn
 from search_spaces import SearchSpace
 
 # A candidate's training steps where ``evaluation.finetune_steps`` is not set. Against
-# fine-tuned accuracy (benchmarks/bench_trust.py, the README's runs 40 to 66), 200 steps ranked
-# the subnets of supernets trained from random weights better than 50 in 15 comparisons of 19;
-# in spaces derived from the user's trained weights 50 ranked better than 200 in 7 runs of 8.
+# fine-tuned accuracy (benchmarks/bench_trust.py, the README's runs 40 to 71), 200 steps ranked
+# the subnets of supernets trained from random weights better than 50 in 16 comparisons of 20;
+# in spaces derived from the user's trained weights 50 ranked better than 200 in 9 runs of 11
+# (one the same).
 # The space's ``pretrained`` tells them apart, as it sizes the supernet's budget.
 FROM_RANDOM_WEIGHTS, FROM_TRAINED_WEIGHTS = 200, 50
 
