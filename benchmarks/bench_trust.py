@@ -14,7 +14,8 @@ cached), with the defaults (no supernet budget given: sized to the data and the 
    ``finetune`` (500 steps) and ``export``, each timed, and how the supernet training ended;
 2. ``validate-proxy`` with K = 16 trials spread over the ranking, 150 fine-tuning steps each
    (``--proxy-steps``):
-   Kendall tau (p) and Spearman rho of the search's accuracy, and of its variants (the
+   Kendall tau (p) and Spearman rho of the search's accuracy, of its validation loss (lower
+   ranking higher), and of its variants (``--no-variants`` leaves them out: the
    progressive schedule; the learning-rate schedule that is not the default; each candidate
    trained 0, 50 or 200 steps before it is scored instead of the default (50 from the derived
    space's trained weights, 200 in a built-in space); prune mode for the
@@ -161,6 +162,12 @@ def main() -> None:
         default=1,
         help="fine-tunings (seeds) each of the instrument's accuracies is the mean of",
     )
+    parser.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="rank only the search's own accuracy and loss (and the instrument's repeat), "
+        "not the variants, each of which trains a supernet or evaluates the subnets again",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-trust-"))
     for task in args.tasks:
@@ -184,6 +191,7 @@ def main() -> None:
             default = default_candidate_steps(SPACES.get(space).pretrained)
             variants += [f"finetune_steps={n}" for n in CANDIDATE_STEPS if n != default]
             variants += ["mode=prune"] if space == "derived" else []
+            variants = [] if args.no_variants else variants
             mark = time.monotonic()
             proxy = validate_proxy(cfg["name"], samples=K, steps=args.proxy_steps,
                                    storage=cfg["storage"], variants=variants,

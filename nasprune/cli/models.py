@@ -225,7 +225,7 @@ def validate_proxy(
 ) -> None:
     """Kendall tau and Spearman rho between the search's accuracy (and variants') and
     stand-alone fine-tuned accuracy."""
-    from nasprune.finetuning.proxy import REPEATED
+    from nasprune.finetuning.proxy import REPEATED, SEARCH_LOSS
     from nasprune.finetuning.proxy import validate_proxy as run_validation
 
     bar = progress_bar("fine-tune", quiet=quiet or as_json)
@@ -239,15 +239,17 @@ def validate_proxy(
     if as_json:
         out.print_json(json.dumps(result.as_json()))
         return
-    labels = [r.label for r in result.rankings[1:] if r.label != REPEATED]
+    labels = [r.label for r in result.rankings[1:] if r.label not in (REPEATED, SEARCH_LOSS)]
+    losses = [SEARCH_LOSS] if any(r.label == SEARCH_LOSS for r in result.rankings) else []
     again = [REPEATED] if repeat else []
     each = f"{steps} steps each" + (f", mean of {finetunes} seeds" if finetunes > 1 else "")
     table = Table(title=f"proxy validation of {name} ({result.mode} mode, {each})")
-    for column in ("trial", "search accuracy", *labels, "fine-tuned accuracy", *again):
+    for column in ("trial", "search accuracy", *losses, *labels, "fine-tuned accuracy", *again):
         table.add_column(column, justify="right")
     for p in result.points:
-        table.add_row(str(p.trial), num(p.proxy), *(num(p.variants[t]) for t in labels),
-                      num(p.finetuned), *([num(p.again or 0.0)] if repeat else []))  # fmt: skip
+        table.add_row(str(p.trial), num(p.proxy), *(num(p.loss) for _ in losses),
+                      *(num(p.variants[t]) for t in labels), num(p.finetuned),
+                      *([num(p.again or 0.0)] if repeat else []))  # fmt: skip
     table.caption = "; ".join(
         f"{r.label}: Kendall tau {r.kendall_tau:+.3f} (p = {r.p_value:.3g}), "
         f"Spearman rho {r.spearman_rho:+.3f}"

@@ -54,6 +54,10 @@ VARIANT_KEYS = {
 
 
 REPEATED = "fine-tuned again"  # the label of the instrument's own repeatability
+# The label of the search's validation loss (lower ranks higher) as the proxy: the same
+# candidates, scored by how sure they are rather than how often they are right, which a small
+# validation set resolves more finely. It is what a search with a ``loss`` objective ranks by.
+SEARCH_LOSS = "search loss"
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class ProxyPoint:
     finetuned: float  # after the stand-alone fine-tune (the mean of ``finetunes`` of them)
     variants: dict[str, float] = field(default_factory=dict)  # each variant's proxy accuracy
     again: float | None = None  # fine-tuned a second time, with the next seeds (``repeat``)
+    loss: float | None = None  # the search's validation loss, where the trial stored one
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,8 @@ def validate_proxy(
     """Fine-tune ``samples`` trials of search ``name`` (each ``finetunes`` times, from as many
     seeds, and averaged) and rank-correlate with the proxy (and with each of ``variants``'
     proxies, see :func:`parse_variant`; with ``repeat``, with as many more fine-tunings of the
-    same subnets from the next seeds)."""
+    same subnets from the next seeds). The search's validation loss is ranked too
+    (:data:`SEARCH_LOSS`), where its trials stored one."""
     if samples < 3:
         raise SearchError(f"--samples must be at least 3 for a rank correlation, got {samples}")
     if steps < 1:
@@ -177,10 +183,12 @@ def validate_proxy(
             again = statistics.fmean(found[finetunes:]) if repeat else None
             mine = {text: proxies[done] for text, proxies in others.items()}
             proxy = float(trial.accuracy or 0.0)
-            points.append(ProxyPoint(trial.number, proxy, accuracy, mine, again))
+            points.append(ProxyPoint(trial.number, proxy, accuracy, mine, again, trial.loss))
             if progress is not None:
                 progress(done + 1, len(chosen))
         rankings = [_ranking("search", [p.proxy for p in points], points)]
+        if all(p.loss is not None for p in points):
+            rankings.append(_ranking(SEARCH_LOSS, [-(p.loss or 0.0) for p in points], points))
         rankings += [_ranking(t, [p.variants[t] for p in points], points) for t in changes]
         if repeat:
             rankings.append(_ranking(REPEATED, [p.again or 0.0 for p in points], points))

@@ -275,6 +275,17 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     search = store.get_search("byom-elastic")
     stored = store.get_artifact(search.search_id, "proxy_validation:4:10")
     assert stored is not None and stored.content["kendall_tau"] == result["kendall_tau"]
+    # The search's validation loss ranks the same subnets too, lower ranking higher: each
+    # point carries its trial's stored loss, and the ranking is that of the negated losses.
+    from scipy.stats import kendalltau
+
+    trials = {t.number: t for t in store.trials(search.search_id)}
+    losses = [p["loss"] for p in result["points"]]
+    assert losses == [trials[p["trial"]].loss for p in result["points"]]
+    assert all(loss > 0 for loss in losses)
+    by_loss = next(r for r in result["rankings"] if r["label"] == "search loss")
+    tau = float(kendalltau([-x for x in losses], [p["finetuned"] for p in result["points"]])[0])
+    assert by_loss["kendall_tau"] == pytest.approx(tau if tau == tau else 0.0)
     code, _, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "2")
     assert code == 2 and "at least 3" in err
     # Variants rank the same subnets by another proxy, against the same fine-tuned accuracy.
@@ -284,13 +295,13 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     assert code == 0, err
     compared = json.loads(out)
     labels = [r["label"] for r in compared["rankings"]]
-    assert labels == ["search", "mode=prune", "schedule=progressive,steps=20"]
+    assert labels == ["search", "search loss", "mode=prune", "schedule=progressive,steps=20"]
     assert [p["finetuned"] for p in compared["points"]] == [
         p["finetuned"] for p in result["points"]
     ]  # one ground truth: the same trials fine-tuned the same way
     assert compared["rankings"][0]["kendall_tau"] == result["kendall_tau"]
     for point in compared["points"]:
-        assert set(point["variants"]) == set(labels[1:])
+        assert set(point["variants"]) == set(labels[2:])
         assert all(0.0 <= v <= 1.0 for v in point["variants"].values())
     pruned = [p["variants"]["mode=prune"] for p in compared["points"]]
     assert pruned != proxies  # the dense model's cut differs from the supernet's
@@ -303,7 +314,11 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
                          "--steps", "10", "--json", "--repeat")  # fmt: skip
     assert code == 0, err
     repeated = json.loads(out)
-    assert [r["label"] for r in repeated["rankings"]] == ["search", "fine-tuned again"]
+    assert [r["label"] for r in repeated["rankings"]] == [
+        "search",
+        "search loss",
+        "fine-tuned again",
+    ]
     assert [p["finetuned"] for p in repeated["points"]] == [
         p["finetuned"] for p in result["points"]
     ]
