@@ -13,12 +13,12 @@ cached), with the defaults (no supernet budget given: sized to the data and the 
 1. the whole path a user runs: ``run`` (deriving, supernet training, 36 trials), ``best``,
    ``finetune`` (500 steps) and ``export``, each timed, and how the supernet training ended;
 2. ``validate-proxy`` with K = 16 trials spread over the ranking, 150 fine-tuning steps each
-   (``--proxy-steps``):
+   (``--proxy-steps``), their rate decayed to 0 at the last (``--lr-schedule``):
    Kendall tau (p) and Spearman rho of the search's accuracy, of its validation loss (lower
    ranking higher), and of its variants (``--no-variants`` leaves them out: the
    progressive schedule; the learning-rate schedule that is not the default; each candidate
    trained 0, 50 or 200 steps before it is scored instead of the default (50 from the derived
-   space's trained weights, 200 in a built-in space); prune mode for the
+   space's trained weights, 200 in a built-in space), or at a decaying rate; prune mode for the
    derived space), against fine-tuned accuracy, and
    of a second fine-tuning from the next seed (the instrument's own repeatability: the most a
    proxy can be expected to reach);
@@ -168,6 +168,19 @@ def main() -> None:
         help="rank only the search's own accuracy and loss (and the instrument's repeat), "
         "not the variants, each of which trains a supernet or evaluates the subnets again",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        help="rank this variant (validate-proxy's KEY=VALUE; repeatable) instead of the "
+        "default list",
+    )
+    parser.add_argument(
+        "--lr-schedule",
+        default="cosine",
+        help="the instrument's fine-tuning rate: cosine (decayed to 0 at the last step, the "
+        "default since 2026-12-06) or constant (runs 1 to 76)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-trust-"))
     for task in args.tasks:
@@ -190,14 +203,17 @@ def main() -> None:
             variants = ["schedule=progressive", f"lr_schedule={OTHER_LR_SCHEDULE}"]
             default = default_candidate_steps(SPACES.get(space).pretrained)
             variants += [f"finetune_steps={n}" for n in CANDIDATE_STEPS if n != default]
+            variants += ["finetune_lr_schedule=cosine"]
             variants += ["mode=prune"] if space == "derived" else []
-            variants = [] if args.no_variants else variants
+            variants = args.variant or ([] if args.no_variants else variants)
             mark = time.monotonic()
             proxy = validate_proxy(cfg["name"], samples=K, steps=args.proxy_steps,
                                    storage=cfg["storage"], variants=variants,
-                                   repeat=True, finetunes=args.finetunes)  # fmt: skip
+                                   repeat=True, finetunes=args.finetunes,
+                                   lr_schedule=args.lr_schedule)  # fmt: skip
             tuned = [p.finetuned for p in proxy.points]
             times = f", mean of {args.finetunes} seeds" if args.finetunes > 1 else ""
+            times = f", {args.lr_schedule} rate{times}"
             print(f"validate-proxy K={len(proxy.points)}, {args.proxy_steps} steps{times} "
                   f"({time.monotonic() - mark:.0f} s), fine-tuned {min(tuned):.1%} .. "
                   f"{max(tuned):.1%} ({100 * (max(tuned) - min(tuned)):.1f} points):")  # fmt: skip

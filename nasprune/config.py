@@ -101,6 +101,8 @@ class EvaluationConfig(_Model):
     # Unset: sized to where the weights come from (nasprune.evaluation.candidates.candidate_steps)
     finetune_steps: int | None = Field(None, ge=0)
     finetune_lr: float = Field(1e-3, gt=0)  # Adam learning rate of those steps
+    # constant: every step at finetune_lr; cosine: decayed from it to 0 at the last step
+    finetune_lr_schedule: Literal["constant", "cosine"] = "constant"
     distill: bool = True  # prune mode's training learns from the dense model's soft labels too
 
 

@@ -35,6 +35,14 @@ StorageOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+LrScheduleOpt = Annotated[
+    str,
+    typer.Option(
+        metavar="cosine|constant",
+        help="The learning rate: cosine decays it to 0 at the last step, so the run ends "
+        "settled rather than anywhere on its trajectory; constant keeps it.",
+    ),
+]
 
 
 def progress_bar(label: str | None = None, *, quiet: bool = False, info: bool = False) -> Progress:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from nasprune.cli.common import (
     JsonOpt,
+    LrScheduleOpt,
     QuietOpt,
     StorageOpt,
     app,
@@ -99,6 +100,7 @@ def finetune(
     sparse_interval: Annotated[
         int, typer.Option(help="Steps between mask updates of --sparse.")
     ] = 100,
+    lr_schedule: LrScheduleOpt = "cosine",
     storage: StorageOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -118,6 +120,7 @@ def finetune(
         result = finetune_trial(
             name, trial, steps=steps, lr=lr, distill=distill, rewind=rewind, storage=storage,
             progress=show, qat=qat, sparse=sparse, sparse_interval=sparse_interval,
+            lr_schedule=lr_schedule,
         )  # fmt: skip
     run = result.run
     how = "reused a complete run" if result.reused else (
@@ -201,7 +204,7 @@ def validate_proxy(
         typer.Option(
             help="Also rank by the search's config changed so (repeatable), e.g. "
             "mode=prune or schedule=progressive,steps=300; keys: mode, finetune_steps, "
-            "schedule, steps, epochs, patience, lr_schedule."
+            "finetune_lr_schedule, schedule, steps, epochs, patience, lr_schedule."
         ),
     ] = None,
     repeat: Annotated[
@@ -219,6 +222,7 @@ def validate_proxy(
             "mean (--repeat: as many more): a steadier instrument, at that many times the cost.",
         ),
     ] = 1,
+    lr_schedule: LrScheduleOpt = "cosine",
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -233,7 +237,7 @@ def validate_proxy(
     with bar:
         result = run_validation(
             name, samples=samples, steps=steps, storage=storage, variants=variant or (),
-            repeat=repeat, finetunes=finetunes,
+            repeat=repeat, finetunes=finetunes, lr_schedule=lr_schedule,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     if as_json:
@@ -242,7 +246,9 @@ def validate_proxy(
     labels = [r.label for r in result.rankings[1:] if r.label not in (REPEATED, SEARCH_LOSS)]
     losses = [SEARCH_LOSS] if any(r.label == SEARCH_LOSS for r in result.rankings) else []
     again = [REPEATED] if repeat else []
-    each = f"{steps} steps each" + (f", mean of {finetunes} seeds" if finetunes > 1 else "")
+    each = f"{steps} steps each, {result.lr_schedule} rate" + (
+        f", mean of {finetunes} seeds" if finetunes > 1 else ""
+    )
     table = Table(title=f"proxy validation of {name} ({result.mode} mode, {each})")
     for column in ("trial", "search accuracy", *losses, *labels, "fine-tuned accuracy", *again):
         table.add_column(column, justify="right")

@@ -67,6 +67,7 @@ def finetune_candidate(
         teacher=dense if distilled else None,
         seed=config.seed,
         on_step=beat,
+        lr_schedule=settings.finetune_lr_schedule,
     )
 
 

@@ -7,17 +7,40 @@ zeros instead (dynamic sparse training) passes ``after_step`` and keeps them its
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from nasprune.errors import SearchError
 from search_spaces.derived.plan import prunable_weights
 
 AfterStep = Callable[[int, torch.optim.Optimizer], None]  # step (1-based), the optimiser
+# ``constant``: every step at ``lr``; ``cosine``: from ``lr`` down to 0 at the last step, so the
+# run ends on a settled point of its trajectory rather than a random one.
+LrSchedule = Literal["constant", "cosine"]
+
+
+LR_SCHEDULES: tuple[LrSchedule, ...] = ("constant", "cosine")
+
+
+def checked_lr_schedule(name: str) -> LrSchedule:
+    """``name`` as a learning-rate schedule; an unknown one is a ``SearchError`` naming both."""
+    for schedule in LR_SCHEDULES:
+        if name == schedule:
+            return schedule
+    raise SearchError(f"unknown --lr-schedule {name!r}; known: {', '.join(LR_SCHEDULES)}")
+
+
+def scheduled_lr(lr: float, schedule: LrSchedule, step: int, steps: int) -> float:
+    """The learning rate of (0-based) ``step`` of ``steps`` under ``schedule``."""
+    if schedule == "constant":
+        return lr
+    return lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
 
 
 def zero_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -52,8 +75,12 @@ def finetune(
     start: int = 0,
     optimiser_state: dict[str, Any] | None = None,
     after_step: AfterStep | None = None,
+    lr_schedule: LrSchedule = "constant",
+    horizon: int | None = None,
 ) -> torch.optim.Optimizer:
-    """Train ``model`` in place for ``steps - start`` Adam steps (it ends in eval mode).
+    """Train ``model`` in place for ``steps - start`` Adam steps (it ends in eval mode), at
+    ``lr`` or, with ``lr_schedule="cosine"``, from ``lr`` decaying to 0 at step ``horizon``
+    (``steps`` unless a caller trains a run in chunks).
 
     With a ``teacher``, the loss adds the KL divergence to the teacher's soft labels. The data
     order depends on ``seed`` and the step, so a run resumed at ``start`` continues the same
@@ -64,8 +91,9 @@ def finetune(
     with torch.random.fork_rng(devices=[]):  # dropout draws are seeded, the caller's RNG kept
         torch.manual_seed(seed + start)
         return _train(
-            model, train, steps, lr, teacher, seed, on_step, start, optimiser_state, after_step
-        )
+            model, train, steps, lr, teacher, seed, on_step, start, optimiser_state, after_step,
+            lr_schedule, steps if horizon is None else horizon,
+        )  # fmt: skip
 
 
 def _train(
@@ -79,6 +107,8 @@ def _train(
     start: int,
     optimiser_state: dict[str, Any] | None,
     after_step: AfterStep | None,
+    lr_schedule: LrSchedule,
+    horizon: int,
 ) -> torch.optim.Optimizer:
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     if optimiser_state is not None:
@@ -100,6 +130,9 @@ def _train(
                 soft = teacher(x).softmax(dim=1)
             loss = loss + F.kl_div(logits.log_softmax(dim=1), soft, reduction="batchmean")
         loss.backward()
+        if lr_schedule != "constant":  # set each step: a resumed run takes the same rates
+            for group in optimiser.param_groups:
+                group["lr"] = scheduled_lr(lr, lr_schedule, step, horizon)
         optimiser.step()
         with torch.no_grad():
             for weight, mask in masks:

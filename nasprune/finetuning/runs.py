@@ -23,7 +23,7 @@ from torch import nn
 
 from nasprune.config import stored_config
 from nasprune.errors import SearchError, user_errors
-from nasprune.evaluation.finetune import finetune
+from nasprune.evaluation.finetune import checked_lr_schedule, finetune
 from nasprune.evaluation.metrics import accuracy_and_loss, recalibrate_bn
 from nasprune.evaluation.stored import StoredSearch, open_stored
 from nasprune.evaluation.supernet import file_sha256
@@ -63,17 +63,21 @@ def finetune_trial(
     qat: bool = False,
     sparse: str | None = None,
     sparse_interval: int = 100,
+    lr_schedule: str = "cosine",
 ) -> FinetuneResult:
     """Fine-tune trial ``trial`` of search ``name`` and record the run in the store. With
     ``qat``, the trial's int8 layers train fake-quantized (quantization-aware training) and
     the run's accuracy is that of its int8 model under ONNX Runtime. With ``sparse``
     (``"rigl"`` or ``"set"``), a trial with weight sparsity moves its mask every
-    ``sparse_interval`` steps, each layer keeping its number of non-zero weights."""
+    ``sparse_interval`` steps, each layer keeping its number of non-zero weights.
+    ``lr_schedule``: ``cosine`` (the rate decays from ``lr`` to 0 at the last step, so the
+    run ends settled rather than anywhere on its trajectory) or ``constant``."""
     if steps < 1:
         raise SearchError(f"--steps must be at least 1, got {steps}")
     _check_sparse(sparse, sparse_interval, qat)
     if not lr > 0:
         raise SearchError(f"--lr must be positive, got {lr}")
+    schedule = checked_lr_schedule(lr_schedule)
     rewind_path = None if rewind is None else Path(rewind)
     if rewind_path is not None and not rewind_path.is_file():
         raise SearchError(f"rewind checkpoint not found: {rewind_path}")
@@ -88,6 +92,8 @@ def finetune_trial(
             "rewind": None if rewind_path is None else file_sha256(rewind_path),
             "seed": stored_config(record).seed,  # as the search's proxy and preparation
         } | ({"qat": True} if qat else {})  # the keys of earlier runs stay as they were
+        if schedule != "constant":  # as constant-rate runs, from before the schedule, were
+            settings["lr_schedule"] = schedule
         if sparse is not None:
             settings |= {"sparse": sparse, "sparse_interval": sparse_interval}
         key = json_hash(settings, 16)
@@ -219,6 +225,7 @@ def _train(
             seed=int(settings["seed"]), start=done, optimiser_state=optimiser_state,
             on_step=None if progress is None else lambda s, loss: progress(s, steps, loss),
             after_step=None if sparse is None else sparse.after_step,
+            lr_schedule=settings.get("lr_schedule", "constant"), horizon=steps,
         )  # fmt: skip
         done, optimiser_state = chunk_end, optimiser.state_dict()
         masks = {} if sparse is None else {"sparse_masks": sparse.state()}

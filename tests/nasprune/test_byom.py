@@ -211,6 +211,18 @@ def test_finetune_seeds_with_the_searchs_seed_as_the_search_did(workdir: Path) -
         "byom-prune", trial=trial.number, steps=2, storage=config["storage"]
     )
     assert run.run.settings["seed"] == 5  # it was 0 whatever the search's seed
+    # The rate decays to 0 at the last step by default; a constant-rate run keeps the key
+    # of the runs from before the schedule, so it is another run, not this one reused.
+    assert run.run.settings["lr_schedule"] == "cosine"
+    constant = nasprune.finetune_trial(
+        "byom-prune", trial=trial.number, steps=2, storage=config["storage"],
+        lr_schedule="constant",
+    )  # fmt: skip
+    assert not constant.reused and "lr_schedule" not in constant.run.settings
+    assert constant.run.key != run.run.key
+    with pytest.raises(nasprune.NasPruneError, match="unknown --lr-schedule 'warm'"):
+        nasprune.finetune_trial("byom-prune", trial=trial.number, storage=config["storage"],
+                                lr_schedule="warm")  # fmt: skip
 
 
 def test_finetune_rewinds_to_a_checkpoint_and_refuses_one_that_does_not_fit(
@@ -273,8 +285,9 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     assert proxies == sorted(proxies) and result["mode"] == "elastic"
     store = get_store(config["storage"])
     search = store.get_search("byom-elastic")
-    stored = store.get_artifact(search.search_id, "proxy_validation:4:10")
+    stored = store.get_artifact(search.search_id, "proxy_validation:4:10:cosine")
     assert stored is not None and stored.content["kendall_tau"] == result["kendall_tau"]
+    assert result["lr_schedule"] == "cosine"  # the instrument's rate decays to 0 by default
     # The search's validation loss ranks the same subnets too, lower ranking higher: each
     # point carries its trial's stored loss, and the ranking is that of the negated losses.
     from scipy.stats import kendalltau
@@ -307,6 +320,15 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     assert pruned != proxies  # the dense model's cut differs from the supernet's
     for ranking in compared["rankings"]:
         assert -1.0 <= ranking["spearman_rho"] <= 1.0
+    # The candidates' own steps at a decaying rate, ranked beside the search's constant one.
+    code, out, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "4",
+                         "--steps", "10", "--json", "--variant",
+                         "finetune_lr_schedule=cosine")  # fmt: skip
+    assert code == 0, err
+    decayed = json.loads(out)
+    assert [r["label"] for r in decayed["rankings"]][-1] == "finetune_lr_schedule=cosine"
+    assert all(0.0 <= p["variants"]["finetune_lr_schedule=cosine"] <= 1.0
+               for p in decayed["points"])  # fmt: skip
     code, _, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--variant", "lr=1")
     assert code == 2 and "KEY=VALUE with KEY one of mode" in err
     # --repeat: the same subnets fine-tuned again from the next seed, ranked against the first.
@@ -337,10 +359,23 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
     built, seeded = ctx.subnet(first), {}
     for seed in (ctx.config.seed, ctx.config.seed + 1):
         subnet = copy.deepcopy(built)
-        finetune(subnet, ctx.loaders.train, 10, 1e-3, seed=seed)
+        finetune(subnet, ctx.loaders.train, 10, 1e-3, seed=seed, lr_schedule="cosine")
         seeded[seed] = accuracy_and_loss(subnet, ctx.loaders.val)[0]
     assert seeded[ctx.config.seed] != seeded[ctx.config.seed + 1]  # the seeds can be told apart
     assert result["points"][0]["finetuned"] == seeded[ctx.config.seed + 1]
+    # --lr-schedule constant: the rate of the instrument before the schedule, and its key.
+    code, out, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "4",
+                         "--steps", "10", "--json", "--lr-schedule", "constant")  # fmt: skip
+    assert code == 0, err
+    constant = json.loads(out)
+    subnet = copy.deepcopy(built)
+    finetune(subnet, ctx.loaders.train, 10, 1e-3, seed=ctx.config.seed + 1)
+    assert constant["points"][0]["finetuned"] == accuracy_and_loss(subnet, ctx.loaders.val)[0]
+    assert constant["lr_schedule"] == "constant"
+    assert store.get_artifact(search.search_id, "proxy_validation:4:10") is not None
+    code, _, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--lr-schedule",
+                       "linear")  # fmt: skip
+    assert code == 2 and "unknown --lr-schedule 'linear'; known: constant, cosine" in err
     # --finetunes 2: each fine-tuned accuracy is the mean of the first two seeds' (the seeds
     # the single and the repeated run used), and --repeat the mean of the next two.
     code, out, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--samples", "4",
@@ -352,7 +387,7 @@ def test_validate_proxy_fine_tunes_a_spread_of_trials_and_reports_kendall_tau(
         [(p["finetuned"] + p["again"]) / 2 for p in repeated["points"]]
     )
     assert all(0.0 <= p["again"] <= 1.0 for p in averaged["points"])
-    assert store.get_artifact(search.search_id, "proxy_validation:4:10:x2") is not None
+    assert store.get_artifact(search.search_id, "proxy_validation:4:10:x2:cosine") is not None
     code, _, err = cli(capsys, monkeypatch, "validate-proxy", "byom-elastic", "--finetunes", "0")
     assert code == 2 and "--finetunes must be at least 1" in err
 

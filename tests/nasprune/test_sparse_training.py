@@ -225,13 +225,19 @@ def test_rigl_through_the_cli_keeps_each_layers_sparsity_and_export_writes_plain
 
 
 def test_a_run_without_sparse_keeps_the_settings_keys_of_earlier_runs(searches: Searches) -> None:
-    result = finetune_trial("sparse-a", searches.sparse, steps=2, storage=searches.url)
+    result = finetune_trial(
+        "sparse-a", searches.sparse, steps=2, storage=searches.url, lr_schedule="constant"
+    )
     assert set(result.run.settings) == {"steps", "lr", "distill", "rewind", "seed"}
     sparse = finetune_trial(
-        "sparse-a", searches.sparse, steps=2, storage=searches.url, sparse="set"
-    )
+        "sparse-a", searches.sparse, steps=2, storage=searches.url, sparse="set",
+        lr_schedule="constant",
+    )  # fmt: skip
     assert sparse.run.settings == result.run.settings | {"sparse": "set", "sparse_interval": 100}
     assert sparse.run.key != result.run.key
+    # The default's decaying rate (since the schedule came) is one key more.
+    decayed = finetune_trial("sparse-a", searches.sparse, steps=2, storage=searches.url)
+    assert decayed.run.settings == result.run.settings | {"lr_schedule": "cosine"}
 
 
 def test_an_interrupted_sparse_run_resumes_with_its_mask_to_the_same_weights(
