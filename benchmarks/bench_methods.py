@@ -169,9 +169,9 @@ def sparse_table(setting: str, name: str, url: str, trials: list[TrialRecord], s
         trial = _at(trials, sparsity)
         cells = []
         for method in (None, "rigl", "set"):
-            done = finetune_trial(
+            done = finetune_trial(  # at the constant rate of every other table here
                 name, trial.number, steps=steps, storage=url, sparse=method,
-                sparse_interval=interval,
+                sparse_interval=interval, lr_schedule="constant",
             ).run  # fmt: skip
             assert done.path is not None
             cells.append(f"{100 * float(done.test_accuracy or 0):.1f}% "
