@@ -23,8 +23,6 @@ AfterStep = Callable[[int, torch.optim.Optimizer], None]  # step (1-based), the 
 # ``constant``: every step at ``lr``; ``cosine``: from ``lr`` down to 0 at the last step, so the
 # run ends on a settled point of its trajectory rather than a random one.
 LrSchedule = Literal["constant", "cosine"]
-
-
 LR_SCHEDULES: tuple[LrSchedule, ...] = ("constant", "cosine")
 
 
@@ -36,11 +34,13 @@ def checked_lr_schedule(name: str) -> LrSchedule:
     raise SearchError(f"unknown --lr-schedule {name!r}; known: {', '.join(LR_SCHEDULES)}")
 
 
-def scheduled_lr(lr: float, schedule: LrSchedule, step: int, steps: int) -> float:
-    """The learning rate of (0-based) ``step`` of ``steps`` under ``schedule``."""
-    if schedule == "constant":
-        return lr
-    return lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+def lr_factor(schedule: str, step: int, steps: int) -> float:
+    """The share of the learning rate at ``step`` (from 0) of ``steps``: 1 throughout for
+    ``constant``; for ``cosine``, a half cosine from 1 to 0 over the budget (a supernet's
+    training and a fine-tuning alike)."""
+    if schedule == "constant" or steps <= 0:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
 
 
 def zero_masks(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -132,7 +132,7 @@ def _train(
         loss.backward()
         if lr_schedule != "constant":  # set each step: a resumed run takes the same rates
             for group in optimiser.param_groups:
-                group["lr"] = scheduled_lr(lr, lr_schedule, step, horizon)
+                group["lr"] = lr * lr_factor(lr_schedule, step, horizon)
         optimiser.step()
         with torch.no_grad():
             for weight, mask in masks:

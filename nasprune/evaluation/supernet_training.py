@@ -36,6 +36,7 @@ from torch import nn
 from nasprune.config import SearchConfig
 from nasprune.errors import SearchError
 from nasprune.evaluation.data import Loaders
+from nasprune.evaluation.finetune import lr_factor
 from nasprune.evaluation.metrics import accuracy_and_loss, recalibrate_bn
 from nasprune.evaluation.schedules import Sampler
 from search_spaces import Architecture, SearchSpace
@@ -119,14 +120,6 @@ def supernet_lr(config: SearchConfig, space: SearchSpace) -> float:
     if config.supernet.lr is not None:
         return config.supernet.lr
     return 1e-3 if space.pretrained else 1e-2
-
-
-def lr_factor(schedule: str, step: int, steps: int) -> float:
-    """The share of the learning rate at ``step`` (from 0) of ``steps``: 1 throughout for
-    ``constant``; for ``cosine``, a half cosine from 1 to 0 over the budget."""
-    if schedule == "constant" or steps <= 0:
-        return 1.0
-    return 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
 
 
 def train_supernet(

@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from nasprune.errors import SearchError
-from nasprune.evaluation.finetune import checked_lr_schedule, finetune, scheduled_lr
+from nasprune.evaluation.finetune import checked_lr_schedule, finetune, lr_factor
 
 
 def _data() -> DataLoader[tuple[torch.Tensor, ...]]:
@@ -24,11 +24,11 @@ def _model() -> nn.Module:
 
 
 def test_cosine_decays_from_the_rate_to_zero_at_the_horizon() -> None:
-    assert scheduled_lr(0.1, "constant", 7, 10) == 0.1
-    assert scheduled_lr(0.1, "cosine", 0, 10) == pytest.approx(0.1)
-    assert scheduled_lr(0.1, "cosine", 5, 10) == pytest.approx(0.05)
-    assert scheduled_lr(0.1, "cosine", 10, 10) == pytest.approx(0.0, abs=1e-12)
-    rates = [scheduled_lr(0.1, "cosine", s, 10) for s in range(10)]
+    assert 0.1 * lr_factor("constant", 7, 10) == 0.1
+    assert 0.1 * lr_factor("cosine", 0, 10) == pytest.approx(0.1)
+    assert 0.1 * lr_factor("cosine", 5, 10) == pytest.approx(0.05)
+    assert 0.1 * lr_factor("cosine", 10, 10) == pytest.approx(0.0, abs=1e-12)
+    rates = [0.1 * lr_factor("cosine", s, 10) for s in range(10)]
     assert rates == sorted(rates, reverse=True) and rates[-1] < 0.003  # the last step: 2.4%
     assert checked_lr_schedule("cosine") == "cosine"
     with pytest.raises(SearchError, match="unknown --lr-schedule 'step'; known: constant"):
