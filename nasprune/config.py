@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 INT_MAX = 2**31 - 1  # what the store's integer columns hold (budgets, batch sizes, threads)
 Mode = Literal["elastic", "prune"]  # how a search evaluates candidates (EvaluationConfig.mode)
+# A training's learning rate: constant, or decayed along a half cosine to 0 at its last step
+# (the supernet's, a candidate's steps, a fine-tuning: nasprune.evaluation.finetune.lr_factor)
+LrSchedule = Literal["constant", "cosine"]
 
 
 class _Model(BaseModel):
@@ -77,7 +80,7 @@ class SupernetConfig(_Model):
     lr: float | None = Field(None, gt=0)
     # constant: that rate throughout; cosine: decayed along a half cosine to 0 at the budget's
     # last step (Once-for-All, BigNAS), so the shared weights settle before subnets are ranked
-    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_schedule: LrSchedule = "constant"
     weight_decay: float = Field(0.0, ge=0)
     random_subnets: int = Field(2, ge=0)  # random subnets per step, besides largest and smallest
     distill: bool = True  # smaller subnets learn from the largest one's soft labels
@@ -102,7 +105,7 @@ class EvaluationConfig(_Model):
     finetune_steps: int | None = Field(None, ge=0)
     finetune_lr: float = Field(1e-3, gt=0)  # Adam learning rate of those steps
     # constant: every step at finetune_lr; cosine: decayed from it to 0 at the last step
-    finetune_lr_schedule: Literal["constant", "cosine"] = "constant"
+    finetune_lr_schedule: LrSchedule = "constant"
     distill: bool = True  # prune mode's training learns from the dense model's soft labels too
 
 

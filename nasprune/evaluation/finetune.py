@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from nasprune.config import LrSchedule
 from nasprune.errors import SearchError
 from search_spaces.derived.plan import prunable_weights
 
 AfterStep = Callable[[int, torch.optim.Optimizer], None]  # step (1-based), the optimiser
 # ``constant``: every step at ``lr``; ``cosine``: from ``lr`` down to 0 at the last step, so the
 # run ends on a settled point of its trajectory rather than a random one.
-LrSchedule = Literal["constant", "cosine"]
 LR_SCHEDULES: tuple[LrSchedule, ...] = ("constant", "cosine")
 
 

@@ -37,9 +37,9 @@ from typing import Any
 
 from torch import nn
 
-from nasprune.config import Mode, SearchConfig
+from nasprune.config import LrSchedule, Mode, SearchConfig
 from nasprune.errors import SearchError, user_errors
-from nasprune.evaluation.finetune import LrSchedule, checked_lr_schedule, finetune
+from nasprune.evaluation.finetune import checked_lr_schedule, finetune
 from nasprune.evaluation.metrics import accuracy_and_loss
 from nasprune.evaluation.stored import StoredSearch, open_stored, ready_search
 from nasprune.store_access import StorageArg, open_store
