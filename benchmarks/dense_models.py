@@ -111,11 +111,11 @@ def trained(model: str, task: str, seed: int = 0, epochs: int = 60) -> tuple[nn.
     """The dense model trained on the task (cached), and its weights' file."""
     revision = tasks.REVISIONS.get(task)
     path = CACHE / f"{model}-{task}{'' if revision is None else f'-r{revision}'}-s{seed}.pt"
+    torch.manual_seed(seed)  # before the build: torch seeds its own generator anew per process
     net = build(model, task)
     if path.is_file():
         net.load_state_dict(torch.load(path, weights_only=True))
         return net.eval(), path
-    torch.manual_seed(seed)
     train, val, _ = getattr(tasks, task)(seed=seed)
     loader = DataLoader(train, batch_size=64, shuffle=True,
                         generator=torch.Generator().manual_seed(seed))  # fmt: skip
