@@ -21,9 +21,7 @@ from nasprune.errors import SearchError
 from search_spaces.derived.plan import prunable_weights
 
 AfterStep = Callable[[int, torch.optim.Optimizer], None]  # step (1-based), the optimiser
-# ``constant``: every step at ``lr``; ``cosine``: from ``lr`` down to 0 at the last step, so the
-# run ends on a settled point of its trajectory rather than a random one.
-LR_SCHEDULES: tuple[LrSchedule, ...] = ("constant", "cosine")
+LR_SCHEDULES: tuple[LrSchedule, ...] = ("constant", "cosine")  # nasprune.config.LrSchedule
 
 
 def checked_lr_schedule(name: str) -> LrSchedule:
@@ -34,10 +32,11 @@ def checked_lr_schedule(name: str) -> LrSchedule:
     raise SearchError(f"unknown --lr-schedule {name!r}; known: {', '.join(LR_SCHEDULES)}")
 
 
-def lr_factor(schedule: str, step: int, steps: int) -> float:
+def lr_factor(schedule: LrSchedule, step: int, steps: int) -> float:
     """The share of the learning rate at ``step`` (from 0) of ``steps``: 1 throughout for
     ``constant``; for ``cosine``, a half cosine from 1 to 0 over the budget (a supernet's
-    training and a fine-tuning alike)."""
+    training and a fine-tuning alike): a cosine run ends on a settled point of its trajectory
+    rather than a random one."""
     if schedule == "constant" or steps <= 0:
         return 1.0
     return 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
